@@ -1,0 +1,5 @@
+-- Clients per client agent version.
+SELECT Client_Version0 AS client_version,
+       COUNT(*)        AS clients
+FROM System_DISC
+GROUP BY Client_Version0;

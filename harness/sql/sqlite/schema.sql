@@ -1,0 +1,106 @@
+-- The site database of one Configuration Manager site, embedded-engine dialect (SQLite).
+-- Table and column names follow the product's where the probes read them, so the SQL of the
+-- two dialects reads alike. The list of tables here is the product's "default set" that the
+-- schema-hash probe compares against (see probes::DEFAULT_TABLES, kept equal by a test).
+
+CREATE TABLE Sites (
+    SiteCode        TEXT PRIMARY KEY,
+    SiteName        TEXT NOT NULL,
+    SiteType        TEXT NOT NULL,      -- cas | primary | standalone
+    ParentSiteCode  TEXT,
+    Version         TEXT NOT NULL,
+    Status          TEXT NOT NULL,
+    TimeZone        TEXT NOT NULL,
+    InstallDate     TEXT NOT NULL
+);
+
+CREATE TABLE System_DISC (
+    ItemKey                    INTEGER PRIMARY KEY,
+    Netbios_Name0              TEXT NOT NULL,
+    User_Name0                 TEXT,
+    IP_Addresses0              TEXT,
+    MAC_Addresses0             TEXT,
+    Mail0                      TEXT,
+    Client_Version0            TEXT NOT NULL,
+    Operating_System_Caption0  TEXT NOT NULL,
+    OS_Version0                TEXT NOT NULL,
+    OS_Build0                  INTEGER NOT NULL,
+    OS_UBR0                    INTEGER NOT NULL,
+    OSBranch01                 INTEGER,          -- 0 CB, 1 CBB, 2 LTSB; NULL for servers
+    BIOS_ReleaseDate0          TEXT NOT NULL,
+    OS_InstallDate0            TEXT NOT NULL,
+    UEFI0                      INTEGER NOT NULL,
+    SecureBoot0                INTEGER NOT NULL,
+    TPM_Enabled0               INTEGER NOT NULL,
+    Is_Virtual_Machine0        INTEGER NOT NULL,
+    CPU_Name0                  TEXT NOT NULL,
+    LastActiveDays0            INTEGER NOT NULL
+);
+
+CREATE TABLE CI_Applications (
+    CI_ID           INTEGER PRIMARY KEY,
+    Title           TEXT NOT NULL,
+    Manufacturer    TEXT NOT NULL,
+    SupersededBy    INTEGER
+);
+
+CREATE TABLE CI_DeploymentTypes (
+    CI_ID           INTEGER PRIMARY KEY,
+    AppCI_ID        INTEGER NOT NULL REFERENCES CI_Applications (CI_ID),
+    Technology      TEXT NOT NULL
+);
+
+CREATE TABLE Collections (
+    CollectionID    TEXT PRIMARY KEY,
+    Name            TEXT NOT NULL,
+    CollectionType  INTEGER NOT NULL,   -- 1 user, 2 device
+    MemberCount     INTEGER NOT NULL
+);
+
+CREATE TABLE CI_SoftwareUpdates (
+    CI_ID           INTEGER PRIMARY KEY,
+    ArticleID       TEXT NOT NULL,
+    Severity        INTEGER NOT NULL,
+    IsExpired       INTEGER NOT NULL
+);
+
+CREATE TABLE Update_ComplianceStatus (
+    ItemKey         INTEGER NOT NULL,
+    CI_ID           INTEGER NOT NULL,
+    Status          INTEGER NOT NULL,   -- 1 not required, 2 required, 3 installed
+    PRIMARY KEY (ItemKey, CI_ID)
+) WITHOUT ROWID;
+
+CREATE TABLE TEL_Settings (
+    HierarchyID     TEXT NOT NULL,
+    Level           TEXT NOT NULL,      -- basic | enhanced | full
+    Mode            TEXT NOT NULL       -- online | offline
+);
+
+-- What the weekly run produced; SELECT * FROM TEL_TelemetryResults is exactly what is sent.
+CREATE TABLE TEL_TelemetryResults (
+    ID              INTEGER PRIMARY KEY AUTOINCREMENT,
+    Week            INTEGER NOT NULL,
+    ProbeName       TEXT NOT NULL,
+    SiteHash        TEXT NOT NULL,
+    HierarchyHash   TEXT NOT NULL,
+    RowNo           INTEGER NOT NULL,
+    ResultData      TEXT NOT NULL,      -- one result row as a JSON object
+    CollectedOn     TEXT NOT NULL
+);
+CREATE INDEX TEL_TelemetryResults_Week ON TEL_TelemetryResults (Week);
+
+CREATE TABLE TEL_RunHistory (
+    Week            INTEGER PRIMARY KEY,
+    StartedOn       TEXT NOT NULL,
+    ProbeCount      INTEGER NOT NULL,
+    ErrorCount      INTEGER NOT NULL,
+    RowCount        INTEGER NOT NULL,
+    DurationMs      INTEGER NOT NULL
+);
+
+-- At a CAS: how far each child primary's results have been replicated.
+CREATE TABLE TEL_ReplicationWatermark (
+    SourceSite      TEXT PRIMARY KEY,
+    LastID          INTEGER NOT NULL
+);

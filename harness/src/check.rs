@@ -1,0 +1,529 @@
+//! Verification of what arrived upstream: every probe's rows against its oracle, the site list,
+//! the hierarchy hash, the level, one upload per week, and a scan of every received byte for the
+//! personal and identifying values the generator made.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use mock_upstream::payload::{Row, SiteEntry, UsagePayload};
+use serde::Serialize;
+
+use crate::generate;
+use crate::hash::tel_hash;
+use crate::model::{HierarchyModel, SiteFacts};
+use crate::probes::{self, EngineInfo, OracleInput, PreviousRun, canonical};
+use crate::scenario::Level;
+
+/// Every finding code the checker can report; scenarios name them in `[expect] findings`.
+pub const FINDING_CODES: &[&str] = &[
+    "probe_mismatch",
+    "missing_probe",
+    "unexpected_probe",
+    "probe_error",
+    "missing_site",
+    "unexpected_site",
+    "site_list_mismatch",
+    "pii_leak",
+    "hierarchy_hash",
+    "level_mismatch",
+    "payload_invalid",
+    "missing_upload",
+    "upload_count",
+    "upload_failed",
+    "budget_exceeded",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub week: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
+}
+
+impl Finding {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            FINDING_CODES.contains(&code),
+            "undeclared finding code {code}"
+        );
+        Self {
+            code,
+            message: message.into(),
+            week: None,
+            site: None,
+            probe: None,
+        }
+    }
+
+    pub fn week(mut self, week: u32) -> Self {
+        self.week = Some(week);
+        self
+    }
+
+    pub fn site(mut self, site: &str) -> Self {
+        self.site = Some(site.to_string());
+        self
+    }
+
+    pub fn probe(mut self, probe: &str) -> Self {
+        self.probe = Some(probe.to_string());
+        self
+    }
+}
+
+/// What one site must send in one week.
+#[derive(Debug, Clone)]
+pub struct ExpectedSite {
+    pub code: String,
+    pub entry: SiteEntry,
+    pub probes: BTreeMap<&'static str, Vec<Row>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectedWeek {
+    pub week: u32,
+    pub level: Level,
+    /// By hashed site code.
+    pub sites: BTreeMap<String, ExpectedSite>,
+}
+
+/// Computes, from the model alone, what every week's upload must contain.
+pub fn expected_weeks(
+    hierarchy: &HierarchyModel,
+    facts: &BTreeMap<String, SiteFacts>,
+    levels: &[Level],
+    engine: &EngineInfo,
+) -> Vec<ExpectedWeek> {
+    let mut previous: BTreeMap<&str, PreviousRun> = BTreeMap::new();
+    let mut weeks = Vec::new();
+    for (index, level) in levels.iter().enumerate() {
+        let week = index as u32 + 1;
+        let catalog = probes::for_level(*level);
+        let mut sites = BTreeMap::new();
+        for site in &hierarchy.sites {
+            let site_facts = &facts[&site.code];
+            let input = OracleInput {
+                hierarchy,
+                site,
+                facts: site_facts,
+                week,
+                level: *level,
+                engine,
+                previous: previous.get(site.code.as_str()).cloned(),
+            };
+            let results: BTreeMap<&'static str, Vec<Row>> = catalog
+                .iter()
+                .map(|p| (p.name, canonical((p.oracle)(&input))))
+                .collect();
+            let rows: u64 = results.values().map(|r| r.len() as u64).sum();
+            previous.insert(
+                &site.code,
+                PreviousRun {
+                    week,
+                    started_on: hierarchy.week_start(week),
+                    probes: catalog.len() as u64,
+                    errors: 0,
+                    rows,
+                },
+            );
+            let entry = SiteEntry {
+                site: tel_hash(&site.code),
+                site_type: site.role.as_str().into(),
+                version: site.version.clone(),
+                status: "Active".into(),
+                clients: site_facts.clients,
+                time_zone: site.time_zone.clone(),
+            };
+            sites.insert(
+                entry.site.clone(),
+                ExpectedSite {
+                    code: site.code.clone(),
+                    entry,
+                    probes: results,
+                },
+            );
+        }
+        weeks.push(ExpectedWeek {
+            week,
+            level: *level,
+            sites,
+        });
+    }
+    weeks
+}
+
+/// One upload as the upstream stored it.
+pub struct ReceivedUpload {
+    pub receipt_id: String,
+    pub json: Vec<u8>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CheckSummary {
+    pub uploads_accepted: u32,
+    pub probes_checked: u64,
+    pub mismatches: u64,
+    pub findings: Vec<Finding>,
+}
+
+/// Compares what the upstream received with the expectation.
+pub fn check_uploads(
+    hierarchy: &HierarchyModel,
+    expected: &[ExpectedWeek],
+    uploads: &[ReceivedUpload],
+) -> CheckSummary {
+    let mut summary = CheckSummary {
+        uploads_accepted: uploads.len() as u32,
+        ..Default::default()
+    };
+    let hierarchy_hash = tel_hash(&hierarchy.id.to_string());
+    let mut by_week: BTreeMap<u32, Vec<(&ReceivedUpload, UsagePayload)>> = BTreeMap::new();
+    for upload in uploads {
+        match UsagePayload::from_json(&upload.json) {
+            Ok(payload) => by_week
+                .entry(payload.period.week)
+                .or_default()
+                .push((upload, payload)),
+            Err(e) => summary.findings.push(Finding::new(
+                "payload_invalid",
+                format!("upload {}: {e}", upload.receipt_id),
+            )),
+        }
+    }
+    for week in expected {
+        match by_week.remove(&week.week).as_deref() {
+            None | Some([]) => summary.findings.push(
+                Finding::new(
+                    "missing_upload",
+                    format!("no upload for week {}", week.week),
+                )
+                .week(week.week),
+            ),
+            Some(received) => {
+                if received.len() > 1 {
+                    summary.findings.push(
+                        Finding::new(
+                            "upload_count",
+                            format!(
+                                "week {} was stored {} times; one upload per hierarchy and week",
+                                week.week,
+                                received.len()
+                            ),
+                        )
+                        .week(week.week),
+                    );
+                }
+                for (_, payload) in received {
+                    check_payload(&hierarchy_hash, week, payload, &mut summary);
+                }
+            }
+        }
+    }
+    for (week, received) in by_week {
+        summary.findings.push(
+            Finding::new(
+                "upload_count",
+                format!(
+                    "{} upload(s) for week {week}, which the run did not have",
+                    received.len()
+                ),
+            )
+            .week(week),
+        );
+    }
+    summary
+        .findings
+        .extend(scan_for_personal_data(hierarchy, expected, uploads));
+    summary
+}
+
+fn check_payload(
+    hierarchy_hash: &str,
+    week: &ExpectedWeek,
+    payload: &UsagePayload,
+    summary: &mut CheckSummary,
+) {
+    let w = week.week;
+    if payload.hierarchy_id != hierarchy_hash {
+        summary.findings.push(
+            Finding::new(
+                "hierarchy_hash",
+                format!(
+                    "hierarchy_id is `{}`, expected `{hierarchy_hash}`",
+                    payload.hierarchy_id
+                ),
+            )
+            .week(w),
+        );
+    }
+    if payload.level != week.level.as_str() {
+        summary.findings.push(
+            Finding::new(
+                "level_mismatch",
+                format!(
+                    "payload says level `{}`, the run was at `{}`",
+                    payload.level, week.level
+                ),
+            )
+            .week(w),
+        );
+    }
+    let sent_sites: BTreeMap<&str, &SiteEntry> =
+        payload.sites.iter().map(|s| (s.site.as_str(), s)).collect();
+    let mut results: BTreeMap<(&str, &str), &Vec<Row>> = payload
+        .results
+        .iter()
+        .map(|r| ((r.site.as_str(), r.probe.as_str()), &r.rows))
+        .collect();
+    for (hash, site) in &week.sites {
+        match sent_sites.get(hash.as_str()) {
+            None => summary.findings.push(
+                Finding::new(
+                    "missing_site",
+                    format!("site {} is not in the week {w} upload", site.code),
+                )
+                .week(w)
+                .site(&site.code),
+            ),
+            Some(entry) if **entry != site.entry => summary.findings.push(
+                Finding::new(
+                    "site_list_mismatch",
+                    format!(
+                        "site {}: sent {:?}, expected {:?}",
+                        site.code, entry, site.entry
+                    ),
+                )
+                .week(w)
+                .site(&site.code),
+            ),
+            Some(_) => {}
+        }
+        let site_sent = sent_sites.contains_key(hash.as_str());
+        for (probe, oracle) in &site.probes {
+            summary.probes_checked += 1;
+            match results.remove(&(hash.as_str(), probe)) {
+                None if oracle.is_empty() => {}
+                None => {
+                    summary.mismatches += 1;
+                    if site_sent {
+                        summary.findings.push(
+                            Finding::new(
+                                "missing_probe",
+                                format!("{probe} of site {} is missing", site.code),
+                            )
+                            .week(w)
+                            .site(&site.code)
+                            .probe(probe),
+                        );
+                    }
+                }
+                Some(rows) => {
+                    let sent = canonical(rows.clone());
+                    if &sent != oracle {
+                        summary.mismatches += 1;
+                        summary.findings.push(
+                            Finding::new("probe_mismatch", describe_difference(&sent, oracle))
+                                .week(w)
+                                .site(&site.code)
+                                .probe(probe),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for (site, probe) in results.keys() {
+        let known_site = week.sites.get(*site).map(|s| s.code.clone());
+        let finding = match (&known_site, probes::by_name(probe)) {
+            (None, _) => Finding::new(
+                "unexpected_site",
+                format!("results from a site the hierarchy does not have ({site})"),
+            ),
+            (Some(_), Some(p)) if p.level > week.level => Finding::new(
+                "unexpected_probe",
+                format!(
+                    "{probe} is a {} probe; the run was at {}",
+                    p.level, week.level
+                ),
+            )
+            .probe(probe),
+            (Some(_), _) => {
+                Finding::new("unexpected_probe", format!("{probe} is not in the catalog"))
+                    .probe(probe)
+            }
+        };
+        let finding = finding.week(w);
+        summary.findings.push(match known_site {
+            Some(code) => finding.site(&code),
+            None => finding,
+        });
+    }
+}
+
+fn describe_difference(sent: &[Row], oracle: &[Row]) -> String {
+    let sent_set: BTreeSet<String> = sent
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap_or_default())
+        .collect();
+    let oracle_set: BTreeSet<String> = oracle
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap_or_default())
+        .collect();
+    let extra: Vec<_> = sent_set.difference(&oracle_set).take(3).cloned().collect();
+    let missing: Vec<_> = oracle_set.difference(&sent_set).take(3).cloned().collect();
+    format!(
+        "{} row(s) sent, {} expected; unexpected: [{}]; missing: [{}]",
+        sent.len(),
+        oracle.len(),
+        extra.join(", "),
+        missing.join(", ")
+    )
+}
+
+/// How many patterns one automaton holds; clients are re-generated and scanned in chunks so the
+/// scan's memory stays flat however many clients a site has.
+const PATTERNS_PER_PASS: usize = 50_000;
+
+struct Pattern {
+    value: String,
+    what: &'static str,
+    site: String,
+}
+
+/// Scans every received byte for values that identify a person, machine or the customer. At
+/// Basic and Enhanced none may appear; custom table names may never appear at all.
+pub fn scan_for_personal_data(
+    hierarchy: &HierarchyModel,
+    expected: &[ExpectedWeek],
+    uploads: &[ReceivedUpload],
+) -> Vec<Finding> {
+    let private_levels: BTreeSet<u32> = expected
+        .iter()
+        .filter(|w| w.level < Level::Full)
+        .map(|w| w.week)
+        .collect();
+    let guarded: Vec<&ReceivedUpload> = uploads
+        .iter()
+        .filter(|u| week_of(&u.json).is_none_or(|w| private_levels.contains(&w)))
+        .collect();
+    let mut findings = Vec::new();
+    let mut reported = BTreeSet::new();
+    let mut scan =
+        |patterns: &mut Vec<Pattern>, uploads: &[&ReceivedUpload], case_sensitive: bool| {
+            if patterns.is_empty() {
+                return;
+            }
+            let automaton = build(patterns, case_sensitive);
+            for upload in uploads {
+                for m in automaton.find_overlapping_iter(&upload.json) {
+                    if !standalone(&upload.json, m.start(), m.end()) {
+                        continue;
+                    }
+                    let p = &patterns[m.pattern().as_usize()];
+                    if reported.insert((p.what, p.value.clone())) {
+                        findings.push(
+                            Finding::new(
+                                "pii_leak",
+                                format!(
+                                    "{} `{}` found in upload {}",
+                                    p.what, p.value, upload.receipt_id
+                                ),
+                            )
+                            .site(&p.site),
+                        );
+                    }
+                }
+            }
+            patterns.clear();
+        };
+    // Site codes are three characters: matched case-sensitively, or `cas` (a site type) would
+    // be taken for the code `CAS`.
+    let mut codes: Vec<Pattern> = hierarchy
+        .sites
+        .iter()
+        .map(|s| Pattern {
+            value: s.code.clone(),
+            what: "site code",
+            site: s.code.clone(),
+        })
+        .collect();
+    scan(&mut codes, &guarded, true);
+    let all: Vec<&ReceivedUpload> = uploads.iter().collect();
+    let mut patterns = Vec::new();
+    for site in &hierarchy.sites {
+        for name in generate::custom_table_names(site) {
+            patterns.push(Pattern {
+                value: name,
+                what: "custom table name",
+                site: site.code.clone(),
+            });
+        }
+    }
+    scan(&mut patterns, &all, false);
+    for site in &hierarchy.sites {
+        patterns.push(Pattern {
+            value: site.name.clone(),
+            what: "site name",
+            site: site.code.clone(),
+        });
+        for client in generate::clients(site) {
+            let kinds = [
+                "computer name",
+                "user name",
+                "IP address",
+                "MAC address",
+                "e-mail address",
+            ];
+            for (value, what) in client.personal_values().into_iter().zip(kinds) {
+                patterns.push(Pattern {
+                    value: value.to_string(),
+                    what,
+                    site: site.code.clone(),
+                });
+            }
+            if patterns.len() >= PATTERNS_PER_PASS {
+                scan(&mut patterns, &guarded, false);
+            }
+        }
+    }
+    scan(&mut patterns, &guarded, false);
+    findings
+}
+
+fn build(patterns: &[Pattern], case_sensitive: bool) -> AhoCorasick {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(!case_sensitive)
+        .match_kind(MatchKind::Standard)
+        .build(patterns.iter().map(|p| p.value.as_bytes()))
+        .expect("patterns build an automaton")
+}
+
+/// A match counts only as a whole token: `10.1.2.3` inside `110.1.2.34`, or `P01` inside a
+/// base64 digest, is not a leak.
+fn standalone(text: &[u8], start: usize, end: usize) -> bool {
+    let joins = |b: u8| {
+        b.is_ascii_alphanumeric() || b == b'.' || b == b'+' || b == b'/' || b == b'_' || b == b'-'
+    };
+    let before = start.checked_sub(1).map(|i| text[i]);
+    let after = text.get(end).copied();
+    !before.is_some_and(joins) && !after.is_some_and(joins)
+}
+
+fn week_of(json: &[u8]) -> Option<u32> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        period: Period,
+    }
+    #[derive(serde::Deserialize)]
+    struct Period {
+        week: u32,
+    }
+    serde_json::from_slice::<Head>(json)
+        .ok()
+        .map(|h| h.period.week)
+}

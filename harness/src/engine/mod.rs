@@ -1,0 +1,123 @@
+//! Where site databases live. One async trait, a driver per database, in the manner of `sqlx`:
+//! the pipeline only ever talks to [`SiteDatabase`], so the embedded SQLite engine and the SQL
+//! Server engine run the same collect → replicate → submit flow.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use tokio::sync::mpsc;
+
+use crate::generate::Batch;
+use crate::model::{HierarchyModel, SiteModel};
+use crate::probes::{Dialect, EngineInfo, Probe};
+use crate::scenario::Level;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine itself cannot be reached or started (exit code 2).
+    #[error("engine unavailable: {0}")]
+    Unavailable(String),
+    #[error("site {site}: {action}: {message}")]
+    Site {
+        site: String,
+        action: &'static str,
+        message: String,
+    },
+}
+
+impl EngineError {
+    pub fn site(site: &str, action: &'static str, e: impl std::fmt::Display) -> Self {
+        EngineError::Site {
+            site: site.to_string(),
+            action,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// One row of `TEL_TelemetryResults`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRow {
+    pub id: i64,
+    pub week: u32,
+    pub probe: String,
+    pub site_hash: String,
+    pub hierarchy_hash: String,
+    pub row_no: u32,
+    /// The result row as a JSON object.
+    pub data: String,
+    pub collected_on: String,
+}
+
+/// The work of one weekly run at one site.
+pub struct WeeklyRun<'a> {
+    pub week: u32,
+    pub started_on: NaiveDate,
+    pub probes: &'a [&'static Probe],
+}
+
+/// How one probe went.
+#[derive(Debug, Clone)]
+pub struct ProbeRun {
+    pub probe: &'static str,
+    pub rows: u64,
+    pub elapsed: Duration,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub probes: Vec<ProbeRun>,
+    pub elapsed: Duration,
+}
+
+/// A site database.
+#[async_trait]
+pub trait SiteDatabase: Send + Sync {
+    fn code(&self) -> &str;
+
+    /// Creates the schema and the site's own configuration rows.
+    async fn install(
+        &self,
+        hierarchy: &HierarchyModel,
+        site: &SiteModel,
+    ) -> Result<(), EngineError>;
+
+    /// Bulk-loads generated rows until the channel closes; returns the rows loaded.
+    async fn load(&self, batches: mpsc::Receiver<Batch>) -> Result<u64, EngineError>;
+
+    /// Changes the telemetry level; the next weekly run uses it.
+    async fn set_level(&self, level: Level) -> Result<(), EngineError>;
+
+    /// Runs the weekly TEL queries into `TEL_TelemetryResults` and records the run in
+    /// `TEL_RunHistory`. A failing probe is recorded as an error; the others still run.
+    async fn run_weekly(&self, run: &WeeklyRun<'_>) -> Result<RunOutcome, EngineError>;
+
+    /// `TEL_TelemetryResults` rows of one week, in ID order.
+    async fn results_of_week(&self, week: u32) -> Result<Vec<ResultRow>, EngineError>;
+
+    /// `TEL_TelemetryResults` rows with an ID above `after`, in ID order.
+    async fn results_after(&self, after: i64) -> Result<Vec<ResultRow>, EngineError>;
+
+    /// At a CAS: stores rows replicated from `source` and moves its watermark to the highest
+    /// source ID, atomically, so that a repeated pass adds nothing.
+    async fn apply_replicated(&self, source: &str, rows: &[ResultRow]) -> Result<(), EngineError>;
+
+    /// At a CAS: the highest source ID already replicated from `source` (0 when none).
+    async fn watermark(&self, source: &str) -> Result<i64, EngineError>;
+}
+
+/// A provider of site databases.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn dialect(&self) -> Dialect;
+    /// What the `TEL_SQLVersion` probe must report on this engine.
+    fn info(&self) -> EngineInfo;
+    /// Opens a new, empty database for `site`.
+    async fn open_site(&self, site: &SiteModel) -> Result<Arc<dyn SiteDatabase>, EngineError>;
+}

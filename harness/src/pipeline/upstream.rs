@@ -1,0 +1,261 @@
+//! The harness's client of the upstream service: usage uploads as a service connection point
+//! makes them (gzip, `Idempotency-Key`, retries with backoff), and the admin calls the harness
+//! needs to program faults and read back what was received.
+
+use std::time::Duration;
+
+use mock_upstream::faults::Fault;
+use mock_upstream::store::Receipt;
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream {url}: {source}")]
+    Http { url: String, source: reqwest::Error },
+    #[error("upstream answered {status} to {what}: {body}")]
+    Status {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("upload gave up after {attempts} attempts; last error: {last}")]
+    GaveUp { attempts: u32, last: String },
+}
+
+/// How persistent an upload is.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Per-attempt timeout: a slower answer counts as a failed attempt.
+    pub timeout: Duration,
+    /// The longest `Retry-After` honoured; throttling beyond it is capped.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(3),
+            timeout: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The outcome of a successful upload.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UploadReceipt {
+    pub receipt: Receipt,
+    pub replayed: bool,
+    /// Attempts it took, 1 when the first one succeeded.
+    #[serde(skip)]
+    pub attempts: u32,
+}
+
+pub struct Upstream {
+    base: String,
+    admin_token: String,
+    admin: reqwest::Client,
+    policy: RetryPolicy,
+}
+
+impl Upstream {
+    pub fn new(
+        base: impl Into<String>,
+        admin_token: impl Into<String>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_string(),
+            admin_token: admin_token.into(),
+            admin: reqwest::Client::new(),
+            policy,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn admin_call(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let response = request
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .map_err(|source| UpstreamError::Http {
+                url: self.base.clone(),
+                source,
+            })?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            return Err(UpstreamError::Status {
+                what: what.into(),
+                status,
+                body,
+            });
+        }
+        Ok(response)
+    }
+
+    /// Registers a hierarchy and returns its bearer token.
+    pub async fn register(&self, hierarchy_hash: &str) -> Result<String, UpstreamError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            token: String,
+        }
+        let response = self
+            .admin_call(
+                "register hierarchy",
+                self.admin
+                    .post(self.url("/admin/hierarchies"))
+                    .json(&serde_json::json!({ "hierarchy_id": hierarchy_hash })),
+            )
+            .await?;
+        let answer: Answer = response
+            .json()
+            .await
+            .map_err(|source| UpstreamError::Http {
+                url: self.base.clone(),
+                source,
+            })?;
+        Ok(answer.token)
+    }
+
+    pub async fn add_fault(&self, fault: &Fault) -> Result<(), UpstreamError> {
+        self.admin_call(
+            "program fault",
+            self.admin.post(self.url("/admin/faults")).json(fault),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn clear_faults(&self) -> Result<(), UpstreamError> {
+        self.admin_call("clear faults", self.admin.delete(self.url("/admin/faults")))
+            .await
+            .map(drop)
+    }
+
+    pub async fn receipts(&self) -> Result<Vec<Receipt>, UpstreamError> {
+        let response = self
+            .admin_call("list uploads", self.admin.get(self.url("/admin/uploads")))
+            .await?;
+        response.json().await.map_err(|source| UpstreamError::Http {
+            url: self.base.clone(),
+            source,
+        })
+    }
+
+    /// The decompressed JSON of a stored upload, byte for byte as received.
+    pub async fn upload_body(&self, id: &str) -> Result<Vec<u8>, UpstreamError> {
+        let response = self
+            .admin_call(
+                "fetch upload",
+                self.admin.get(self.url(&format!("/admin/uploads/{id}"))),
+            )
+            .await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| UpstreamError::Http {
+                url: self.base.clone(),
+                source,
+            })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Uploads a gzip'd payload as an online SCP does, retrying transient failures (5xx, 408,
+    /// 429, timeouts, resets) with exponential backoff and the same `Idempotency-Key`.
+    pub async fn upload_usage(
+        &self,
+        token: &str,
+        idempotency_key: &str,
+        gzip_body: Vec<u8>,
+    ) -> Result<UploadReceipt, UpstreamError> {
+        // A fresh connection per attempt, as a service connection point's weekly upload has:
+        // a reused idle connection would hide a network path that resets connections.
+        let client = reqwest::Client::builder()
+            .timeout(self.policy.timeout)
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|source| UpstreamError::Http {
+                url: self.base.clone(),
+                source,
+            })?;
+        let mut backoff = self.policy.first_backoff;
+        let mut last = String::new();
+        for attempt in 1..=self.policy.max_attempts {
+            let sent = client
+                .post(self.url("/v1/usage"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", idempotency_key)
+                .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(gzip_body.clone())
+                .send()
+                .await;
+            let mut wait = backoff;
+            match sent {
+                Ok(response) if response.status().is_success() => {
+                    match response.json::<UploadReceipt>().await {
+                        Ok(mut receipt) => {
+                            receipt.attempts = attempt;
+                            return Ok(receipt);
+                        }
+                        Err(e) => last = format!("attempt {attempt}: unreadable receipt: {e}"),
+                    }
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    if let Some(after) = retry_after(&response) {
+                        wait = after.min(self.policy.max_retry_after);
+                    }
+                    let body = response.text().await.unwrap_or_default();
+                    if !is_transient(status) {
+                        return Err(UpstreamError::Status {
+                            what: "usage upload".into(),
+                            status: status.as_u16(),
+                            body,
+                        });
+                    }
+                    last = format!("attempt {attempt}: {status}: {body}");
+                }
+                Err(e) => last = format!("attempt {attempt}: {e}"),
+            }
+            tracing::warn!("usage upload failed, retrying in {wait:?}: {last}");
+            if attempt < self.policy.max_attempts {
+                tokio::time::sleep(wait).await;
+            }
+            backoff = (backoff * 2).min(self.policy.max_backoff);
+        }
+        Err(UpstreamError::GaveUp {
+            attempts: self.policy.max_attempts,
+            last,
+        })
+    }
+}
+
+fn is_transient(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}

@@ -1,0 +1,265 @@
+//! What a run tells: `report.json` for machines, a short summary for people, and JUnit XML for
+//! CI systems (each scenario a suite, each check a test case).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::check::Finding;
+use crate::scenario::{Expect, Outcome};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageTimings {
+    pub total_ms: f64,
+    pub seed_ms: f64,
+    pub collect_ms: f64,
+    pub replicate_ms: f64,
+    pub submit_ms: f64,
+    pub check_ms: f64,
+}
+
+impl StageTimings {
+    pub fn with_total(mut self, total_ms: f64) -> Self {
+        self.total_ms = total_ms;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteSeeding {
+    pub site: String,
+    pub clients: u32,
+    pub rows: u64,
+    pub ms: f64,
+    pub rows_per_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeTiming {
+    pub week: u32,
+    pub site: String,
+    pub probe: String,
+    pub rows: u64,
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadAttempt {
+    pub week: u32,
+    /// Attempts the upload took; 0 when it never succeeded.
+    pub attempts: u32,
+    pub ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub stages: StageTimings,
+    pub seeding: Vec<SiteSeeding>,
+    pub probes: Vec<ProbeTiming>,
+    pub uploads: Vec<UploadAttempt>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub file: String,
+    pub seed: u64,
+    pub engine: String,
+    pub out_dir: String,
+    /// `pass` when the checker found nothing.
+    pub outcome: Outcome,
+    pub expected_outcome: Outcome,
+    /// The finding codes the scenario expects.
+    pub expected_findings: Vec<String>,
+    /// True when the run met every expectation of the scenario's `[expect]`.
+    pub met_expectations: bool,
+    /// Why it did not, one line each.
+    pub expectation_failures: Vec<String>,
+    pub uploads_accepted: u32,
+    pub probes_checked: u64,
+    pub mismatches: u64,
+    pub findings: Vec<Finding>,
+    /// Set instead of the rest when the scenario could not run at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub timings: Timings,
+}
+
+impl ScenarioReport {
+    /// Sets the outcome from the findings and compares it with what the scenario expects.
+    pub fn evaluate(mut self, expect: &Expect) -> Self {
+        self.outcome = if self.findings.is_empty() {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        };
+        self.expected_outcome = expect.outcome;
+        self.expected_findings = expect.findings.clone();
+        let mut failures = Vec::new();
+        if self.outcome != expect.outcome {
+            failures.push(format!(
+                "outcome is {:?}, the scenario expects {:?}",
+                self.outcome, expect.outcome
+            ));
+        }
+        if let Some(uploads) = expect.uploads
+            && uploads != self.uploads_accepted
+        {
+            failures.push(format!(
+                "upload_count: the upstream accepted {} upload(s), the scenario expects {uploads}",
+                self.uploads_accepted
+            ));
+        }
+        let found: std::collections::BTreeSet<&str> =
+            self.findings.iter().map(|f| f.code).collect();
+        let wanted: std::collections::BTreeSet<&str> =
+            expect.findings.iter().map(String::as_str).collect();
+        for missing in wanted.difference(&found) {
+            failures.push(format!("expected finding `{missing}` was not reported"));
+        }
+        for extra in found.difference(&wanted) {
+            failures.push(format!("unexpected finding `{extra}`"));
+        }
+        self.met_expectations = failures.is_empty();
+        self.expectation_failures = failures;
+        self
+    }
+
+    /// A report for a scenario that could not run.
+    pub fn errored(name: &str, file: &str, error: String) -> Self {
+        Self {
+            name: name.into(),
+            file: file.into(),
+            outcome: Outcome::Fail,
+            expectation_failures: vec![error.clone()],
+            error: Some(error),
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub harness_version: &'static str,
+    pub scenarios: Vec<ScenarioReport>,
+    pub met: usize,
+    pub not_met: usize,
+}
+
+impl RunReport {
+    pub fn new(scenarios: Vec<ScenarioReport>) -> Self {
+        let met = scenarios.iter().filter(|s| s.met_expectations).count();
+        Self {
+            harness_version: env!("CARGO_PKG_VERSION"),
+            not_met: scenarios.len() - met,
+            met,
+            scenarios,
+        }
+    }
+
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("reports serialise");
+        std::fs::write(path, json)
+    }
+
+    /// The human summary: a line per scenario, its findings and unmet expectations.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for s in &self.scenarios {
+            let verdict = if s.met_expectations { "ok  " } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "{verdict} {:<28} outcome={:<4} uploads={} probes_checked={} mismatches={} findings={} seed={} engine={} {:.1}s",
+                s.name,
+                format!("{:?}", s.outcome).to_lowercase(),
+                s.uploads_accepted,
+                s.probes_checked,
+                s.mismatches,
+                s.findings.len(),
+                s.seed,
+                s.engine,
+                s.timings.stages.total_ms / 1e3,
+            );
+            if s.error.is_none() {
+                let st = &s.timings.stages;
+                let _ = writeln!(
+                    out,
+                    "     stages: seed {:.0} ms, collect {:.0} ms, replicate {:.0} ms, submit {:.0} ms, check {:.0} ms",
+                    st.seed_ms, st.collect_ms, st.replicate_ms, st.submit_ms, st.check_ms
+                );
+            }
+            for f in s.findings.iter().take(10) {
+                let _ = writeln!(out, "     finding {}: {}", f.code, f.message);
+            }
+            if s.findings.len() > 10 {
+                let _ = writeln!(
+                    out,
+                    "     … and {} more findings (see report.json)",
+                    s.findings.len() - 10
+                );
+            }
+            for failure in &s.expectation_failures {
+                let _ = writeln!(out, "     not met: {failure}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} scenario(s): {} met expectations, {} did not",
+            self.scenarios.len(),
+            self.met,
+            self.not_met
+        );
+        out
+    }
+
+    /// JUnit XML: a suite per scenario; a case for its expectations and one per finding code.
+    pub fn junit(&self) -> String {
+        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+        let mut report = Report::new("harness");
+        for s in &self.scenarios {
+            let mut suite = TestSuite::new(s.name.clone());
+            let mut case = |name: &str, failure: Option<String>| {
+                let status = match failure {
+                    None => TestCaseStatus::success(),
+                    Some(message) => {
+                        let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        st.set_message(message);
+                        st
+                    }
+                };
+                let mut tc = TestCase::new(name.to_string(), status);
+                tc.set_classname(s.name.clone());
+                tc.set_time(std::time::Duration::from_secs_f64(
+                    s.timings.stages.total_ms.max(0.0) / 1e3,
+                ));
+                suite.add_test_case(tc);
+            };
+            case(
+                "expectations",
+                (!s.met_expectations).then(|| s.expectation_failures.join("; ")),
+            );
+            for code in crate::check::FINDING_CODES {
+                let hits: Vec<&str> = s
+                    .findings
+                    .iter()
+                    .filter(|f| f.code == *code)
+                    .map(|f| f.message.as_str())
+                    .collect();
+                let expected = s.expected_findings.iter().any(|e| e == code);
+                let failure = match (expected, hits.is_empty()) {
+                    (true, true) => Some(format!("expected finding `{code}` was not reported")),
+                    (false, false) => Some(hits.join("; ")),
+                    _ => None,
+                };
+                case(&format!("check {code}"), failure);
+            }
+            report.add_test_suite(suite);
+        }
+        report.to_string().unwrap_or_default()
+    }
+}

@@ -1,0 +1,163 @@
+//! The usage-data payload: the one contract between a service connection point and the cloud
+//! service (DESIGN §5). The harness builds it, the mock upstream accepts it, and the service
+//! connection tool carries it inside a .cab, so it is defined once, here.
+//!
+//! Unknown fields are refused: a payload the real service would not understand must not be
+//! silently accepted by its mock.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning; the upstream refuses versions it does not know.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A result row: column name to value. A `BTreeMap` keeps serialisation order stable, which is
+/// what makes "same seed, same payload bytes" hold.
+pub type Row = std::collections::BTreeMap<String, serde_json::Value>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsagePayload {
+    pub schema_version: u32,
+    /// `tel_hash` of the hierarchy ID (`fnGetHierarchyID()`), never the ID itself.
+    pub hierarchy_id: String,
+    pub product_version: String,
+    /// `basic`, `enhanced` or `full`.
+    pub level: String,
+    /// `online` or `offline`.
+    pub mode: String,
+    pub period: Period,
+    pub sites: Vec<SiteEntry>,
+    pub results: Vec<ProbeResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    /// Weekly cycle number, 1 for the first run seven days after install.
+    pub week: u32,
+    /// The day the weekly queries ran, `YYYY-MM-DD`.
+    pub start: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteEntry {
+    /// `tel_hash` of the site code.
+    pub site: String,
+    #[serde(rename = "type")]
+    pub site_type: String,
+    pub version: String,
+    pub status: String,
+    pub clients: u64,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeResult {
+    pub probe: String,
+    /// `tel_hash` of the site code the rows were collected at.
+    pub site: String,
+    pub rows: Vec<Row>,
+}
+
+/// What is wrong with a payload that parsed as JSON but breaks the contract.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("payload is not valid JSON for the usage schema: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("schema_version {0} is not supported (this service knows version {SCHEMA_VERSION})")]
+    SchemaVersion(u32),
+    #[error("field `{field}`: {problem}")]
+    Field {
+        field: &'static str,
+        problem: String,
+    },
+}
+
+impl UsagePayload {
+    /// Parses and validates a decompressed payload.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, PayloadError> {
+        let payload: UsagePayload = serde_json::from_slice(bytes)?;
+        payload.validate()?;
+        Ok(payload)
+    }
+
+    pub fn validate(&self) -> Result<(), PayloadError> {
+        if self.schema_version != SCHEMA_VERSION {
+            return Err(PayloadError::SchemaVersion(self.schema_version));
+        }
+        if !is_sha256_base64(&self.hierarchy_id) {
+            return Err(PayloadError::Field {
+                field: "hierarchy_id",
+                problem: "must be a base64 SHA-256 digest (44 characters)".into(),
+            });
+        }
+        if !matches!(self.level.as_str(), "basic" | "enhanced" | "full") {
+            return Err(PayloadError::Field {
+                field: "level",
+                problem: format!("`{}` is not one of basic, enhanced, full", self.level),
+            });
+        }
+        if !matches!(self.mode.as_str(), "online" | "offline") {
+            return Err(PayloadError::Field {
+                field: "mode",
+                problem: format!("`{}` is not one of online, offline", self.mode),
+            });
+        }
+        if self.period.week == 0 {
+            return Err(PayloadError::Field {
+                field: "period.week",
+                problem: "weeks are counted from 1".into(),
+            });
+        }
+        if chrono_like_date(&self.period.start).is_none() {
+            return Err(PayloadError::Field {
+                field: "period.start",
+                problem: format!("`{}` is not a YYYY-MM-DD date", self.period.start),
+            });
+        }
+        if self.sites.is_empty() {
+            return Err(PayloadError::Field {
+                field: "sites",
+                problem: "a hierarchy has at least one site".into(),
+            });
+        }
+        for site in &self.sites {
+            if !is_sha256_base64(&site.site) {
+                return Err(PayloadError::Field {
+                    field: "sites[].site",
+                    problem: "must be a base64 SHA-256 digest, not a site code".into(),
+                });
+            }
+        }
+        for result in &self.results {
+            if !is_sha256_base64(&result.site) {
+                return Err(PayloadError::Field {
+                    field: "results[].site",
+                    problem: "must be a base64 SHA-256 digest, not a site code".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_sha256_base64(value: &str) -> bool {
+    use base64::Engine as _;
+    value.len() == 44
+        && base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .is_ok_and(|bytes| bytes.len() == 32)
+}
+
+/// `YYYY-MM-DD` with plausible ranges; the service only needs the shape, not a calendar.
+fn chrono_like_date(value: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = value.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
+}
