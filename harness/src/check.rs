@@ -2,9 +2,8 @@
 //! the hierarchy hash, the level, one upload per week, and a scan of every received byte for the
 //! personal and identifying values the generator made.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use mock_upstream::payload::{Row, SiteEntry, UsagePayload};
 use serde::Serialize;
 
@@ -385,133 +384,173 @@ fn describe_difference(sent: &[Row], oracle: &[Row]) -> String {
     )
 }
 
-/// How many patterns one automaton holds; clients are re-generated and scanned in chunks so the
-/// scan's memory stays flat however many clients a site has.
-const PATTERNS_PER_PASS: usize = 50_000;
-
-struct Pattern {
-    value: String,
+/// A value that must not leave the site.
+struct Secret<'a> {
+    value: &'a str,
     what: &'static str,
-    site: String,
+    site: &'a str,
+}
+
+/// One upload prepared for scanning: its bytes and the set of its tokens.
+struct Scannable<'a> {
+    upload: &'a ReceivedUpload,
+    /// Lower-cased bytes, for case-insensitive confirmation.
+    folded: Vec<u8>,
+    tokens: HashSet<Vec<u8>>,
+    case_sensitive_tokens: HashSet<&'a [u8]>,
+}
+
+/// Characters that continue a token: a value only counts as found when it stands alone, so
+/// `10.1.2.3` inside `110.1.2.34`, or `P01` inside a base64 digest, is not a leak.
+fn joins(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'/' | b'_' | b'-')
+}
+
+fn tokens(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|b| !joins(*b)).filter(|t| !t.is_empty())
+}
+
+impl<'a> Scannable<'a> {
+    fn new(upload: &'a ReceivedUpload) -> Self {
+        let folded = upload.json.to_ascii_lowercase();
+        let folded_tokens = tokens(&folded).map(<[u8]>::to_vec).collect();
+        let case_sensitive_tokens = tokens(&upload.json).collect();
+        Self {
+            upload,
+            folded,
+            tokens: folded_tokens,
+            case_sensitive_tokens,
+        }
+    }
+
+    /// True when `value` stands in the upload as a whole token sequence. Every token of the value
+    /// must be a token of the upload (a hash lookup, which rules out nearly every value at once);
+    /// only then is the upload searched for the value itself.
+    fn contains(&self, value: &str, case_sensitive: bool) -> bool {
+        let (haystack, needle) = if case_sensitive {
+            if !tokens(value.as_bytes()).all(|t| self.case_sensitive_tokens.contains(t)) {
+                return false;
+            }
+            (&self.upload.json[..], value.as_bytes().to_vec())
+        } else {
+            let needle = value.as_bytes().to_ascii_lowercase();
+            if !tokens(&needle).all(|t| self.tokens.contains(t)) {
+                return false;
+            }
+            (&self.folded[..], needle)
+        };
+        if needle.is_empty() || needle.len() > haystack.len() {
+            return false;
+        }
+        haystack
+            .windows(needle.len())
+            .enumerate()
+            .any(|(start, window)| {
+                let end = start + needle.len();
+                window == needle.as_slice()
+                    && !start.checked_sub(1).is_some_and(|i| joins(haystack[i]))
+                    && !haystack.get(end).is_some_and(|b| joins(*b))
+            })
+    }
 }
 
 /// Scans every received byte for values that identify a person, machine or the customer. At
-/// Basic and Enhanced none may appear; custom table names may never appear at all.
+/// Basic and Enhanced none may appear; custom table names may never appear at all. Clients are
+/// generated again from the seed rather than kept, so the scan's memory stays flat however many
+/// clients a site has.
 pub fn scan_for_personal_data(
     hierarchy: &HierarchyModel,
     expected: &[ExpectedWeek],
     uploads: &[ReceivedUpload],
 ) -> Vec<Finding> {
-    let private_levels: BTreeSet<u32> = expected
+    let private_weeks: BTreeSet<u32> = expected
         .iter()
         .filter(|w| w.level < Level::Full)
         .map(|w| w.week)
         .collect();
-    let guarded: Vec<&ReceivedUpload> = uploads
+    let all: Vec<Scannable> = uploads.iter().map(Scannable::new).collect();
+    let private: Vec<&Scannable> = all
         .iter()
-        .filter(|u| week_of(&u.json).is_none_or(|w| private_levels.contains(&w)))
+        .filter(|u| week_of(&u.upload.json).is_none_or(|w| private_weeks.contains(&w)))
         .collect();
     let mut findings = Vec::new();
     let mut reported = BTreeSet::new();
-    let mut scan =
-        |patterns: &mut Vec<Pattern>, uploads: &[&ReceivedUpload], case_sensitive: bool| {
-            if patterns.is_empty() {
-                return;
-            }
-            let automaton = build(patterns, case_sensitive);
-            for upload in uploads {
-                for m in automaton.find_overlapping_iter(&upload.json) {
-                    if !standalone(&upload.json, m.start(), m.end()) {
-                        continue;
-                    }
-                    let p = &patterns[m.pattern().as_usize()];
-                    if reported.insert((p.what, p.value.clone())) {
-                        findings.push(
-                            Finding::new(
-                                "pii_leak",
-                                format!(
-                                    "{} `{}` found in upload {}",
-                                    p.what, p.value, upload.receipt_id
-                                ),
-                            )
-                            .site(&p.site),
-                        );
-                    }
-                }
-            }
-            patterns.clear();
-        };
-    // Site codes are three characters: matched case-sensitively, or `cas` (a site type) would
-    // be taken for the code `CAS`.
-    let mut codes: Vec<Pattern> = hierarchy
-        .sites
-        .iter()
-        .map(|s| Pattern {
-            value: s.code.clone(),
-            what: "site code",
-            site: s.code.clone(),
-        })
-        .collect();
-    scan(&mut codes, &guarded, true);
-    let all: Vec<&ReceivedUpload> = uploads.iter().collect();
-    let mut patterns = Vec::new();
-    for site in &hierarchy.sites {
-        for name in generate::custom_table_names(site) {
-            patterns.push(Pattern {
-                value: name,
-                what: "custom table name",
-                site: site.code.clone(),
-            });
-        }
-    }
-    scan(&mut patterns, &all, false);
-    for site in &hierarchy.sites {
-        patterns.push(Pattern {
-            value: site.name.clone(),
-            what: "site name",
-            site: site.code.clone(),
-        });
-        for client in generate::clients(site) {
-            let kinds = [
-                "computer name",
-                "user name",
-                "IP address",
-                "MAC address",
-                "e-mail address",
-            ];
-            for (value, what) in client.personal_values().into_iter().zip(kinds) {
-                patterns.push(Pattern {
-                    value: value.to_string(),
-                    what,
-                    site: site.code.clone(),
-                });
-            }
-            if patterns.len() >= PATTERNS_PER_PASS {
-                scan(&mut patterns, &guarded, false);
+    let mut check = |secret: Secret, scope: &[&Scannable], case_sensitive: bool| {
+        for upload in scope {
+            if upload.contains(secret.value, case_sensitive)
+                && reported.insert((secret.what, secret.value.to_string()))
+            {
+                findings.push(
+                    Finding::new(
+                        "pii_leak",
+                        format!(
+                            "{} `{}` found in upload {}",
+                            secret.what, secret.value, upload.upload.receipt_id
+                        ),
+                    )
+                    .site(secret.site),
+                );
             }
         }
-    }
-    scan(&mut patterns, &guarded, false);
-    findings
-}
-
-fn build(patterns: &[Pattern], case_sensitive: bool) -> AhoCorasick {
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(!case_sensitive)
-        .match_kind(MatchKind::Standard)
-        .build(patterns.iter().map(|p| p.value.as_bytes()))
-        .expect("patterns build an automaton")
-}
-
-/// A match counts only as a whole token: `10.1.2.3` inside `110.1.2.34`, or `P01` inside a
-/// base64 digest, is not a leak.
-fn standalone(text: &[u8], start: usize, end: usize) -> bool {
-    let joins = |b: u8| {
-        b.is_ascii_alphanumeric() || b == b'.' || b == b'+' || b == b'/' || b == b'_' || b == b'-'
     };
-    let before = start.checked_sub(1).map(|i| text[i]);
-    let after = text.get(end).copied();
-    !before.is_some_and(joins) && !after.is_some_and(joins)
+    let everywhere: Vec<&Scannable> = all.iter().collect();
+    for site in &hierarchy.sites {
+        // Site codes are three characters: matched case-sensitively, or `cas` (a site type)
+        // would be taken for the code `CAS`.
+        check(
+            Secret {
+                value: &site.code,
+                what: "site code",
+                site: &site.code,
+            },
+            &private,
+            true,
+        );
+        check(
+            Secret {
+                value: &site.name,
+                what: "site name",
+                site: &site.code,
+            },
+            &private,
+            false,
+        );
+        for name in generate::custom_table_names(site) {
+            check(
+                Secret {
+                    value: &name,
+                    what: "custom table name",
+                    site: &site.code,
+                },
+                &everywhere,
+                false,
+            );
+        }
+        if private.is_empty() {
+            continue;
+        }
+        let kinds = [
+            "computer name",
+            "user name",
+            "IP address",
+            "MAC address",
+            "e-mail address",
+        ];
+        for client in generate::clients(site) {
+            for (value, what) in client.personal_values().into_iter().zip(kinds) {
+                check(
+                    Secret {
+                        value,
+                        what,
+                        site: &site.code,
+                    },
+                    &private,
+                    false,
+                );
+            }
+        }
+    }
+    findings
 }
 
 fn week_of(json: &[u8]) -> Option<u32> {

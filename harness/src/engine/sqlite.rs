@@ -323,7 +323,7 @@ fn run_probe(
     if let Some(index) = stmt.parameter_index(":week")? {
         stmt.raw_bind_parameter(index, week)?;
     }
-    let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let names: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {

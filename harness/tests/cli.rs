@@ -1,0 +1,144 @@
+//! The command line as CI uses it: exit codes and messages.
+
+use std::path::Path;
+use std::process::Command;
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+fn smoke() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/smoke.toml"
+    ))
+    .unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn smoke_passes_and_writes_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let file = write(dir.path(), "smoke.toml", &smoke());
+    let out = harness()
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg("--junit")
+        .arg(&junit)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 met expectations"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["scenarios"][0]["uploads_accepted"], 1);
+    assert_eq!(report["scenarios"][0]["outcome"], "pass");
+    assert!(
+        report["scenarios"][0]["timings"]["probes"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 10
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"smoke\""), "{xml}");
+    assert!(
+        dir.path().join("out/smoke/sites/P01.db").exists(),
+        "site database is kept"
+    );
+}
+
+#[test]
+fn a_wrong_upload_expectation_exits_1_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "s.toml",
+        &smoke().replace("uploads = 1", "uploads = 3"),
+    );
+    let out = harness()
+        .args(["run", "--out"])
+        .arg(dir.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("upload_count"), "{stdout}");
+    assert!(stdout.contains("expects 3"), "{stdout}");
+}
+
+#[test]
+fn a_misspelled_key_exits_2_naming_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = smoke().replace("clients = 2000", "clientz = 2000");
+    let line = text.lines().position(|l| l.starts_with("clientz")).unwrap() + 1;
+    let file = write(dir.path(), "s.toml", &text);
+    for args in [vec!["run"], vec!["scenario", "check"]] {
+        let out = harness().args(&args).arg(&file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("clientz"), "{stderr}");
+        assert!(stderr.contains(&format!("line {line}")), "{stderr}");
+    }
+}
+
+#[test]
+fn an_invalid_value_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = smoke().replace("code = \"P01\"", "code = \"P0001\"");
+    let line = text.lines().position(|l| l.contains("P0001")).unwrap() + 1;
+    let file = write(dir.path(), "s.toml", &text);
+    let out = harness()
+        .args(["scenario", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains(&format!("s.toml:{line}: `hierarchy.primary.code`")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_engine_exits_2() {
+    let out = harness()
+        .args(["run", "--engine", "oracle", "x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("embedded"));
+}
+
+#[test]
+fn probes_lists_the_catalog() {
+    let out = harness()
+        .args(["probes", "--level", "basic"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("TEL_SiteList"));
+    let out = harness()
+        .args(["probes", "--level", "off"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be turned off"));
+}

@@ -1,0 +1,50 @@
+//! Helpers shared by the integration tests: small scenarios and seeded sites.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use harness::engine::Engine;
+use harness::engine::sqlite::SqliteEngine;
+use harness::model::HierarchyModel;
+use harness::pipeline::{self, SeededSite};
+use harness::scenario::Scenario;
+
+/// A scenario from TOML text, validated like a file.
+pub fn scenario(text: &str) -> Scenario {
+    Scenario::parse(text, Path::new("test.toml")).expect("test scenario is valid")
+}
+
+/// A stand-alone primary with the given knobs.
+pub fn standalone(seed: u64, clients: u32, extra: &str) -> Scenario {
+    scenario(&format!(
+        r#"
+name = "t"
+seed = {seed}
+[hierarchy]
+installed = "2026-01-05"
+[[hierarchy.primary]]
+code = "P01"
+clients = {clients}
+{extra}
+"#
+    ))
+}
+
+/// Seeds every site of a scenario into SQLite files under `dir`.
+pub async fn seed_all(
+    scenario: &Scenario,
+    dir: &Path,
+) -> (HierarchyModel, SqliteEngine, Vec<SeededSite>) {
+    let hierarchy = HierarchyModel::from_scenario(scenario);
+    let engine = SqliteEngine::new(dir);
+    let mut sites = Vec::new();
+    for site in &hierarchy.sites {
+        let bar = indicatif::ProgressBar::hidden();
+        sites.push(
+            pipeline::seed_site(&engine as &dyn Engine, &hierarchy, site, &bar)
+                .await
+                .expect("seeding works"),
+        );
+    }
+    (hierarchy, engine, sites)
+}

@@ -1,0 +1,319 @@
+//! The whole pipeline through the library: retries land exactly once, a seed fixes the payload
+//! bytes, and the checker catches what it exists to catch.
+
+mod common;
+
+use std::time::Duration;
+
+use harness::check::{self, ReceivedUpload};
+use harness::pipeline::upstream::{RetryPolicy, Upstream};
+use harness::pipeline::{RunOptions, run_scenario, submit};
+use harness::scenario::Outcome;
+use mock_upstream::faults::Fault;
+
+fn options(out: &std::path::Path) -> RunOptions {
+    RunOptions {
+        out: out.to_path_buf(),
+        engine: None,
+        seed: None,
+        retry: RetryPolicy {
+            first_backoff: Duration::from_millis(10),
+            timeout: Duration::from_millis(500),
+            ..RetryPolicy::default()
+        },
+        progress: false,
+    }
+}
+
+fn fast_policy() -> RetryPolicy {
+    RetryPolicy {
+        first_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(50),
+        timeout: Duration::from_millis(300),
+        ..RetryPolicy::default()
+    }
+}
+
+async fn upstream_with_token(
+    dir: &std::path::Path,
+) -> (mock_upstream::RunningServer, Upstream, String) {
+    let server = mock_upstream::start(mock_upstream::Config::new(dir))
+        .await
+        .unwrap();
+    let upstream = Upstream::new(server.base_url(), server.admin_token(), fast_policy());
+    let hierarchy = harness::hash::tel_hash("6f1b3e2a-9c4d-4e7b-8a21-3f5c0d9e7b14");
+    let token = upstream.register(&hierarchy).await.unwrap();
+    (server, upstream, token)
+}
+
+fn sample_payload(week: u32) -> Vec<u8> {
+    let h = harness::hash::tel_hash("6f1b3e2a-9c4d-4e7b-8a21-3f5c0d9e7b14");
+    let site = harness::hash::tel_hash("P01");
+    let json = format!(
+        r#"{{"schema_version":1,"hierarchy_id":"{h}","product_version":"5.00.8540.1000","level":"basic","mode":"online","period":{{"week":{week},"start":"2026-01-12"}},"sites":[{{"site":"{site}","type":"standalone","version":"5.00.8540.1000","status":"Active","clients":1,"time_zone":"UTC"}}],"results":[]}}"#
+    );
+    let payload = mock_upstream::payload::UsagePayload::from_json(json.as_bytes()).unwrap();
+    submit::encode(&payload).1
+}
+
+#[tokio::test]
+async fn failing_first_attempts_store_exactly_one_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, upstream, token) = upstream_with_token(dir.path()).await;
+    upstream
+        .add_fault(&Fault::Status {
+            status: 503,
+            count: 2,
+        })
+        .await
+        .unwrap();
+    upstream
+        .add_fault(&Fault::Reset { count: 1 })
+        .await
+        .unwrap();
+    let receipt = upstream
+        .upload_usage(&token, "key-1", sample_payload(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt.attempts, 4,
+        "one reset and two 503s before the upload lands"
+    );
+    assert_eq!(upstream.receipts().await.unwrap().len(), 1);
+    // The SCP retrying after a lost acknowledgement gets the same receipt, and nothing new.
+    let again = upstream
+        .upload_usage(&token, "key-1", sample_payload(1))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.receipt.id, receipt.receipt.id);
+    assert_eq!(upstream.receipts().await.unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_upstream_times_out_and_the_retry_lands_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, upstream, token) = upstream_with_token(dir.path()).await;
+    // The first attempt is stored by the server but answered after the client gave up: the
+    // retry must be recognised by its Idempotency-Key.
+    upstream
+        .add_fault(&Fault::Latency { ms: 800, count: 1 })
+        .await
+        .unwrap();
+    let receipt = upstream
+        .upload_usage(&token, "key-slow", sample_payload(2))
+        .await
+        .unwrap();
+    assert!(receipt.attempts >= 2);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(upstream.receipts().await.unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn throttling_is_honoured_and_a_client_error_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, upstream, token) = upstream_with_token(dir.path()).await;
+    upstream
+        .add_fault(&Fault::Throttle {
+            retry_after_s: 1,
+            count: 1,
+        })
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let receipt = upstream
+        .upload_usage(&token, "key-throttled", sample_payload(3))
+        .await
+        .unwrap();
+    assert_eq!(receipt.attempts, 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    let err = upstream
+        .upload_usage("wrong-token", "key-x", sample_payload(4))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn one_seed_gives_identical_payload_bytes() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let scenario = harness::scenario::Scenario::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/hierarchy.toml"
+    )))
+    .unwrap();
+    let ra = run_scenario(&scenario, &options(a.path())).await.unwrap();
+    let rb = run_scenario(&scenario, &options(b.path())).await.unwrap();
+    assert!(
+        ra.met_expectations && rb.met_expectations,
+        "{:?} {:?}",
+        ra.findings,
+        rb.findings
+    );
+    for week in 1..=2 {
+        let name = format!("hierarchy/payloads/week-{week:03}.json");
+        let pa = std::fs::read(a.path().join(&name)).unwrap();
+        let pb = std::fs::read(b.path().join(&name)).unwrap();
+        assert!(!pa.is_empty());
+        assert!(
+            pa == pb,
+            "week {week} payload bytes differ between two runs of one seed"
+        );
+        // And the gzip on the wire too.
+        let payload = mock_upstream::payload::UsagePayload::from_json(&pa).unwrap();
+        let payload_b = mock_upstream::payload::UsagePayload::from_json(&pb).unwrap();
+        assert_eq!(submit::encode(&payload).1, submit::encode(&payload_b).1);
+    }
+    // A different seed gives different data.
+    let c = tempfile::tempdir().unwrap();
+    let mut other = options(c.path());
+    other.seed = Some(8);
+    run_scenario(&scenario, &other).await.unwrap();
+    let pa = std::fs::read(a.path().join("hierarchy/payloads/week-001.json")).unwrap();
+    let pc = std::fs::read(c.path().join("hierarchy/payloads/week-001.json")).unwrap();
+    assert_ne!(pa, pc);
+}
+
+#[tokio::test]
+async fn replication_down_is_found_as_a_missing_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::scenario(
+        r#"
+name = "repl-down"
+seed = 5
+[hierarchy]
+cas = true
+installed = "2026-01-05"
+[[hierarchy.primary]]
+code = "P01"
+clients = 30
+[[hierarchy.primary]]
+code = "P02"
+clients = 30
+[run]
+weeks = 2
+[[faults]]
+kind = "replication_down"
+week = 1
+site = "P02"
+[expect]
+outcome = "fail"
+uploads = 2
+findings = ["missing_site"]
+"#,
+    );
+    let report = run_scenario(&scenario, &options(dir.path())).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Fail);
+    assert!(report.met_expectations, "{:?}", report.expectation_failures);
+    let missing: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == "missing_site")
+        .collect();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(
+        (missing[0].week, missing[0].site.as_deref()),
+        (Some(1), Some("P02"))
+    );
+}
+
+/// The checker must fail on what it exists to catch; a checker that passes everything passes
+/// every other test too.
+#[tokio::test]
+async fn the_checker_catches_tampering_and_leaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::standalone(21, 120, "custom_tables = 1");
+    let report = run_scenario(&scenario, &options(dir.path())).await.unwrap();
+    assert!(report.met_expectations, "{:?}", report.findings);
+    let json = std::fs::read(dir.path().join("t/payloads/week-001.json")).unwrap();
+    let hierarchy = harness::model::HierarchyModel::from_scenario(&scenario);
+    let (_, _, sites) = common::seed_all(&scenario, tempfile::tempdir().unwrap().path()).await;
+    let facts = sites
+        .iter()
+        .map(|s| (s.model.code.clone(), s.facts.clone()))
+        .collect();
+    let engine = harness::engine::sqlite::SqliteEngine::new(dir.path());
+    let expected = check::expected_weeks(
+        &hierarchy,
+        &facts,
+        &[hierarchy.level],
+        &harness::engine::Engine::info(&engine),
+    );
+    let upload = |json: Vec<u8>| {
+        vec![ReceivedUpload {
+            receipt_id: "r".into(),
+            json,
+        }]
+    };
+
+    let clean = check::check_uploads(&hierarchy, &expected, &upload(json.clone()));
+    assert!(clean.findings.is_empty(), "{:?}", clean.findings);
+    assert!(clean.probes_checked >= 10);
+
+    let text = String::from_utf8(json.clone()).unwrap();
+    let tampered = text.replacen("\"clients\":", "\"clients\":1", 2);
+    let codes = |s: &check::CheckSummary| s.findings.iter().map(|f| f.code).collect::<Vec<_>>();
+    let found = check::check_uploads(&hierarchy, &expected, &upload(tampered.into_bytes()));
+    assert!(
+        codes(&found).contains(&"probe_mismatch"),
+        "{:?}",
+        found.findings
+    );
+
+    let client = harness::generate::clients(&hierarchy.sites[0])
+        .nth(7)
+        .unwrap();
+    for leaked in client.personal_values() {
+        let leaky = text.replacen(
+            "\"status\":\"Active\"",
+            &format!("\"status\":\"{leaked}\""),
+            1,
+        );
+        let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()));
+        assert!(
+            codes(&found).contains(&"pii_leak"),
+            "{leaked} was not caught: {:?}",
+            found.findings
+        );
+    }
+    let table = harness::generate::custom_table_names(&hierarchy.sites[0]).remove(0);
+    let leaky = text.replacen(
+        "\"time_zone\":\"UTC\"",
+        &format!("\"time_zone\":\"{table}\""),
+        1,
+    );
+    let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()));
+    assert!(
+        codes(&found).contains(&"pii_leak"),
+        "custom table name was not caught"
+    );
+    let leaky = text.replacen("\"time_zone\":\"UTC\"", "\"time_zone\":\"P01\"", 1);
+    let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()));
+    assert!(
+        codes(&found).contains(&"pii_leak"),
+        "site code was not caught"
+    );
+
+    let other_hierarchy = text.replace(
+        &harness::hash::tel_hash(&hierarchy.id.to_string()),
+        &harness::hash::tel_hash("x"),
+    );
+    let found = check::check_uploads(&hierarchy, &expected, &upload(other_hierarchy.into_bytes()));
+    assert!(codes(&found).contains(&"hierarchy_hash"));
+
+    let found = check::check_uploads(&hierarchy, &expected, &[]);
+    assert_eq!(codes(&found), vec!["missing_upload"]);
+    let twice = check::check_uploads(
+        &hierarchy,
+        &expected,
+        &[upload(json.clone()).remove(0), upload(json).remove(0)],
+    );
+    assert!(codes(&twice).contains(&"upload_count"));
+}
