@@ -68,6 +68,11 @@ impl Tokens {
         state.tokens.get(token?).cloned()
     }
 
+    pub fn is_registered(&self, hierarchy_id: &str) -> bool {
+        let state = self.state.lock().expect("token state poisoned");
+        state.tokens.values().any(|h| h == hierarchy_id)
+    }
+
     /// Issues (or returns the existing) token for a hierarchy and persists it.
     pub fn register(&self, hierarchy_id: &str) -> Result<String, AuthError> {
         let mut state = self.state.lock().expect("token state poisoned");

@@ -10,5 +10,7 @@ pub mod metrics;
 pub mod payload;
 pub mod server;
 pub mod store;
+pub mod update_packs;
+pub mod usage_cab;
 
-pub use server::{Config, RunningServer, start};
+pub use server::{Config, RunningServer, serve_until_signal, start};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path as UrlPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +21,8 @@ use crate::faults::{Fault, Faults};
 use crate::metrics::Metrics;
 use crate::payload::UsagePayload;
 use crate::store::{NewUpload, Receipt, Store, Stored};
+use crate::update_packs::{Catalog, PackOffer};
+use crate::usage_cab;
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -70,6 +72,7 @@ struct AppState {
     faults: Arc<Faults>,
     tokens: Tokens,
     metrics: Metrics,
+    catalog: Catalog,
     config: Config,
 }
 
@@ -137,6 +140,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         faults: faults.clone(),
         tokens,
         metrics: Metrics::default(),
+        catalog: Catalog::shipped(),
         config: config.clone(),
     });
     let (tx, rx) = oneshot::channel();
@@ -163,8 +167,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 }
 
 fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.max_body_bytes;
     Router::new()
         .route("/v1/usage", post(usage_upload))
+        .route("/v1/updates", get(update_check))
+        .route("/v1/updatepacks/{id}", get(download_pack))
+        .route("/v1/sct/connect", post(sct_connect))
         .route("/admin/hierarchies", post(register_hierarchy))
         .route("/admin/uploads", get(list_uploads))
         .route("/admin/uploads/{id}", get(fetch_upload))
@@ -175,6 +183,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/admin/reset", post(reset))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
@@ -586,4 +595,316 @@ impl axum::serve::Listener for ResettingListener {
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.inner.local_addr()
     }
+}
+
+fn client_hierarchy(state: &AppState, headers: &HeaderMap, what: &str) -> Result<String, ApiError> {
+    state.tokens.hierarchy_of(bearer(headers)).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("{what} needs `Authorization: Bearer <hierarchy token>`"),
+        )
+    })
+}
+
+fn respond<T: Serialize>(
+    state: &AppState,
+    route: &'static str,
+    result: Result<T, ApiError>,
+) -> Response {
+    let response = match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    };
+    count(state, route, response.status());
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateCheck {
+    version: String,
+}
+
+#[derive(Serialize)]
+struct UpdateCheckAnswer {
+    version: String,
+    update_packs: Vec<PackOffer>,
+}
+
+fn offers_for(state: &AppState, version: &str) -> Result<Vec<PackOffer>, ApiError> {
+    state.catalog.applicable(version).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_version",
+            format!("`{version}` is not a product version like 5.00.9128.1000"),
+        )
+    })
+}
+
+/// The online service connection point's daily check: which update packs apply to `version`.
+async fn update_check(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<Query<UpdateCheck>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let result = async {
+        inject_faults(&state, "/v1/updates").await?;
+        client_hierarchy(&state, &headers, "the update check")?;
+        let Query(check) = query.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("{e} (use ?version=5.00.9128.1000)"),
+            )
+        })?;
+        let update_packs = offers_for(&state, &check.version)?;
+        Ok(UpdateCheckAnswer {
+            version: check.version,
+            update_packs,
+        })
+    }
+    .await;
+    respond(&state, "/v1/updates", result)
+}
+
+async fn download_pack(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    const ROUTE: &str = "/v1/updatepacks";
+    let result: Result<Response, ApiError> = async {
+        inject_faults(&state, ROUTE).await?;
+        client_hierarchy(&state, &headers, "an update pack download")?;
+        let pack = state.catalog.get(&id).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_pack",
+                format!("no update pack `{id}`"),
+            )
+        })?;
+        let content = crate::update_packs::content(pack);
+        let sha = crate::store::sha256_hex(&content);
+        Ok((
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::HeaderName::from_static("x-content-sha256"), sha),
+            ],
+            content,
+        )
+            .into_response())
+    }
+    .await;
+    let response = result.unwrap_or_else(|e: ApiError| e.into_response());
+    count(&state, ROUTE, response.status());
+    response
+}
+
+#[derive(Serialize)]
+struct ConnectResult {
+    file: String,
+    hierarchy_id: String,
+    week: u32,
+    receipt: Receipt,
+    replayed: bool,
+    update_packs: Vec<PackOffer>,
+}
+
+#[derive(Serialize)]
+struct ConnectAnswer {
+    results: Vec<ConnectResult>,
+}
+
+/// The service connection tool's `-connect`: every usage cabinet of the folder in one multipart
+/// request (field `cab`, one part per file). Every cabinet is read and validated before any is
+/// stored, so a damaged file or a name used twice refuses the whole request and nothing is
+/// partially uploaded. Each stored cabinet is answered with the update packs for its hierarchy.
+async fn sct_connect(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let result = sct_connect_inner(&state, &headers, multipart).await;
+    respond(&state, "/v1/sct/connect", result)
+}
+
+async fn sct_connect_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<ConnectAnswer, ApiError> {
+    inject_faults(state, "/v1/sct/connect").await?;
+    client_hierarchy(state, headers, "the service connection tool")?;
+    let bad = |code, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    let mut multipart = multipart.map_err(|e| {
+        bad(
+            "invalid_multipart",
+            format!("expected multipart/form-data with `cab` parts: {e}"),
+        )
+    })?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| {
+        let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::new(status, "invalid_multipart", e.body_text())
+    })? {
+        if field.name() != Some("cab") {
+            return Err(bad(
+                "invalid_multipart",
+                format!(
+                    "unexpected field `{}`; send files as `cab`",
+                    field.name().unwrap_or("")
+                ),
+            ));
+        }
+        let name = field.file_name().map(str::to_string).ok_or_else(|| {
+            bad(
+                "invalid_multipart",
+                "every `cab` part needs a file name".into(),
+            )
+        })?;
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| bad("invalid_multipart", e.body_text()))?;
+        state.metrics.add(
+            "upstream_bytes_received_total",
+            String::new(),
+            bytes.len() as u64,
+        );
+        if files.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            return Err(bad(
+                "duplicate_file_name",
+                format!("`{name}` is uploaded twice; cabinet names must be unique"),
+            ));
+        }
+        files.push((name, bytes.to_vec()));
+    }
+    if files.is_empty() {
+        return Err(bad("no_files", "the request holds no `cab` file".into()));
+    }
+    let mut accepted = Vec::new();
+    for (name, bytes) in &files {
+        let cab = usage_cab::read(bytes, state.config.max_decompressed_bytes as u64).map_err(
+            |e| match e {
+                usage_cab::CabError::TooLarge { .. } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "decompressed_too_large",
+                    format!("`{name}`: {e}"),
+                ),
+                _ => bad("invalid_cab", format!("`{name}`: {e}")),
+            },
+        )?;
+        let payload = UsagePayload::from_json(&cab.payload_json)
+            .map_err(|e| bad("invalid_payload", format!("`{name}`: {e}")))?;
+        if payload.mode != "offline" {
+            return Err(bad(
+                "invalid_payload",
+                format!(
+                    "`{name}`: field `mode` is `{}`; cabinets carry offline data",
+                    payload.mode
+                ),
+            ));
+        }
+        if !state.tokens.is_registered(&payload.hierarchy_id) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "unknown_hierarchy",
+                format!(
+                    "`{name}`: hierarchy `{}` is not registered with this service",
+                    payload.hierarchy_id
+                ),
+            ));
+        }
+        let key = format!("sct/{}/week/{}", payload.hierarchy_id, payload.period.week);
+        if let Some(existing) = state.store.by_key(&key).await {
+            let sha = crate::store::sha256_hex(&cab.payload_json);
+            if existing.body_sha256 != sha {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_conflict",
+                    format!(
+                        "`{name}`: week {} of this hierarchy was already uploaded with different data (receipt {})",
+                        payload.period.week, existing.id
+                    ),
+                ));
+            }
+        }
+        let update_packs = offers_for(state, &payload.product_version)?;
+        accepted.push((name.clone(), key, payload, cab.payload_json, update_packs));
+    }
+    let mut results = Vec::new();
+    for (file, key, payload, json, update_packs) in accepted {
+        let stored = state
+            .store
+            .put(NewUpload {
+                idempotency_key: &key,
+                hierarchy_id: &payload.hierarchy_id,
+                week: payload.period.week,
+                channel: "sct",
+                json,
+            })
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_failed",
+                    e.to_string(),
+                )
+            })?;
+        let (receipt, replayed) = match stored {
+            Stored::Created(r) => {
+                state
+                    .metrics
+                    .add("upstream_uploads_stored_total", "channel=\"sct\"".into(), 1);
+                (r, false)
+            }
+            Stored::Replayed(r) => {
+                state
+                    .metrics
+                    .add("upstream_uploads_replayed_total", String::new(), 1);
+                (r, true)
+            }
+            Stored::Conflict(r) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_conflict",
+                    format!("`{file}`: conflicts with receipt {}", r.id),
+                ));
+            }
+        };
+        results.push(ConnectResult {
+            file,
+            hierarchy_id: payload.hierarchy_id,
+            week: payload.period.week,
+            receipt,
+            replayed,
+            update_packs,
+        });
+    }
+    Ok(ConnectAnswer { results })
+}
+
+/// Serves until SIGINT or SIGTERM; the first line on stdout is `listening on http://ADDR`, so a
+/// script can find a port chosen by the OS. Shared by `mock-upstream serve` and `harness upstream`.
+pub async fn serve_until_signal(config: Config) -> Result<(), ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let server = start(config).await?;
+    println!("listening on {}", server.base_url());
+    println!("admin token: {}", server.admin_token());
+    let mut term = signal(SignalKind::terminate()).map_err(|source| ServerError::Bind {
+        addr: server.addr(),
+        source,
+    })?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received, stopping");
+    server.stop().await;
+    Ok(())
 }

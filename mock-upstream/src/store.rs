@@ -120,7 +120,7 @@ impl Store {
     pub async fn put(&self, upload: NewUpload<'_>) -> Result<Stored, StoreError> {
         let key_lock = self.key_lock(upload.idempotency_key);
         let _guard = key_lock.lock().await;
-        let body_sha256 = hex(&Sha256::digest(&upload.json));
+        let body_sha256 = sha256_hex(&upload.json);
         if let Some(existing) = self.index.lock().await.get(upload.idempotency_key) {
             return Ok(if existing.body_sha256 == body_sha256 {
                 Stored::Replayed(existing)
@@ -158,6 +158,11 @@ impl Store {
             .entry(key.to_string())
             .or_default()
             .clone()
+    }
+
+    /// The receipt stored under an idempotency key, if any.
+    pub async fn by_key(&self, key: &str) -> Option<Receipt> {
+        self.index.lock().await.get(key)
     }
 
     pub async fn receipts(&self) -> Vec<Receipt> {
@@ -253,8 +258,12 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     std::fs::rename(&tmp, path).map_err(io("rename", path))
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn now_unix() -> String {

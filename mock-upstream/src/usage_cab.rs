@@ -1,0 +1,152 @@
+//! The service connection tool's usage-data cabinet: a Microsoft Cabinet (.cab) file holding the
+//! week's usage payload and a `SiteVersion` text file. `sct prepare` writes it; the service reads
+//! it when `sct connect` uploads it. Reading never panics on a damaged file: a corrupted cabinet
+//! is an error that says what is wrong.
+
+use std::io::{Cursor, Read, Write};
+
+/// The payload inside the cabinet (the JSON of [`crate::payload::UsagePayload`]).
+pub const PAYLOAD_FILE: &str = "UsageData.json";
+/// The product version of the site that prepared the cabinet, as text.
+pub const SITE_VERSION_FILE: &str = "SiteVersion";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CabError {
+    #[error("not a readable cabinet file: {0}")]
+    NotACabinet(String),
+    #[error("the cabinet has no `{0}` file")]
+    Missing(&'static str),
+    #[error("`{file}` in the cabinet is damaged: {message}")]
+    Damaged { file: &'static str, message: String },
+    #[error("`{file}` in the cabinet is larger than {limit} bytes")]
+    TooLarge { file: &'static str, limit: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageCab {
+    pub payload_json: Vec<u8>,
+    pub site_version: String,
+}
+
+/// Writes a usage cabinet. `date` stamps both files, so the same inputs give the same bytes.
+pub fn write(
+    payload_json: &[u8],
+    site_version: &str,
+    date: time::Date,
+) -> std::io::Result<Vec<u8>> {
+    let stamp = time::PrimitiveDateTime::new(date, time::Time::MIDNIGHT);
+    let mut builder = cab::CabinetBuilder::new();
+    let folder = builder.add_folder(cab::CompressionType::MsZip);
+    folder.add_file(SITE_VERSION_FILE).set_datetime(stamp);
+    folder.add_file(PAYLOAD_FILE).set_datetime(stamp);
+    let mut writer = builder.build(Cursor::new(Vec::new()))?;
+    while let Some(mut file) = writer.next_file()? {
+        match file.file_name() {
+            SITE_VERSION_FILE => file.write_all(site_version.as_bytes())?,
+            _ => file.write_all(payload_json)?,
+        }
+    }
+    Ok(writer.finish()?.into_inner())
+}
+
+/// Reads a usage cabinet, refusing files that inflate past `limit` bytes.
+pub fn read(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
+    // The cab crate trusts header fields in places; a damaged file must be an error, never a
+    // crash of the service, so a panic inside it is caught and reported as damage.
+    std::panic::catch_unwind(|| read_inner(bytes, limit)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the cabinet reader gave up".into());
+        Err(CabError::NotACabinet(message))
+    })
+}
+
+fn read_inner(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
+    let mut cabinet =
+        cab::Cabinet::new(Cursor::new(bytes)).map_err(|e| CabError::NotACabinet(e.to_string()))?;
+    let payload_json = read_file(&mut cabinet, PAYLOAD_FILE, limit)?;
+    let version = read_file(&mut cabinet, SITE_VERSION_FILE, 1024)?;
+    let site_version = String::from_utf8(version)
+        .map_err(|_| CabError::Damaged {
+            file: SITE_VERSION_FILE,
+            message: "not UTF-8 text".into(),
+        })?
+        .trim()
+        .to_string();
+    Ok(UsageCab {
+        payload_json,
+        site_version,
+    })
+}
+
+fn read_file(
+    cabinet: &mut cab::Cabinet<Cursor<&[u8]>>,
+    name: &'static str,
+    limit: u64,
+) -> Result<Vec<u8>, CabError> {
+    let entry = cabinet
+        .get_file_entry(name)
+        .ok_or(CabError::Missing(name))?;
+    if u64::from(entry.uncompressed_size()) > limit {
+        return Err(CabError::TooLarge { file: name, limit });
+    }
+    let reader = cabinet.read_file(name).map_err(|e| CabError::Damaged {
+        file: name,
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| CabError::Damaged {
+            file: name,
+            message: e.to_string(),
+        })?;
+    if out.len() as u64 > limit {
+        return Err(CabError::TooLarge { file: name, limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date() -> time::Date {
+        time::Date::from_calendar_date(2026, time::Month::January, 12).unwrap()
+    }
+
+    #[test]
+    fn round_trips_and_is_deterministic() {
+        let a = write(b"{\"x\":1}", "5.00.8540.1000", date()).unwrap();
+        let b = write(b"{\"x\":1}", "5.00.8540.1000", date()).unwrap();
+        assert_eq!(a, b);
+        let cab = read(&a, 1 << 20).unwrap();
+        assert_eq!(cab.payload_json, b"{\"x\":1}");
+        assert_eq!(cab.site_version, "5.00.8540.1000");
+    }
+
+    #[test]
+    fn damage_is_an_error_not_a_panic() {
+        let good = write(&vec![b'a'; 100_000], "5.00.8540.1000", date()).unwrap();
+        assert!(read(b"MSCF", 1 << 20).is_err());
+        assert!(read(b"not a cabinet at all", 1 << 20).is_err());
+        // Flip bytes all over the file: every outcome must be Ok or Err, never a panic.
+        for at in (0..good.len()).step_by(97) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x5a;
+            let _ = read(&bad, 1 << 20);
+        }
+        let mut truncated = good.clone();
+        truncated.truncate(good.len() / 2);
+        assert!(read(&truncated, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn an_oversized_payload_is_refused() {
+        let cab = write(&vec![b'a'; 10_000], "5.00.8540.1000", date()).unwrap();
+        assert!(matches!(read(&cab, 1000), Err(CabError::TooLarge { .. })));
+    }
+}

@@ -1,0 +1,699 @@
+//! Every endpoint and error path of the mock upstream, over real HTTP on loopback.
+
+use std::io::Write;
+
+use mock_upstream::payload::SCHEMA_VERSION;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const HIERARCHY: &str = "l4+K5sWP281xaRXRloiykwSNsUtvHuHHgkZsLPuaLZA=";
+const OTHER_HIERARCHY: &str = "LXTAdW+rr08bhNEX/PI0UDacSYFAJDyF2nDxs+dqiI4=";
+const SITE: &str = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+
+struct Service {
+    server: mock_upstream::RunningServer,
+    http: reqwest::Client,
+    token: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn payload(hierarchy: &str, week: u32, mode: &str) -> Value {
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "hierarchy_id": hierarchy,
+        "product_version": "5.00.8540.1000",
+        "level": "enhanced",
+        "mode": mode,
+        "period": {"week": week, "start": "2026-01-12"},
+        "sites": [{"site": SITE, "type": "standalone", "version": "5.00.8540.1000", "status": "Active", "clients": 10, "time_zone": "UTC"}],
+        "results": [{"probe": "TEL_Settings", "site": SITE, "rows": [{"level": "enhanced", "mode": mode}]}]
+    })
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+async fn service_in(
+    dir: &std::path::Path,
+    mut config: impl FnMut(&mut mock_upstream::Config),
+) -> Service {
+    let mut c = mock_upstream::Config::new(dir);
+    c.admin_token = "admin-secret".into();
+    config(&mut c);
+    let server = mock_upstream::start(c).await.unwrap();
+    let http = reqwest::Client::new();
+    let answer: Value = http
+        .post(format!("{}/admin/hierarchies", server.base_url()))
+        .bearer_auth("admin-secret")
+        .json(&json!({"hierarchy_id": HIERARCHY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Service {
+        server,
+        http,
+        token: answer["token"].as_str().unwrap().to_string(),
+        _dir: None,
+    }
+}
+
+async fn service() -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = service_in(dir.path(), |_| {}).await;
+    s._dir = Some(dir);
+    s
+}
+
+impl Service {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.base_url())
+    }
+
+    async fn upload(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/usage"))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .header("Content-Encoding", "gzip")
+            .body(gzip(&serde_json::to_vec(body).unwrap()))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn admin_get(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn add_fault(&self, fault: Value) {
+        let r = self
+            .http
+            .post(self.url("/admin/faults"))
+            .bearer_auth("admin-secret")
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+}
+
+/// The error body every 4xx carries: `{"error": {"code", "message"}}`.
+async fn error_of(response: reqwest::Response, status: StatusCode) -> (String, String) {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.expect("errors are JSON");
+    (
+        body["error"]["code"].as_str().unwrap().into(),
+        body["error"]["message"].as_str().unwrap().into(),
+    )
+}
+
+#[tokio::test]
+async fn an_upload_is_stored_once_and_replayed() {
+    let s = service().await;
+    let r = s.upload("k1", &payload(HIERARCHY, 1, "online")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["replayed"], false);
+    let r = s.upload("k1", &payload(HIERARCHY, 1, "online")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["receipt"]["id"], first["receipt"]["id"]);
+    let (code, _) = error_of(
+        s.upload("k1", &payload(HIERARCHY, 2, "online")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(code, "idempotency_conflict");
+    let list = s.admin_get("/admin/uploads").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let id = list[0]["id"].as_str().unwrap();
+    let stored = s.admin_get(&format!("/admin/uploads/{id}")).await;
+    assert_eq!(stored, payload(HIERARCHY, 1, "online"));
+}
+
+#[tokio::test]
+async fn uploads_without_valid_credentials_are_refused() {
+    let s = service().await;
+    let body = gzip(&serde_json::to_vec(&payload(HIERARCHY, 1, "online")).unwrap());
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .header("Idempotency-Key", "k")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::UNAUTHORIZED).await.0,
+        "unauthorized"
+    );
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth("nope")
+        .header("Idempotency-Key", "k")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::UNAUTHORIZED).await.0,
+        "unauthorized"
+    );
+    let (code, message) = error_of(
+        s.upload("k", &payload(OTHER_HIERARCHY, 1, "online")).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(code, "wrong_hierarchy");
+    assert!(message.contains("hierarchy_id"));
+    for path in ["/admin/uploads", "/admin/faults"] {
+        let r = s
+            .http
+            .get(s.url(path))
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(r, StatusCode::UNAUTHORIZED).await.0,
+            "unauthorized",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_uploads_get_a_4xx_naming_the_problem() {
+    let s = service().await;
+    let send = |key: &'static str, encoding: &'static str, body: Vec<u8>| {
+        s.http
+            .post(s.url("/v1/usage"))
+            .bearer_auth(&s.token)
+            .header("Idempotency-Key", key)
+            .header("Content-Encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(&s.token)
+        .body(gzip(b"{}"))
+        .header("Content-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::BAD_REQUEST).await.0,
+        "missing_idempotency_key"
+    );
+    let r = send("a", "gzip", b"definitely not gzip".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(error_of(r, StatusCode::BAD_REQUEST).await.0, "bad_gzip");
+    let r = send("b", "br", b"{}".to_vec()).await.unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await.0,
+        "unsupported_encoding"
+    );
+    let mut missing = payload(HIERARCHY, 1, "online");
+    missing.as_object_mut().unwrap().remove("level");
+    let (code, message) = error_of(
+        send("c", "gzip", gzip(missing.to_string().as_bytes()))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(code, "invalid_payload");
+    assert!(message.contains("level"), "{message}");
+    let mut wrong = payload(HIERARCHY, 1, "online");
+    wrong["level"] = json!("maximum");
+    let (_, message) = error_of(
+        send("d", "gzip", gzip(wrong.to_string().as_bytes()))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("`level`"), "{message}");
+    let mut clear_site = payload(HIERARCHY, 1, "online");
+    clear_site["sites"][0]["site"] = json!("P01");
+    let (_, message) = error_of(
+        send("e", "gzip", gzip(clear_site.to_string().as_bytes()))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("sites[].site"), "{message}");
+    let mut extra = payload(HIERARCHY, 1, "online");
+    extra["surprise"] = json!(1);
+    let (_, message) = error_of(
+        send("f", "identity", extra.to_string().into_bytes())
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("surprise"), "{message}");
+    assert!(
+        s.admin_get("/admin/uploads")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing bad was stored"
+    );
+}
+
+#[tokio::test]
+async fn bodies_and_gzip_bombs_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = service_in(dir.path(), |c| {
+        c.max_body_bytes = 64 * 1024;
+        c.max_decompressed_bytes = 1024 * 1024;
+    })
+    .await;
+    let big = vec![b'x'; 100 * 1024];
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(&s.token)
+        .header("Idempotency-Key", "big")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::PAYLOAD_TOO_LARGE).await.0,
+        "body_too_large"
+    );
+    // 64 MiB of zeros gzip to about 64 KiB: small on the wire, refused before it is inflated.
+    let bomb = gzip(&vec![0u8; 64 << 20]);
+    assert!(bomb.len() < 64 * 1024, "bomb is {} bytes", bomb.len());
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(&s.token)
+        .header("Idempotency-Key", "bomb")
+        .header("Content-Encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::PAYLOAD_TOO_LARGE).await.0,
+        "decompressed_too_large"
+    );
+}
+
+#[tokio::test]
+async fn faults_are_applied_then_run_out() {
+    let s = service().await;
+    s.add_fault(json!({"kind": "status", "status": 503, "count": 1}))
+        .await;
+    s.add_fault(json!({"kind": "throttle", "retry_after_s": 7, "count": 1}))
+        .await;
+    let pending = s.admin_get("/admin/faults").await;
+    assert_eq!(pending.as_array().unwrap().len(), 2);
+    let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
+    assert_eq!(
+        error_of(r, StatusCode::SERVICE_UNAVAILABLE).await.0,
+        "injected_fault"
+    );
+    let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
+    assert_eq!(r.headers()["retry-after"], "7");
+    assert_eq!(
+        error_of(r, StatusCode::TOO_MANY_REQUESTS).await.0,
+        "injected_fault"
+    );
+    assert_eq!(
+        s.upload("k", &payload(HIERARCHY, 1, "online"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    s.add_fault(json!({"kind": "latency", "ms": 300, "count": 1}))
+        .await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        s.upload("k", &payload(HIERARCHY, 1, "online"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+
+    s.add_fault(json!({"kind": "reset", "count": 1})).await;
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let err = fresh.get(s.url("/metrics")).send().await.unwrap_err();
+    assert!(err.is_connect() || err.is_request(), "{err:?}");
+    assert_eq!(
+        fresh.get(s.url("/metrics")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    s.add_fault(json!({"kind": "status", "status": 500, "count": 5}))
+        .await;
+    let r = s
+        .http
+        .delete(s.url("/admin/faults"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(
+        s.admin_get("/admin/faults")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let r = s
+        .http
+        .post(s.url("/admin/faults"))
+        .bearer_auth("admin-secret")
+        .json(&json!({"kind": "meteor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r, StatusCode::BAD_REQUEST).await.0, "invalid_json");
+}
+
+#[tokio::test]
+async fn update_check_and_pack_download() {
+    let s = service().await;
+    let r = s
+        .http
+        .get(s.url("/v1/updates?version=5.00.9122.1000"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    let packs = answer["update_packs"].as_array().unwrap();
+    assert_eq!(packs.len(), 3);
+    let first = &packs[0];
+    let r = s
+        .http
+        .get(s.url(first["download"].as_str().unwrap()))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let sha_header = r.headers()["x-content-sha256"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(bytes.len() as u64, first["size"].as_u64().unwrap());
+    assert_eq!(mock_upstream::store::sha256_hex(&bytes), sha_header);
+    assert_eq!(first["sha256"], sha_header);
+
+    let r = s
+        .http
+        .get(s.url("/v1/updates?version=5.00.9122.1000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::UNAUTHORIZED).await.0,
+        "unauthorized"
+    );
+    let r = s
+        .http
+        .get(s.url("/v1/updates?version=latest"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::BAD_REQUEST).await.0,
+        "invalid_version"
+    );
+    let r = s
+        .http
+        .get(s.url("/v1/updates"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::BAD_REQUEST).await.0,
+        "invalid_query"
+    );
+    let r = s
+        .http
+        .get(s.url("/v1/updatepacks/cm-1999"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r, StatusCode::NOT_FOUND).await.0, "no_such_pack");
+    let r = s.http.get(s.url("/v1/nothing-here")).send().await.unwrap();
+    assert_eq!(error_of(r, StatusCode::NOT_FOUND).await.0, "not_found");
+}
+
+fn cab_of(body: &Value) -> Vec<u8> {
+    let date = time::Date::from_calendar_date(2026, time::Month::January, 12).unwrap();
+    mock_upstream::usage_cab::write(&serde_json::to_vec(body).unwrap(), "5.00.8540.1000", date)
+        .unwrap()
+}
+
+fn form(files: Vec<(&str, Vec<u8>)>) -> reqwest::multipart::Form {
+    files
+        .into_iter()
+        .fold(reqwest::multipart::Form::new(), |form, (name, bytes)| {
+            form.part(
+                "cab",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+            )
+        })
+}
+
+#[tokio::test]
+async fn sct_connect_takes_many_cabs_atomically() {
+    let s = service().await;
+    let other: Value = s
+        .http
+        .post(s.url("/admin/hierarchies"))
+        .bearer_auth("admin-secret")
+        .json(&json!({"hierarchy_id": OTHER_HIERARCHY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(other["token"].is_string());
+    let connect = |files| {
+        s.http
+            .post(s.url("/v1/sct/connect"))
+            .bearer_auth(&s.token)
+            .multipart(form(files))
+            .send()
+    };
+
+    // A damaged cabinet among good ones: refused whole, nothing stored.
+    let mut damaged = cab_of(&payload(OTHER_HIERARCHY, 1, "offline"));
+    damaged.truncate(damaged.len() / 2);
+    let r = connect(vec![
+        ("A.cab", cab_of(&payload(HIERARCHY, 1, "offline"))),
+        ("B.cab", damaged),
+    ])
+    .await
+    .unwrap();
+    let (code, message) = error_of(r, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "invalid_cab");
+    assert!(message.contains("B.cab"), "{message}");
+    // The same name twice: refused whole.
+    let r = connect(vec![
+        ("A.cab", cab_of(&payload(HIERARCHY, 1, "offline"))),
+        ("a.CAB", cab_of(&payload(OTHER_HIERARCHY, 1, "offline"))),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::BAD_REQUEST).await.0,
+        "duplicate_file_name"
+    );
+    assert!(
+        s.admin_get("/admin/uploads")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let r = connect(vec![
+        ("A.cab", cab_of(&payload(HIERARCHY, 1, "offline"))),
+        ("B.cab", cab_of(&payload(OTHER_HIERARCHY, 1, "offline"))),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["hierarchy_id"], HIERARCHY);
+    assert_eq!(results[1]["hierarchy_id"], OTHER_HIERARCHY);
+    assert_eq!(results[0]["update_packs"][0]["id"], "cm-2207");
+    let list = s.admin_get("/admin/uploads").await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["channel"] == "sct")
+    );
+
+    // A hierarchy nobody registered, and online data in a cabinet.
+    let stranger = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
+    let r = connect(vec![("C.cab", cab_of(&payload(stranger, 1, "offline")))])
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::FORBIDDEN).await.0,
+        "unknown_hierarchy"
+    );
+    let r = connect(vec![("D.cab", cab_of(&payload(HIERARCHY, 2, "online")))])
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::BAD_REQUEST).await.0,
+        "invalid_payload"
+    );
+    let r = s
+        .http
+        .post(s.url("/v1/sct/connect"))
+        .bearer_auth(&s.token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r, StatusCode::BAD_REQUEST).await.0,
+        "invalid_multipart"
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = service_in(dir.path(), |_| {}).await;
+    assert_eq!(
+        s.upload("k-restart", &payload(HIERARCHY, 1, "online"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let token = s.token.clone();
+    s.server.stop().await;
+    let mut config = mock_upstream::Config::new(dir.path());
+    config.admin_token = "admin-secret".into();
+    let server = mock_upstream::start(config).await.unwrap();
+    let s = Service {
+        server,
+        http: reqwest::Client::new(),
+        token,
+        _dir: None,
+    };
+    assert_eq!(
+        s.admin_get("/admin/uploads")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = s
+        .upload("k-restart", &payload(HIERARCHY, 1, "online"))
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the token and the idempotency key outlive the restart"
+    );
+    let r = s
+        .http
+        .post(s.url("/admin/reset"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(
+        s.admin_get("/admin/uploads")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        error_of(
+            s.upload("k2", &payload(HIERARCHY, 1, "online")).await,
+            StatusCode::UNAUTHORIZED
+        )
+        .await
+        .0,
+        "unauthorized"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let s = service().await;
+    s.upload("m1", &payload(HIERARCHY, 1, "online")).await;
+    s.upload("m1", &payload(HIERARCHY, 1, "online")).await;
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("# TYPE upstream_requests_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("upstream_requests_total{route=\"/v1/usage\",status=\"201\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("upstream_requests_total{route=\"/v1/usage\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("upstream_uploads_stored_total{channel=\"online\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("upstream_uploads_replayed_total 1"), "{text}");
+}
