@@ -10,6 +10,7 @@ pub mod check;
 pub mod engine;
 pub mod generate;
 pub mod hash;
+pub mod load;
 pub mod model;
 pub mod pipeline;
 pub mod probes;

@@ -61,6 +61,44 @@ enum Command {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+    /// Serve the mock upstream (the same service `harness run` starts in-process) until SIGINT
+    /// or SIGTERM. The first line of stdout is `listening on http://ADDR`.
+    Upstream {
+        /// Address to bind; loopback unless you say otherwise. Port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Where acknowledged uploads and issued tokens are kept; they survive restarts.
+        #[arg(long, default_value = "harness-upstream")]
+        data_dir: PathBuf,
+        /// Bearer token of the admin API.
+        #[arg(long, env = "MOCK_UPSTREAM_ADMIN_TOKEN", default_value = "admin")]
+        admin_token: String,
+    },
+    /// Measure the upstream: uploads per second and latency percentiles at a payload size and
+    /// concurrency. Starts the mock in-process unless --url names a running service.
+    LoadUpstream {
+        /// A running service, e.g. one started by `harness upstream`.
+        #[arg(long)]
+        url: Option<String>,
+        /// Admin token of the service at --url.
+        #[arg(long, env = "MOCK_UPSTREAM_ADMIN_TOKEN", default_value = "admin")]
+        admin_token: String,
+        /// Uploads in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Uploads in all.
+        #[arg(long, default_value_t = 5000)]
+        requests: usize,
+        /// Size of each gzip'd payload, in KiB.
+        #[arg(long, default_value_t = 10)]
+        payload_kb: usize,
+        /// Where the in-process service keeps its data.
+        #[arg(long, default_value = "harness-out/load-upstream")]
+        data_dir: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the probe catalog: name, level, category, description.
     Probes {
         /// Only the probes a run at this level executes.
@@ -124,6 +162,81 @@ fn main() -> ExitCode {
             }
             code
         }
+        Command::Upstream {
+            listen,
+            data_dir,
+            admin_token,
+        } => {
+            let mut config = mock_upstream::Config::new(data_dir);
+            config.listen = listen;
+            config.admin_token = admin_token;
+            match runtime().map(|rt| rt.block_on(mock_upstream::serve_until_signal(config))) {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+                Err(code) => code,
+            }
+        }
+        Command::LoadUpstream {
+            url,
+            admin_token,
+            concurrency,
+            requests,
+            payload_kb,
+            data_dir,
+            json,
+        } => {
+            let options = harness::load::LoadOptions {
+                url,
+                admin_token,
+                data_dir,
+                concurrency,
+                requests,
+                payload_kb,
+            };
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            match rt.block_on(harness::load::run(&options)) {
+                Ok(r) if json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&r).expect("reports serialise")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    println!(
+                        "{} uploads of {} B gzip ({} B JSON) at concurrency {} against {}\n\
+                         {:.0} uploads/s over {:.2} s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed",
+                        r.succeeded,
+                        r.payload_gzip_bytes,
+                        r.payload_json_bytes,
+                        r.concurrency,
+                        r.target,
+                        r.uploads_per_s,
+                        r.seconds,
+                        r.p50_ms,
+                        r.p90_ms,
+                        r.p99_ms,
+                        r.max_ms,
+                        r.failed
+                    );
+                    if r.failed > 0 {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Probes { level } => {
             let level = match level.map(|l| Level::parse(&l)).transpose() {
                 Ok(level) => level,
@@ -163,12 +276,9 @@ fn run(files: &[PathBuf], options: &RunOptions, junit: Option<&std::path::Path>)
             }
         }
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut reports = Vec::new();
     let mut unavailable = false;
@@ -219,4 +329,11 @@ fn write_outputs(
         println!("junit: {}", junit.display());
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(2)
+    })
 }

@@ -142,3 +142,62 @@ fn probes_lists_the_catalog() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be turned off"));
 }
+
+#[test]
+fn upstream_serves_until_terminated() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = harness()
+        .args(["upstream", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
+    // SIGTERM stops it cleanly (exit 0), as a service manager would.
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn load_upstream_measures_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = harness()
+        .args([
+            "load-upstream",
+            "--requests",
+            "40",
+            "--concurrency",
+            "4",
+            "--payload-kb",
+            "2",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["succeeded"], 40);
+    assert_eq!(report["failed"], 0);
+    assert!(report["uploads_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report["p99_ms"].as_f64().unwrap() >= report["p50_ms"].as_f64().unwrap());
+    let stored = std::fs::read_dir(dir.path().join("uploads"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 80, "40 bodies and 40 receipts on disk");
+}

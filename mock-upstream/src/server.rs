@@ -894,8 +894,15 @@ async fn sct_connect_inner(
 pub async fn serve_until_signal(config: Config) -> Result<(), ServerError> {
     use tokio::signal::unix::{SignalKind, signal};
     let server = start(config).await?;
-    println!("listening on {}", server.base_url());
-    println!("admin token: {}", server.admin_token());
+    // A script may read the first line and close the pipe: losing stdout must not stop the
+    // service, so write errors are ignored.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {}", server.base_url());
+        let _ = writeln!(out, "admin token: {}", server.admin_token());
+        let _ = out.flush();
+    }
     let mut term = signal(SignalKind::terminate()).map_err(|source| ServerError::Bind {
         addr: server.addr(),
         source,

@@ -1,0 +1,229 @@
+//! A load generator for the upstream: uploads of a given gzip'd size at a given concurrency,
+//! measuring uploads per second and latency percentiles. It drives a running service (`--url`)
+//! or starts the mock in-process.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mock_upstream::payload::{Period, ProbeResult, Row, SCHEMA_VERSION, SiteEntry, UsagePayload};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::hash::tel_hash;
+use crate::pipeline::upstream::{RetryPolicy, Upstream};
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// A running service; `None` starts the mock in-process (in `data_dir`).
+    pub url: Option<String>,
+    pub admin_token: String,
+    pub data_dir: std::path::PathBuf,
+    pub concurrency: usize,
+    pub requests: usize,
+    /// Target size of each gzip'd payload, in KiB.
+    pub payload_kb: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub target: String,
+    pub requests: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub concurrency: usize,
+    pub payload_gzip_bytes: usize,
+    pub payload_json_bytes: usize,
+    pub seconds: f64,
+    pub uploads_per_s: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("starting the in-process mock upstream: {0}")]
+    Start(#[from] mock_upstream::server::ServerError),
+    #[error("preparing the load: {0}")]
+    Upstream(#[from] crate::pipeline::upstream::UpstreamError),
+    #[error("--concurrency and --requests must be at least 1")]
+    Zero,
+}
+
+/// A valid payload whose gzip is about `kb` KiB: result rows of incompressible hashes.
+pub fn payload_of_size(hierarchy: &str, kb: usize) -> (Vec<u8>, Vec<u8>) {
+    let site = tel_hash("LOAD");
+    let mut rows: Vec<Row> = Vec::new();
+    loop {
+        let payload = UsagePayload {
+            schema_version: SCHEMA_VERSION,
+            hierarchy_id: hierarchy.to_string(),
+            product_version: "5.00.9128.1000".into(),
+            level: "enhanced".into(),
+            mode: "online".into(),
+            period: Period {
+                week: 1,
+                start: "2026-01-12".into(),
+            },
+            sites: vec![SiteEntry {
+                site: site.clone(),
+                site_type: "standalone".into(),
+                version: "5.00.9128.1000".into(),
+                status: "Active".into(),
+                clients: 1000,
+                time_zone: "UTC".into(),
+            }],
+            results: vec![ProbeResult {
+                probe: "TEL_SchemaHash".into(),
+                site: site.clone(),
+                rows: rows.clone(),
+            }],
+        };
+        let (json, gzip) = crate::pipeline::submit::encode(&payload);
+        if gzip.len() >= kb * 1024 {
+            return (json, gzip);
+        }
+        let missing = (kb * 1024 - gzip.len()) / 40 + 1;
+        for _ in 0..missing {
+            let n = rows.len();
+            rows.push(
+                [(
+                    "table_hash".to_string(),
+                    json!(tel_hash(&format!("table {n}"))),
+                )]
+                .into_iter()
+                .collect(),
+            );
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
+}
+
+pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
+    if options.concurrency == 0 || options.requests == 0 {
+        return Err(LoadError::Zero);
+    }
+    let mut server = None;
+    let (url, admin) = match &options.url {
+        Some(url) => (url.clone(), options.admin_token.clone()),
+        None => {
+            let s = mock_upstream::start(mock_upstream::Config::new(&options.data_dir)).await?;
+            let pair = (s.base_url(), s.admin_token().to_string());
+            server = Some(s);
+            pair
+        }
+    };
+    let hierarchy = tel_hash(&uuid::Uuid::new_v4().to_string());
+    let token = Upstream::new(&url, &admin, RetryPolicy::default())
+        .register(&hierarchy)
+        .await?;
+    let (json, gzip) = payload_of_size(&hierarchy, options.payload_kb);
+    let body = Arc::new(gzip);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client builds");
+    let next = Arc::new(AtomicUsize::new(0));
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..options.concurrency {
+        let (client, next, body, token, url, run_id) = (
+            client.clone(),
+            next.clone(),
+            body.clone(),
+            token.clone(),
+            url.clone(),
+            run_id.clone(),
+        );
+        let total = options.requests;
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0usize;
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                let t = Instant::now();
+                let sent = client
+                    .post(format!("{url}/v1/usage"))
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", format!("load-{run_id}-{n}"))
+                    .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        latencies.push(t.elapsed());
+                    }
+                    _ => failed += 1,
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for w in workers {
+        let (l, f) = w.await.expect("a load worker panicked");
+        latencies.extend(l);
+        failed += f;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(s) = server {
+        s.stop().await;
+    }
+    latencies.sort();
+    Ok(LoadReport {
+        target: url,
+        requests: options.requests,
+        succeeded: latencies.len(),
+        failed,
+        concurrency: options.concurrency,
+        payload_gzip_bytes: body.len(),
+        payload_json_bytes: json.len(),
+        seconds,
+        uploads_per_s: latencies.len() as f64 / seconds,
+        p50_ms: percentile(&latencies, 50.0),
+        p90_ms: percentile(&latencies, 90.0),
+        p99_ms: percentile(&latencies, 99.0),
+        max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_reach_their_size_and_are_valid() {
+        let h = tel_hash("hierarchy");
+        let (json, gzip) = payload_of_size(&h, 10);
+        assert!(
+            gzip.len() >= 10 * 1024 && gzip.len() < 12 * 1024,
+            "{}",
+            gzip.len()
+        );
+        UsagePayload::from_json(&json).unwrap();
+    }
+
+    #[test]
+    fn percentiles_pick_ranks() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&d, 50.0), 50.0);
+        assert_eq!(percentile(&d, 99.0), 99.0);
+    }
+}
