@@ -111,6 +111,7 @@ pub fn expected_weeks(
                 site,
                 facts: site_facts,
                 week,
+                week_start: hierarchy.week_start(week),
                 level: *level,
                 engine,
                 previous: previous.get(site.code.as_str()).cloned(),
@@ -128,6 +129,7 @@ pub fn expected_weeks(
                     probes: catalog.len() as u64,
                     errors: 0,
                     rows,
+                    probe_names: catalog.iter().map(|p| p.name).collect(),
                 },
             );
             let entry = SiteEntry {
@@ -322,7 +324,11 @@ fn check_payload(
                     }
                 }
                 Some(rows) => {
-                    let sent = canonical(rows.clone());
+                    let mut sent = rows.clone();
+                    if let Some(p) = probes::by_name(probe) {
+                        probes::mask_volatile(&mut sent, p.volatile);
+                    }
+                    let sent = canonical(sent);
                     if &sent != oracle {
                         summary.mismatches += 1;
                         summary.findings.push(
@@ -515,6 +521,17 @@ pub fn scan_for_personal_data(
             &private,
             false,
         );
+        for name in generate::network_names(site) {
+            check(
+                Secret {
+                    value: &name,
+                    what: "boundary or boundary group",
+                    site: &site.code,
+                },
+                &private,
+                false,
+            );
+        }
         for name in generate::custom_table_names(site) {
             check(
                 Secret {

@@ -30,6 +30,9 @@ pub enum Batch {
     Collections(Vec<Collection>),
     Updates(Vec<SoftwareUpdate>),
     Compliance(Vec<Compliance>),
+    AppDeployments(Vec<AppDeployment>),
+    UpdateGroups(Vec<UpdateGroup>),
+    BoundaryGroups(Vec<BoundaryGroup>),
     CustomTable(CustomTable),
 }
 
@@ -43,6 +46,12 @@ impl Batch {
             Batch::Collections(v) => v.len(),
             Batch::Updates(v) => v.len(),
             Batch::Compliance(v) => v.len(),
+            Batch::AppDeployments(v) => v.len(),
+            Batch::UpdateGroups(v) => v
+                .iter()
+                .map(|g| 1 + g.members.len() + g.deployed_to.len())
+                .sum(),
+            Batch::BoundaryGroups(v) => v.iter().map(|g| 1 + g.boundaries.len()).sum(),
             Batch::CustomTable(t) => t.rows.len(),
         }) as u64
     }
@@ -153,6 +162,7 @@ pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
         } else {
             r.random_range(8..91)
         },
+        ep_state: weighted(&mut r, &[(1u8, 80), (2, 8), (3, 7), (4, 5)]),
     }
 }
 
@@ -170,17 +180,44 @@ fn compliance(site: &SiteModel, client: &Client, index: u32) -> Vec<Compliance> 
     let mut r = rng(site, "compliance", u64::from(index));
     let start = r.random_range(0..site.updates);
     (0..site.updates_per_client)
-        .map(|k| Compliance {
-            item_key: client.item_key,
-            update_ci_id: update_ci_id((start + k) % site.updates),
-            status: weighted(&mut r, &[(3u8, 70), (2, 15), (1, 15)]),
+        .map(|k| {
+            let status = weighted(&mut r, &[(3u8, 70), (2, 15), (1, 15)]);
+            let error_code =
+                (status == 2 && r.random_bool(0.3)).then(|| weighted(&mut r, UPDATE_ERRORS));
+            Compliance {
+                item_key: client.item_key,
+                update_ci_id: update_ci_id((start + k) % site.updates),
+                status,
+                error_code,
+            }
         })
         .collect()
 }
 
+/// Windows Update error codes (as the unsigned 32-bit values the client reports) and weights.
+const UPDATE_ERRORS: &[(i64, u32)] = &[
+    (0x8024_4022, 30), // WU_E_PT_HTTP_STATUS_SERVICE_UNAVAIL
+    (0x8024_402C, 20), // WU_E_PT_WINHTTP_NAME_NOT_RESOLVED
+    (0x8007_0005, 15), // E_ACCESSDENIED
+    (0x800F_081F, 10), // CBS_E_SOURCE_MISSING
+    (0x8024_0022, 15), // WU_E_ALL_UPDATES_FAILED
+    (0x8007_0643, 10), // ERROR_INSTALL_FAILURE
+];
+
 fn update_ci_id(index: u32) -> i64 {
     16_800_000 + i64::from(index)
 }
+
+/// Product codes that many customers deploy (runtimes and common tools), so "common MSI product
+/// codes" has something in common to find.
+const COMMON_MSI_PRODUCT_CODES: &[&str] = &[
+    "{23170F69-40C1-2702-2301-000001000000}",
+    "{AC76BA86-7AD7-1033-7B44-AC0F074E4100}",
+    "{90160000-008C-0000-1000-0000000FF1CE}",
+    "{F8CFEB22-A2E7-3971-9EDA-4B11EDEFC185}",
+    "{9A25302D-30C0-39D9-BD6F-21E6EC160475}",
+    "{57F5A53E-4E8B-4C9F-8A4E-1B8C0D4A6E2F}",
+];
 
 const MANUFACTURERS: &[&str] = &[
     "Microsoft",
@@ -217,9 +254,26 @@ fn applications(site: &SiteModel) -> Vec<Application> {
                 manufacturer: manufacturer.to_string(),
                 superseded_by,
                 deployment_types: (0..dts)
-                    .map(|k| DeploymentType {
-                        ci_id: 17_000_000 + i64::from(i) * 4 + i64::from(k),
-                        technology: weighted(&mut r, TECHNOLOGIES),
+                    .map(|k| {
+                        let technology = weighted(&mut r, TECHNOLOGIES);
+                        let product_code = (technology == "MSI").then(|| {
+                            if r.random_bool(0.4) {
+                                COMMON_MSI_PRODUCT_CODES
+                                    [r.random_range(0..COMMON_MSI_PRODUCT_CODES.len())]
+                                .to_string()
+                            } else {
+                                uuid::Builder::from_random_bytes(r.random())
+                                    .into_uuid()
+                                    .braced()
+                                    .to_string()
+                                    .to_uppercase()
+                            }
+                        });
+                        DeploymentType {
+                            ci_id: 17_000_000 + i64::from(i) * 4 + i64::from(k),
+                            technology,
+                            product_code,
+                        }
                     })
                     .collect(),
             }
@@ -264,6 +318,123 @@ fn updates(site: &SiteModel) -> Vec<SoftwareUpdate> {
         .collect()
 }
 
+fn app_deployments(
+    site: &SiteModel,
+    apps: &[Application],
+    collections: &[Collection],
+) -> Vec<AppDeployment> {
+    if collections.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, app) in apps.iter().enumerate() {
+        let mut r = rng(site, "app_deployment", i as u64);
+        for _ in 0..r.random_range(0..=2u32) {
+            out.push(AppDeployment {
+                deployment_id: 18_000_000 + out.len() as i64,
+                app_ci_id: app.ci_id,
+                collection_id: collections[r.random_range(0..collections.len())]
+                    .collection_id
+                    .clone(),
+                action: if r.random_bool(0.85) {
+                    "install"
+                } else {
+                    "uninstall"
+                },
+                purpose: if r.random_bool(0.4) {
+                    "required"
+                } else {
+                    "available"
+                },
+            });
+        }
+    }
+    out
+}
+
+fn update_groups(site: &SiteModel, collections: &[Collection]) -> Vec<UpdateGroup> {
+    (0..site.update_groups)
+        .map(|i| {
+            let mut r = rng(site, "update_group", u64::from(i));
+            let size = r.random_range(1..=site.updates.clamp(1, 60));
+            let start = r.random_range(0..site.updates.max(1));
+            let month: String = Word().fake_with_rng(&mut r);
+            UpdateGroup {
+                group_id: 19_000_000 + i64::from(i),
+                name: format!("Updates {month} {i}"),
+                members: (0..size)
+                    .map(|k| update_ci_id((start + k) % site.updates.max(1)))
+                    .collect(),
+                deployed_to: if collections.is_empty() {
+                    Vec::new()
+                } else {
+                    (0..r.random_range(0..=2u32))
+                        .map(|_| {
+                            collections[r.random_range(0..collections.len())]
+                                .collection_id
+                                .clone()
+                        })
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect()
+                },
+            }
+        })
+        .collect()
+}
+
+const BOUNDARY_TYPES: &[(&str, u32)] = &[
+    ("IPSubnet", 40),
+    ("IPRange", 25),
+    ("ADSite", 20),
+    ("IPv6Prefix", 10),
+    ("VPN", 5),
+];
+
+fn boundary_groups(site: &SiteModel) -> Vec<BoundaryGroup> {
+    let mut next_boundary = 0i64;
+    (0..site.boundary_groups)
+        .map(|i| {
+            let mut r = rng(site, "boundary_group", u64::from(i));
+            let city: String = fake::faker::address::en::CityName().fake_with_rng(&mut r);
+            let boundaries = (0..r.random_range(1..=5u32))
+                .map(|_| {
+                    let boundary_type = weighted(&mut r, BOUNDARY_TYPES);
+                    let (a, b) = (r.random_range(16..250u32), r.random_range(0..256u32));
+                    let value = match boundary_type {
+                        "IPSubnet" => format!("10.{a}.{b}.0"),
+                        "IPRange" => format!("10.{a}.{b}.1-10.{a}.{b}.254"),
+                        "ADSite" => format!("{}-Site-{a}", city.replace(' ', "")),
+                        "IPv6Prefix" => format!("fd00:{a:x}:{b:x}::"),
+                        _ => format!("VPN-{}-{a}", city.replace(' ', "")),
+                    };
+                    next_boundary += 1;
+                    Boundary {
+                        boundary_id: 20_000_000 + i64::from(i) * 16 + next_boundary,
+                        boundary_type,
+                        value,
+                    }
+                })
+                .collect();
+            BoundaryGroup {
+                group_id: 21_000_000 + i64::from(i),
+                name: format!("{city} {}", site.code),
+                site_systems: r.random_range(0..=3),
+                boundaries,
+            }
+        })
+        .collect()
+}
+
+/// Boundary group names and boundary values of a site: they describe the customer's network and
+/// places, so they must never leave.
+pub fn network_names(site: &SiteModel) -> Vec<String> {
+    boundary_groups(site)
+        .into_iter()
+        .flat_map(|g| std::iter::once(g.name).chain(g.boundaries.into_iter().map(|b| b.value)))
+        .collect()
+}
+
 /// Names of the customer's own tables; identifying, so they must only ever leave hashed.
 pub fn custom_table_names(site: &SiteModel) -> Vec<String> {
     let domain = mail_domain(site);
@@ -294,17 +465,41 @@ pub fn stream_site<E>(
     mut sink: impl FnMut(Batch) -> Result<(), E>,
 ) -> Result<SiteFacts, E> {
     let mut facts = SiteFacts::default();
+    facts.table_rows.insert("Sites", 1);
     let mut emit = |batch: Batch, facts: &mut SiteFacts| {
         facts.rows_generated += batch.rows();
         sink(batch)
     };
     let apps = applications(site);
+    let collections = collections(site);
     for app in &apps {
         facts.observe_application(app);
     }
+    for c in &collections {
+        facts.observe_collection(c);
+    }
+    let deployments = app_deployments(site, &apps, &collections);
+    for d in &deployments {
+        facts.observe_app_deployment(d);
+    }
+    let updates = updates(site);
+    for u in &updates {
+        facts.observe_update(u);
+    }
+    let groups = update_groups(site, &collections);
+    for g in &groups {
+        facts.observe_update_group(g);
+    }
+    let boundaries = boundary_groups(site);
+    for g in &boundaries {
+        facts.observe_boundary_group(g);
+    }
     emit(Batch::Applications(apps), &mut facts)?;
-    emit(Batch::Collections(collections(site)), &mut facts)?;
-    emit(Batch::Updates(updates(site)), &mut facts)?;
+    emit(Batch::Collections(collections), &mut facts)?;
+    emit(Batch::AppDeployments(deployments), &mut facts)?;
+    emit(Batch::Updates(updates), &mut facts)?;
+    emit(Batch::UpdateGroups(groups), &mut facts)?;
+    emit(Batch::BoundaryGroups(boundaries), &mut facts)?;
     for (i, name) in custom_table_names(site).into_iter().enumerate() {
         facts.custom_tables.push(name.clone());
         emit(
@@ -318,7 +513,10 @@ pub fn stream_site<E>(
     for i in 0..site.clients {
         let c = client(site, &domain, i);
         facts.observe_client(&c);
-        states.extend(compliance(site, &c, i));
+        for state in compliance(site, &c, i) {
+            facts.observe_compliance(&state);
+            states.push(state);
+        }
         batch.push(c);
         if states.len() >= BATCH_ROWS {
             emit(Batch::Compliance(std::mem::take(&mut states)), &mut facts)?;

@@ -107,6 +107,11 @@ pub struct PrimarySpec {
     /// Tables the customer added to the site database; only their hashed names may leave.
     #[serde(default)]
     pub custom_tables: u32,
+    #[serde(default = "defaults::boundary_groups")]
+    pub boundary_groups: u32,
+    /// Software update groups (each with a share of the catalog's updates).
+    #[serde(default = "defaults::update_groups")]
+    pub update_groups: u32,
     #[serde(default = "defaults::time_zone")]
     pub time_zone: String,
 }
@@ -123,6 +128,12 @@ mod defaults {
     }
     pub fn collections() -> u32 {
         30
+    }
+    pub fn boundary_groups() -> u32 {
+        10
+    }
+    pub fn update_groups() -> u32 {
+        12
     }
     pub fn time_zone() -> String {
         "UTC".into()

@@ -34,7 +34,8 @@ CREATE TABLE System_DISC (
     TPM_Enabled0               INTEGER NOT NULL,
     Is_Virtual_Machine0        INTEGER NOT NULL,
     CPU_Name0                  TEXT NOT NULL,
-    LastActiveDays0            INTEGER NOT NULL
+    LastActiveDays0            INTEGER NOT NULL,
+    EP_State0                  INTEGER NOT NULL   -- 1 protected, 2 at risk, 3 unknown, 4 unsupported
 );
 
 CREATE TABLE CI_Applications (
@@ -47,7 +48,16 @@ CREATE TABLE CI_Applications (
 CREATE TABLE CI_DeploymentTypes (
     CI_ID           INTEGER PRIMARY KEY,
     AppCI_ID        INTEGER NOT NULL REFERENCES CI_Applications (CI_ID),
-    Technology      TEXT NOT NULL
+    Technology      TEXT NOT NULL,
+    ProductCode     TEXT                -- MSI product code (a GUID), MSI deployment types only
+);
+
+CREATE TABLE CI_AppDeployments (
+    DeploymentID    INTEGER PRIMARY KEY,
+    AppCI_ID        INTEGER NOT NULL REFERENCES CI_Applications (CI_ID),
+    CollectionID    TEXT NOT NULL,
+    Action          TEXT NOT NULL,      -- install | uninstall
+    Purpose         TEXT NOT NULL       -- required | available
 );
 
 CREATE TABLE Collections (
@@ -68,8 +78,39 @@ CREATE TABLE Update_ComplianceStatus (
     ItemKey         INTEGER NOT NULL,
     CI_ID           INTEGER NOT NULL,
     Status          INTEGER NOT NULL,   -- 1 not required, 2 required, 3 installed
+    LastErrorCode   INTEGER,            -- the last install error of a required update, if any
     PRIMARY KEY (ItemKey, CI_ID)
 ) WITHOUT ROWID;
+
+CREATE TABLE CI_UpdateGroups (
+    GroupID         INTEGER PRIMARY KEY,
+    Name            TEXT NOT NULL
+);
+
+CREATE TABLE CI_UpdateGroupMembers (
+    GroupID         INTEGER NOT NULL,
+    CI_ID           INTEGER NOT NULL,
+    PRIMARY KEY (GroupID, CI_ID)
+) WITHOUT ROWID;
+
+CREATE TABLE UpdateDeployments (
+    DeploymentID    INTEGER PRIMARY KEY,
+    GroupID         INTEGER NOT NULL,
+    CollectionID    TEXT NOT NULL
+);
+
+CREATE TABLE BoundaryGroups (
+    GroupID         INTEGER PRIMARY KEY,
+    Name            TEXT NOT NULL,
+    SiteSystems     INTEGER NOT NULL
+);
+
+CREATE TABLE Boundaries (
+    BoundaryID      INTEGER PRIMARY KEY,
+    GroupID         INTEGER NOT NULL,
+    BoundaryType    TEXT NOT NULL,      -- IPSubnet | IPRange | ADSite | IPv6Prefix | VPN
+    Value           TEXT NOT NULL
+);
 
 CREATE TABLE TEL_Settings (
     HierarchyID     TEXT NOT NULL,
@@ -97,6 +138,14 @@ CREATE TABLE TEL_RunHistory (
     ErrorCount      INTEGER NOT NULL,
     RowCount        INTEGER NOT NULL,
     DurationMs      INTEGER NOT NULL
+);
+
+CREATE TABLE TEL_ProbeRunHistory (
+    Week            INTEGER NOT NULL,
+    ProbeName       TEXT NOT NULL,
+    DurationMs      INTEGER NOT NULL,
+    Error           TEXT,
+    PRIMARY KEY (Week, ProbeName)
 );
 
 -- At a CAS: how far each child primary's results have been replicated.

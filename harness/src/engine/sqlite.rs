@@ -204,7 +204,7 @@ impl SiteDatabase for SqliteSite {
             let (mut rows_total, mut errors) = (0u64, 0u64);
             for probe in probes {
                 let probe_start = Instant::now();
-                let result = run_probe(&tx, probe.sql(Dialect::Sqlite), week).and_then(|rows| {
+                let result = run_probe(&tx, probe.sql(Dialect::Sqlite), week, &started_on).and_then(|rows| {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO TEL_TelemetryResults
                            (Week, ProbeName, SiteHash, HierarchyHash, RowNo, ResultData, CollectedOn)
@@ -224,7 +224,12 @@ impl SiteDatabase for SqliteSite {
                     }
                 };
                 rows_total += rows;
-                outcome.probes.push(ProbeRun { probe: probe.name, rows, elapsed: probe_start.elapsed(), error });
+                let elapsed = probe_start.elapsed();
+                tx.execute(
+                    "INSERT OR REPLACE INTO TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error) VALUES (?1, ?2, ?3, ?4)",
+                    params![week, probe.name, elapsed.as_millis() as i64, error],
+                )?;
+                outcome.probes.push(ProbeRun { probe: probe.name, rows, elapsed, error });
             }
             outcome.elapsed = start.elapsed();
             tx.execute(
@@ -318,10 +323,14 @@ fn run_probe(
     conn: &Connection,
     sql: &str,
     week: u32,
+    week_start: &str,
 ) -> rusqlite::Result<Vec<mock_upstream::payload::Row>> {
     let mut stmt = conn.prepare(sql)?;
     if let Some(index) = stmt.parameter_index(":week")? {
         stmt.raw_bind_parameter(index, week)?;
+    }
+    if let Some(index) = stmt.parameter_index(":week_start")? {
+        stmt.raw_bind_parameter(index, week_start)?;
     }
     let names: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut rows = stmt.raw_query();
@@ -374,7 +383,7 @@ fn insert_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> rusqlite::Resu
     match batch {
         Batch::Clients(clients) => {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO System_DISC VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                "INSERT INTO System_DISC VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             )?;
             for c in clients {
                 stmt.execute(params![
@@ -398,6 +407,7 @@ fn insert_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> rusqlite::Resu
                     c.is_virtual,
                     c.cpu,
                     c.last_active_days,
+                    c.ep_state,
                 ])?;
             }
         }
@@ -405,11 +415,11 @@ fn insert_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> rusqlite::Resu
             let mut app_stmt =
                 tx.prepare_cached("INSERT INTO CI_Applications VALUES (?1, ?2, ?3, ?4)")?;
             let mut dt_stmt =
-                tx.prepare_cached("INSERT INTO CI_DeploymentTypes VALUES (?1, ?2, ?3)")?;
+                tx.prepare_cached("INSERT INTO CI_DeploymentTypes VALUES (?1, ?2, ?3, ?4)")?;
             for a in apps {
                 app_stmt.execute(params![a.ci_id, a.title, a.manufacturer, a.superseded_by])?;
                 for dt in &a.deployment_types {
-                    dt_stmt.execute(params![dt.ci_id, a.ci_id, dt.technology])?;
+                    dt_stmt.execute(params![dt.ci_id, a.ci_id, dt.technology, dt.product_code])?;
                 }
             }
         }
@@ -433,9 +443,55 @@ fn insert_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> rusqlite::Resu
         }
         Batch::Compliance(states) => {
             let mut stmt =
-                tx.prepare_cached("INSERT INTO Update_ComplianceStatus VALUES (?1, ?2, ?3)")?;
+                tx.prepare_cached("INSERT INTO Update_ComplianceStatus VALUES (?1, ?2, ?3, ?4)")?;
             for s in states {
-                stmt.execute(params![s.item_key, s.update_ci_id, s.status])?;
+                stmt.execute(params![s.item_key, s.update_ci_id, s.status, s.error_code])?;
+            }
+        }
+        Batch::AppDeployments(deployments) => {
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO CI_AppDeployments VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            for d in deployments {
+                stmt.execute(params![
+                    d.deployment_id,
+                    d.app_ci_id,
+                    d.collection_id,
+                    d.action,
+                    d.purpose
+                ])?;
+            }
+        }
+        Batch::UpdateGroups(groups) => {
+            let mut group = tx.prepare_cached("INSERT INTO CI_UpdateGroups VALUES (?1, ?2)")?;
+            let mut member =
+                tx.prepare_cached("INSERT INTO CI_UpdateGroupMembers VALUES (?1, ?2)")?;
+            let mut deployment = tx.prepare_cached(
+                "INSERT INTO UpdateDeployments (GroupID, CollectionID) VALUES (?1, ?2)",
+            )?;
+            for g in groups {
+                group.execute(params![g.group_id, g.name])?;
+                for m in &g.members {
+                    member.execute(params![g.group_id, m])?;
+                }
+                for c in &g.deployed_to {
+                    deployment.execute(params![g.group_id, c])?;
+                }
+            }
+        }
+        Batch::BoundaryGroups(groups) => {
+            let mut group = tx.prepare_cached("INSERT INTO BoundaryGroups VALUES (?1, ?2, ?3)")?;
+            let mut boundary =
+                tx.prepare_cached("INSERT INTO Boundaries VALUES (?1, ?2, ?3, ?4)")?;
+            for g in groups {
+                group.execute(params![g.group_id, g.name, g.site_systems])?;
+                for b in &g.boundaries {
+                    boundary.execute(params![
+                        b.boundary_id,
+                        g.group_id,
+                        b.boundary_type,
+                        b.value
+                    ])?;
+                }
             }
         }
         Batch::CustomTable(table) => {

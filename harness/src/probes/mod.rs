@@ -25,7 +25,14 @@ pub struct Probe {
     pub description: &'static str,
     sqlite: &'static str,
     pub oracle: fn(&OracleInput) -> Vec<Row>,
+    /// Columns whose values are measurements (durations, sizes on disk): checked to be
+    /// non-negative integers, not compared, and the only bytes that differ between two runs of
+    /// one seed.
+    pub volatile: &'static [&'static str],
 }
+
+/// What an oracle puts in a volatile column, and what a checked volatile value is replaced by.
+pub const MEASURED: &str = "<measured>";
 
 impl Probe {
     pub fn sql(&self, dialect: Dialect) -> &'static str {
@@ -46,6 +53,9 @@ impl std::fmt::Debug for Probe {
 
 macro_rules! probe {
     ($name:literal, $file:literal, $level:ident, $category:literal, $description:literal, $oracle:path) => {
+        probe!($name, $file, $level, $category, $description, $oracle, volatile: [])
+    };
+    ($name:literal, $file:literal, $level:ident, $category:literal, $description:literal, $oracle:path, volatile: [$($v:literal),*]) => {
         Probe {
             name: $name,
             level: Level::$level,
@@ -53,92 +63,50 @@ macro_rules! probe {
             description: $description,
             sqlite: include_str!(concat!("../../sql/sqlite/probes/", $file, ".sql")),
             oracle: $oracle,
+            volatile: &[$($v),*],
         }
     };
 }
 
-/// Every probe the harness knows, Basic first.
+/// Every probe the harness knows, Basic first. Kept as a table: one probe a line.
+#[rustfmt::skip]
 pub static CATALOG: &[Probe] = &[
-    probe!(
-        "TEL_SiteList",
-        "tel_site_list",
-        Basic,
-        "hierarchy",
-        "Hashed site code, type, version, status, client count and time zone",
-        oracle::site_list
-    ),
-    probe!(
-        "TEL_ClientVersions",
-        "tel_client_versions",
-        Basic,
-        "clients",
-        "Clients per client agent version",
-        oracle::client_versions
-    ),
-    probe!(
-        "TEL_OSVersions",
-        "tel_os_versions",
-        Basic,
-        "clients",
-        "Clients per operating system caption and version",
-        oracle::os_versions
-    ),
-    probe!(
-        "TEL_WindowsBuilds",
-        "tel_windows_builds",
-        Basic,
-        "clients",
-        "Windows 10/11 clients per servicing branch and build",
-        oracle::windows_builds
-    ),
-    probe!(
-        "TEL_SQLVersion",
-        "tel_sql_version",
-        Basic,
-        "database",
-        "Database engine product, version, edition and collation",
-        oracle::sql_version
-    ),
-    probe!(
-        "TEL_SchemaHash",
-        "tel_schema_hash",
-        Basic,
-        "database",
-        "Hashed names of every table in the site database",
-        oracle::schema_hash
-    ),
-    probe!(
-        "TEL_Settings",
-        "tel_settings",
-        Basic,
-        "telemetry",
-        "Telemetry level and service connection point mode",
-        oracle::settings
-    ),
-    probe!(
-        "TEL_AppTechnologies",
-        "tel_app_technologies",
-        Basic,
-        "applications",
-        "Applications and deployment types per technology",
-        oracle::app_technologies
-    ),
-    probe!(
-        "TEL_AppTotals",
-        "tel_app_totals",
-        Basic,
-        "applications",
-        "Total applications and deployment types",
-        oracle::app_totals
-    ),
-    probe!(
-        "TEL_RunStats",
-        "tel_run_stats",
-        Basic,
-        "telemetry",
-        "The previous weekly run: start, probes run, errors, rows",
-        oracle::run_stats
-    ),
+    // Basic: hierarchy, versions, database, telemetry itself.
+    probe!("TEL_SiteList", "tel_site_list", Basic, "hierarchy", "Hashed site code, type, version, status, client count and time zone", oracle::site_list),
+    probe!("TEL_ClientVersions", "tel_client_versions", Basic, "clients", "Clients per client agent version", oracle::client_versions),
+    probe!("TEL_OSVersions", "tel_os_versions", Basic, "clients", "Clients per operating system caption and version", oracle::os_versions),
+    probe!("TEL_WindowsBuilds", "tel_windows_builds", Basic, "clients", "Windows 10/11 clients per servicing branch and build", oracle::windows_builds),
+    probe!("TEL_SQLVersion", "tel_sql_version", Basic, "database", "Database engine product, version, edition and collation", oracle::sql_version),
+    probe!("TEL_SchemaHash", "tel_schema_hash", Basic, "database", "Hashed names of every table in the site database", oracle::schema_hash),
+    probe!("TEL_DatabaseSize", "tel_database_size", Basic, "database", "Database size and table count", oracle::database_size, volatile: ["size_kb"]),
+    probe!("TEL_Settings", "tel_settings", Basic, "telemetry", "Telemetry level and service connection point mode", oracle::settings),
+    probe!("TEL_AppTechnologies", "tel_app_technologies", Basic, "applications", "Applications and deployment types per technology", oracle::app_technologies),
+    probe!("TEL_AppTotals", "tel_app_totals", Basic, "applications", "Total applications and deployment types", oracle::app_totals),
+    probe!("TEL_RunStats", "tel_run_stats", Basic, "telemetry", "The previous weekly run: start, probes run, errors, rows", oracle::run_stats),
+    probe!("TEL_ProbeRunTimes", "tel_probe_run_times", Basic, "telemetry", "Duration and error of every probe of the previous weekly run", oracle::probe_run_times, volatile: ["duration_ms"]),
+    // Enhanced: feature usage.
+    probe!("TEL_AppDeployments", "tel_app_deployments", Enhanced, "applications", "Application deployments by action, purpose and user/device target", oracle::app_deployments),
+    probe!("TEL_AppSupersedence", "tel_app_supersedence", Enhanced, "applications", "Applications per supersedence chain depth", oracle::app_supersedence),
+    probe!("TEL_CollectionTypes", "tel_collection_types", Enhanced, "collections", "Collections and members by collection type", oracle::collection_types),
+    probe!("TEL_CollectionsWithoutDeployment", "tel_collections_without_deployment", Enhanced, "collections", "Collections no application or update group is deployed to", oracle::collections_without_deployment),
+    probe!("TEL_BoundaryGroups", "tel_boundary_groups", Enhanced, "infrastructure", "Boundary groups, boundaries, groups without site systems", oracle::boundary_groups),
+    probe!("TEL_BoundaryTypes", "tel_boundary_types", Enhanced, "infrastructure", "Boundaries per boundary type", oracle::boundary_types),
+    probe!("TEL_ClientHealth", "tel_client_health", Enhanced, "clients", "Clients by days since last active", oracle::client_health),
+    probe!("TEL_BiosAge", "tel_bios_age", Enhanced, "hardware", "Clients per BIOS age in years", oracle::bios_age),
+    probe!("TEL_OSAge", "tel_os_age", Enhanced, "clients", "Clients per OS install age in months", oracle::os_age),
+    probe!("TEL_FirmwareSecurity", "tel_firmware_security", Enhanced, "hardware", "Clients by UEFI, Secure Boot and TPM state", oracle::firmware_security),
+    probe!("TEL_VirtualMachines", "tel_virtual_machines", Enhanced, "hardware", "Virtual and physical clients", oracle::virtual_machines),
+    probe!("TEL_UpdateGroups", "tel_update_groups", Enhanced, "updates", "Software update groups, memberships, the largest group", oracle::update_groups),
+    probe!("TEL_UpdatesPerGroup", "tel_updates_per_group", Enhanced, "updates", "Software update groups per number of updates", oracle::updates_per_group),
+    probe!("TEL_UpdateCatalog", "tel_update_catalog", Enhanced, "updates", "Software updates by severity and expiry", oracle::update_catalog),
+    probe!("TEL_LargestTables", "tel_largest_tables", Enhanced, "database", "The ten largest product tables by rows (hashed names)", oracle::largest_tables),
+    // Full: everything, including compliance and security detail.
+    probe!("TEL_UpdateCompliance", "tel_update_compliance", Full, "updates", "Overall software update compliance (basis points)", oracle::update_compliance),
+    probe!("TEL_UpdateComplianceBySeverity", "tel_update_compliance_by_severity", Full, "updates", "Software update compliance per severity (basis points)", oracle::update_compliance_by_severity),
+    probe!("TEL_UpdateErrors", "tel_update_errors", Full, "updates", "Update deployment error codes and counts", oracle::update_errors),
+    probe!("TEL_EndpointProtection", "tel_endpoint_protection", Full, "security", "Endpoint Protection health: protected, at risk, unknown, unsupported", oracle::endpoint_protection),
+    probe!("TEL_TopCPUs", "tel_top_cpus", Full, "hardware", "The 50 most common processors", oracle::top_cpus),
+    probe!("TEL_MsiProductCodes", "tel_msi_product_codes", Full, "applications", "The 50 most common MSI product codes (hashed)", oracle::msi_product_codes),
 ];
 
 /// The probes a run at `level` executes: every probe of that level and the levels below it.
@@ -157,14 +125,36 @@ pub const DEFAULT_TABLES: &[&str] = &[
     "System_DISC",
     "CI_Applications",
     "CI_DeploymentTypes",
+    "CI_AppDeployments",
     "Collections",
     "CI_SoftwareUpdates",
     "Update_ComplianceStatus",
+    "CI_UpdateGroups",
+    "CI_UpdateGroupMembers",
+    "UpdateDeployments",
+    "BoundaryGroups",
+    "Boundaries",
     "TEL_Settings",
     "TEL_TelemetryResults",
     "TEL_RunHistory",
+    "TEL_ProbeRunHistory",
     "TEL_ReplicationWatermark",
 ];
+
+/// Replaces each volatile column's value by [`MEASURED`] when it is a non-negative integer, so
+/// measured values compare equal to the oracle's and between runs; anything else is left as it
+/// is, and then fails the comparison.
+pub fn mask_volatile(rows: &mut [Row], volatile: &[&str]) {
+    for row in rows {
+        for column in volatile {
+            if let Some(value) = row.get_mut(*column)
+                && value.as_u64().is_some()
+            {
+                *value = serde_json::Value::from(MEASURED);
+            }
+        }
+    }
+}
 
 /// Puts rows in a canonical order so that results compare as multisets: engines may return
 /// rows in any order, and collations sort text differently.
