@@ -16,3 +16,4 @@ pub mod pipeline;
 pub mod probes;
 pub mod report;
 pub mod scenario;
+pub mod view;

@@ -2,7 +2,20 @@
 //! 1 a check failed; 2 the scenario or command line is invalid, or an engine (or anything else
 //! the run needs) could not be reached.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+
+/// Writes to stdout, ignoring a closed pipe: `harness probes | head` must not panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -99,6 +112,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a site's TEL_TelemetryResults as a table (what SELECT * FROM TEL_TelemetryResults
+    /// shows), from the site database a run kept under --out.
+    View {
+        /// Site code.
+        #[arg(long)]
+        site: String,
+        /// Only this weekly cycle.
+        #[arg(long)]
+        week: Option<u32>,
+        /// Only this probe.
+        #[arg(long)]
+        probe: Option<String>,
+        /// The scenario the site belongs to; needed only when several in --out have it.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// The output folder of the run.
+        #[arg(long, default_value = "harness-out")]
+        out: PathBuf,
+    },
     /// List the probe catalog: name, level, category, description.
     Probes {
         /// Only the probes a run at this level executes.
@@ -153,7 +185,7 @@ fn main() -> ExitCode {
             let mut code = ExitCode::SUCCESS;
             for file in files {
                 match Scenario::load(&file) {
-                    Ok(s) => println!("ok   {} ({})", file.display(), s.name),
+                    Ok(s) => outln!("ok   {} ({})", file.display(), s.name),
                     Err(e) => {
                         eprintln!("error: {e}");
                         code = ExitCode::from(2);
@@ -202,14 +234,14 @@ fn main() -> ExitCode {
             };
             match rt.block_on(harness::load::run(&options)) {
                 Ok(r) if json => {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&r).expect("reports serialise")
                     );
                     ExitCode::SUCCESS
                 }
                 Ok(r) => {
-                    println!(
+                    outln!(
                         "{} uploads of {} B gzip ({} B JSON) at concurrency {} against {}\n\
                          {:.0} uploads/s over {:.2} s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed",
                         r.succeeded,
@@ -237,6 +269,26 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::View {
+            site,
+            week,
+            probe,
+            scenario,
+            out,
+        } => {
+            let shown = harness::view::find_site_db(&out, scenario.as_deref(), &site)
+                .and_then(|db| harness::view::render(&db, week, probe.as_deref()));
+            match shown {
+                Ok(table) => {
+                    out!("{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Probes { level } => {
             let level = match level.map(|l| Level::parse(&l)).transpose() {
                 Ok(level) => level,
@@ -245,17 +297,22 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            println!(
+            outln!(
                 "{:<24} {:<9} {:<13} description",
-                "probe", "level", "category"
+                "probe",
+                "level",
+                "category"
             );
             for p in probes::CATALOG
                 .iter()
                 .filter(|p| level.is_none_or(|l| p.level <= l))
             {
-                println!(
+                outln!(
                     "{:<24} {:<9} {:<13} {}",
-                    p.name, p.level, p.category, p.description
+                    p.name,
+                    p.level,
+                    p.category,
+                    p.description
                 );
             }
             ExitCode::SUCCESS
@@ -297,7 +354,7 @@ fn run(files: &[PathBuf], options: &RunOptions, junit: Option<&std::path::Path>)
         }
     }
     let report = RunReport::new(reports);
-    print!("{}", report.summary());
+    out!("{}", report.summary());
     if let Err(e) = write_outputs(&report, options, junit) {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
@@ -322,11 +379,11 @@ fn write_outputs(
     report
         .write_json(&path)
         .with_context(|| format!("writing {}", path.display()))?;
-    println!("report: {}", path.display());
+    outln!("report: {}", path.display());
     if let Some(junit) = junit {
         std::fs::write(junit, report.junit())
             .with_context(|| format!("writing {}", junit.display()))?;
-        println!("junit: {}", junit.display());
+        outln!("junit: {}", junit.display());
     }
     Ok(())
 }

@@ -175,7 +175,7 @@ impl Level {
 
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -261,6 +261,9 @@ pub enum FaultKind {
     UpstreamReset,
     /// `site` does not replicate to the CAS during `week`; it catches up the week after.
     ReplicationDown,
+    /// An administrator changes the telemetry level to `level` during `week`; it takes effect
+    /// from the next weekly run.
+    LevelChange,
 }
 
 impl FaultKind {
@@ -271,6 +274,7 @@ impl FaultKind {
             FaultKind::UpstreamThrottle => "upstream_throttle",
             FaultKind::UpstreamReset => "upstream_reset",
             FaultKind::ReplicationDown => "replication_down",
+            FaultKind::LevelChange => "level_change",
         }
     }
 }
@@ -286,6 +290,7 @@ pub struct FaultSpec {
     pub count: Option<Spanned<u32>>,
     pub ms: Option<Spanned<u64>>,
     pub retry_after_s: Option<Spanned<u64>>,
+    pub level: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -354,6 +359,23 @@ impl Scenario {
                 uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, seed.as_bytes())
             }
         }
+    }
+
+    /// The level each weekly run uses (index 0 is week 1). A `level_change` during week k takes
+    /// effect from week k + 1.
+    pub fn levels(&self) -> Vec<Level> {
+        let mut current = self.hierarchy.level;
+        (1..=self.weeks())
+            .map(|week| {
+                let this_week = current;
+                for f in self.faults_at(week, FaultKind::LevelChange) {
+                    if let Some(level) = &f.level {
+                        current = Level::parse(level.get_ref()).expect("validated");
+                    }
+                }
+                this_week
+            })
+            .collect()
     }
 
     /// Faults of one kind scheduled for `week`.
@@ -588,12 +610,14 @@ impl Validator<'_> {
             FaultKind::UpstreamThrottle => &["retry_after_s", "count"],
             FaultKind::UpstreamReset => &["count"],
             FaultKind::ReplicationDown => &[],
+            FaultKind::LevelChange => &["level"],
         };
         let given = [
             ("status", f.status.as_ref().map(Spanned::span)),
             ("count", f.count.as_ref().map(Spanned::span)),
             ("ms", f.ms.as_ref().map(Spanned::span)),
             ("retry_after_s", f.retry_after_s.as_ref().map(Spanned::span)),
+            ("level", f.level.as_ref().map(Spanned::span)),
         ];
         for (name, span) in given {
             match (span, allowed.contains(&name)) {
@@ -613,6 +637,11 @@ impl Validator<'_> {
                 }
                 _ => {}
             }
+        }
+        if let Some(level) = &f.level
+            && let Err(problem) = Level::parse(level.get_ref())
+        {
+            return self.error(level.span(), "faults.level", problem);
         }
         if let Some(status) = &f.status
             && !(400..=599).contains(status.get_ref())

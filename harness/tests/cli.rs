@@ -201,3 +201,51 @@ fn load_upstream_measures_uploads() {
         .count();
     assert_eq!(stored, 80, "40 bodies and 40 receipts on disk");
 }
+
+#[test]
+fn view_prints_the_results_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "smoke.toml", &smoke());
+    let out = dir.path().join("out");
+    let run = harness()
+        .args(["run", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let view = harness()
+        .args([
+            "view",
+            "--site",
+            "p01",
+            "--week",
+            "1",
+            "--probe",
+            "TEL_Settings",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&view.stdout);
+    assert_eq!(
+        view.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&view.stderr)
+    );
+    assert!(stdout.starts_with("ID"), "{stdout}");
+    assert!(
+        stdout.contains(r#"{"level":"enhanced","mode":"online"}"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(1 rows)"), "{stdout}");
+    let missing = harness()
+        .args(["view", "--site", "Q99", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("Q99"));
+}

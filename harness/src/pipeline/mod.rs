@@ -173,7 +173,7 @@ fn upstream_fault(kind: FaultKind, f: &crate::scenario::FaultSpec) -> Option<Fau
             count,
         },
         FaultKind::UpstreamReset => Fault::Reset { count },
-        FaultKind::ReplicationDown => return None,
+        FaultKind::ReplicationDown | FaultKind::LevelChange => return None,
     })
 }
 
@@ -243,7 +243,7 @@ pub async fn run_scenario(
 
     // Weekly cycles.
     let weeks = scenario.weeks();
-    let levels: Vec<Level> = (1..=weeks).map(|_| hierarchy.level).collect();
+    let levels: Vec<Level> = scenario.levels();
     let mut probe_timings = Vec::new();
     let mut uploads = Vec::new();
     for week in 1..=weeks {
@@ -352,6 +352,14 @@ pub async fn run_scenario(
                     receipt: None,
                     error: Some(e.to_string()),
                 });
+            }
+        }
+        // A level changed during this week is what the sites run with from the next one.
+        if let Some(next) = levels.get(week as usize)
+            && *next != level
+        {
+            for site in &sites {
+                site.db.set_level(*next).await?;
             }
         }
         // A fault scheduled for this week must not bleed into the next.
