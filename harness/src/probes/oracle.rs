@@ -407,11 +407,8 @@ pub fn update_catalog(i: &OracleInput) -> Vec<Row> {
 }
 
 fn compliance_row(installed: u64, required: u64) -> [(&'static str, Value); 3] {
-    let bp = if installed + required == 0 {
-        10_000
-    } else {
-        installed * 10_000 / (installed + required)
-    };
+    // Nothing applicable counts as fully compliant, as the SQL says.
+    let bp = (installed * 10_000).checked_div(installed + required).unwrap_or(10_000);
     [
         ("installed", json!(installed)),
         ("required", json!(required)),
