@@ -29,6 +29,8 @@ pub const FINDING_CODES: &[&str] = &[
     "missing_upload",
     "upload_count",
     "upload_failed",
+    "cab_name_clash",
+    "update_packs",
     "budget_exceeded",
 ];
 

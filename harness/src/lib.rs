@@ -16,4 +16,5 @@ pub mod pipeline;
 pub mod probes;
 pub mod report;
 pub mod scenario;
+pub mod sct;
 pub mod view;

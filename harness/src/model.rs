@@ -58,19 +58,39 @@ pub struct HierarchyModel {
     pub installed: NaiveDate,
     /// The CAS first when there is one; the top-level site is always `sites[0]`.
     pub sites: Vec<SiteModel>,
+    /// What the service connection tool names this hierarchy's cabinet.
+    pub cab_name: String,
     pub seed: u64,
 }
 
 impl HierarchyModel {
     pub fn from_scenario(s: &Scenario) -> Self {
-        let h = &s.hierarchy;
+        Self::from_spec(&s.hierarchy, s.seed, 0)
+    }
+
+    /// Every hierarchy of a scenario: its own first, then its neighbors.
+    pub fn all_of(s: &Scenario) -> Vec<Self> {
+        std::iter::once(&s.hierarchy)
+            .chain(&s.neighbors)
+            .enumerate()
+            .map(|(i, h)| Self::from_spec(h, s.seed, i))
+            .collect()
+    }
+
+    /// Hierarchy `index` of a scenario; neighbors get seeds of their own so their data differs.
+    pub fn from_spec(h: &crate::scenario::HierarchySpec, scenario_seed: u64, index: usize) -> Self {
+        let seed = if index == 0 {
+            scenario_seed
+        } else {
+            derive_seed(scenario_seed, &format!("neighbor/{index}"))
+        };
         let version = h.version.get_ref().clone();
         let mut sites = Vec::new();
         if h.cas {
             let code = h.cas_code.get_ref().to_ascii_uppercase();
             sites.push(SiteModel {
-                name: site_name(s.seed, &code, "Central Administration Site"),
-                seed: derive_seed(s.seed, &code),
+                name: site_name(seed, &code, "Central Administration Site"),
+                seed: derive_seed(seed, &code),
                 code,
                 role: SiteRole::Cas,
                 parent: None,
@@ -89,8 +109,8 @@ impl HierarchyModel {
         for p in &h.primary {
             let code = p.code.get_ref().to_ascii_uppercase();
             sites.push(SiteModel {
-                name: site_name(s.seed, &code, "Primary Site"),
-                seed: derive_seed(s.seed, &code),
+                name: site_name(seed, &code, "Primary Site"),
+                seed: derive_seed(seed, &code),
                 role: if h.cas {
                     SiteRole::ChildPrimary
                 } else {
@@ -111,13 +131,15 @@ impl HierarchyModel {
             });
         }
         Self {
-            id: s.hierarchy_id(),
+            id: Scenario::id_of(h, scenario_seed, index),
             level: h.level,
             mode: h.scp_mode,
             version,
-            installed: s.installed(),
+            installed: chrono::NaiveDate::parse_from_str(h.installed.get_ref(), "%Y-%m-%d")
+                .expect("validated"),
+            cab_name: h.cab_name.get_ref().clone(),
             sites,
-            seed: s.seed,
+            seed,
         }
     }
 

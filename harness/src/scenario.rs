@@ -53,6 +53,10 @@ pub struct Scenario {
     pub expect: Expect,
     #[serde(default)]
     pub budget: Budget,
+    /// Other hierarchies whose service connection tool shares this one's transfer folder (offline
+    /// only): their cabinets travel together and are uploaded by one `-connect`.
+    #[serde(default)]
+    pub neighbors: Vec<HierarchySpec>,
     /// Where the scenario was read from; set by [`Scenario::load`].
     #[serde(skip)]
     pub path: PathBuf,
@@ -75,8 +79,15 @@ pub struct HierarchySpec {
     #[serde(default = "default_version")]
     pub version: Spanned<String>,
     pub installed: Spanned<String>,
+    /// File name the service connection tool's `-prepare` writes (offline mode).
+    #[serde(default = "default_cab_name")]
+    pub cab_name: Spanned<String>,
     #[serde(default)]
     pub primary: Vec<PrimarySpec>,
+}
+
+fn default_cab_name() -> Spanned<String> {
+    Spanned::new(0..0, "UsageData.cab".into())
 }
 
 fn default_cas_code() -> Spanned<String> {
@@ -264,6 +275,10 @@ pub enum FaultKind {
     /// An administrator changes the telemetry level to `level` during `week`; it takes effect
     /// from the next weekly run.
     LevelChange,
+    /// The week's prepared .cab is damaged on its way to the internet-connected machine.
+    CabCorrupted,
+    /// The week's prepared .cab is renamed to `to` before `-connect`.
+    CabRenamed,
 }
 
 impl FaultKind {
@@ -275,6 +290,8 @@ impl FaultKind {
             FaultKind::UpstreamReset => "upstream_reset",
             FaultKind::ReplicationDown => "replication_down",
             FaultKind::LevelChange => "level_change",
+            FaultKind::CabCorrupted => "cab_corrupted",
+            FaultKind::CabRenamed => "cab_renamed",
         }
     }
 }
@@ -291,6 +308,8 @@ pub struct FaultSpec {
     pub ms: Option<Spanned<u64>>,
     pub retry_after_s: Option<Spanned<u64>>,
     pub level: Option<Spanned<String>>,
+    /// New file name, for `cab_renamed`.
+    pub to: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -352,11 +371,20 @@ impl Scenario {
 
     /// The hierarchy ID: the scenario's, or one derived from the seed.
     pub fn hierarchy_id(&self) -> uuid::Uuid {
-        match &self.hierarchy.id {
+        Self::id_of(&self.hierarchy, self.seed, 0)
+    }
+
+    /// The ID of hierarchy `index` (0 the scenario's own, then its neighbors).
+    pub fn id_of(h: &HierarchySpec, seed: u64, index: usize) -> uuid::Uuid {
+        match &h.id {
             Some(id) => uuid::Uuid::parse_str(id.get_ref()).expect("validated"),
             None => {
-                let seed = format!("hierarchy:{}", self.seed);
-                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, seed.as_bytes())
+                let name = if index == 0 {
+                    format!("hierarchy:{seed}")
+                } else {
+                    format!("hierarchy:{seed}:{index}")
+                };
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes())
             }
         }
     }
@@ -420,92 +448,18 @@ impl Validator<'_> {
         if s.name.trim().is_empty() {
             return self.error(0..0, "name", "a scenario needs a name");
         }
-        let h = &s.hierarchy;
-        if let Some(id) = &h.id
-            && uuid::Uuid::parse_str(id.get_ref()).is_err()
-        {
-            return self.error(
-                id.span(),
-                "hierarchy.id",
-                format!("`{}` is not a GUID", id.get_ref()),
-            );
-        }
-        if chrono::NaiveDate::parse_from_str(h.installed.get_ref(), "%Y-%m-%d").is_err() {
-            return self.error(
-                h.installed.span(),
-                "hierarchy.installed",
-                format!("`{}` is not a YYYY-MM-DD date", h.installed.get_ref()),
-            );
-        }
-        if !is_product_version(h.version.get_ref()) {
-            return self.error(
-                h.version.span(),
-                "hierarchy.version",
-                format!(
-                    "`{}` is not a product version like 5.00.8540.1000",
-                    h.version.get_ref()
-                ),
-            );
-        }
-        if h.primary.is_empty() {
-            return self.error(
-                0..0,
-                "hierarchy.primary",
-                "a hierarchy needs at least one [[hierarchy.primary]]",
-            );
-        }
-        if !h.cas && h.primary.len() > 1 {
-            return self.error(
-                h.primary[1].code.span(),
-                "hierarchy.primary",
-                "without a CAS a hierarchy is one stand-alone primary; set `cas = true` for more",
-            );
-        }
-        if h.cas && h.primary.len() > MAX_PRIMARIES_UNDER_CAS {
-            return self.error(
-                h.primary[MAX_PRIMARIES_UNDER_CAS].code.span(),
-                "hierarchy.primary",
-                format!("a CAS supports at most {MAX_PRIMARIES_UNDER_CAS} child primary sites"),
-            );
-        }
-        let mut codes = BTreeSet::new();
-        if h.cas {
-            self.site_code(&h.cas_code, "hierarchy.cas_code")?;
-            codes.insert(h.cas_code.get_ref().to_ascii_uppercase());
-        }
-        let mut total: u64 = 0;
-        for p in &h.primary {
-            self.site_code(&p.code, "hierarchy.primary.code")?;
-            if !codes.insert(p.code.get_ref().to_ascii_uppercase()) {
+        let codes = self.hierarchy(&s.hierarchy, "hierarchy")?;
+        for n in &s.neighbors {
+            self.hierarchy(n, "neighbors")?;
+            if s.hierarchy.scp_mode != ScpMode::Offline || n.scp_mode != ScpMode::Offline {
                 return self.error(
-                    p.code.span(),
-                    "hierarchy.primary.code",
-                    format!("site code `{}` is used twice", p.code.get_ref()),
+                    n.installed.span(),
+                    "neighbors",
+                    "neighbouring hierarchies share the service connection tool's folder: every hierarchy must have `scp_mode = \"offline\"`",
                 );
             }
-            let (max, what) = if h.cas {
-                (MAX_CLIENTS_CHILD_PRIMARY, "a child primary site")
-            } else {
-                (MAX_CLIENTS_STANDALONE, "a stand-alone primary site")
-            };
-            if *p.clients.get_ref() > max {
-                return self.error(
-                    p.clients.span(),
-                    "hierarchy.primary.clients",
-                    format!(
-                        "{} clients is more than {what} supports ({max})",
-                        p.clients.get_ref()
-                    ),
-                );
-            }
-            total += u64::from(*p.clients.get_ref());
-            if total > MAX_CLIENTS_HIERARCHY {
-                return self.error(
-                    p.clients.span(),
-                    "hierarchy.primary.clients",
-                    format!("the hierarchy now has {total} clients; a CAS supports {MAX_CLIENTS_HIERARCHY}"),
-                );
-            }
+            // Two hierarchies with the same cabinet name are allowed on purpose: that is the
+            // field issue the finding `cab_name_clash` reproduces.
         }
         let weeks = *s.run.weeks.get_ref();
         if !(1..=520).contains(&weeks) {
@@ -516,7 +470,7 @@ impl Validator<'_> {
             );
         }
         for fault in &s.faults {
-            self.fault(fault, weeks, &codes, h.cas)?;
+            self.fault(fault, weeks, &codes, s.hierarchy.cas, s.hierarchy.scp_mode)?;
         }
         if let Some(budget) = s.budget.collect_ms_per_1k_clients
             && !(budget.is_finite() && budget > 0.0)
@@ -542,6 +496,106 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// Validates one hierarchy (`key` is `hierarchy` or `neighbors`) and returns its site codes.
+    fn hierarchy(&self, h: &HierarchySpec, key: &str) -> Result<BTreeSet<String>, ScenarioError> {
+        if let Some(id) = &h.id
+            && uuid::Uuid::parse_str(id.get_ref()).is_err()
+        {
+            return self.error(
+                id.span(),
+                &format!("{key}.id"),
+                format!("`{}` is not a GUID", id.get_ref()),
+            );
+        }
+        if chrono::NaiveDate::parse_from_str(h.installed.get_ref(), "%Y-%m-%d").is_err() {
+            return self.error(
+                h.installed.span(),
+                &format!("{key}.installed"),
+                format!("`{}` is not a YYYY-MM-DD date", h.installed.get_ref()),
+            );
+        }
+        if !is_product_version(h.version.get_ref()) {
+            return self.error(
+                h.version.span(),
+                &format!("{key}.version"),
+                format!(
+                    "`{}` is not a product version like 5.00.8540.1000",
+                    h.version.get_ref()
+                ),
+            );
+        }
+        if h.primary.is_empty() {
+            return self.error(
+                0..0,
+                &format!("{key}.primary"),
+                format!("a hierarchy needs at least one [[{key}.primary]]"),
+            );
+        }
+        if !h.cas && h.primary.len() > 1 {
+            return self.error(
+                h.primary[1].code.span(),
+                &format!("{key}.primary"),
+                "without a CAS a hierarchy is one stand-alone primary; set `cas = true` for more",
+            );
+        }
+        if h.cas && h.primary.len() > MAX_PRIMARIES_UNDER_CAS {
+            return self.error(
+                h.primary[MAX_PRIMARIES_UNDER_CAS].code.span(),
+                &format!("{key}.primary"),
+                format!("a CAS supports at most {MAX_PRIMARIES_UNDER_CAS} child primary sites"),
+            );
+        }
+        let mut codes = BTreeSet::new();
+        if h.cas {
+            self.site_code(&h.cas_code, &format!("{key}.cas_code"))?;
+            codes.insert(h.cas_code.get_ref().to_ascii_uppercase());
+        }
+        let mut total: u64 = 0;
+        for p in &h.primary {
+            self.site_code(&p.code, &format!("{key}.primary.code"))?;
+            if !codes.insert(p.code.get_ref().to_ascii_uppercase()) {
+                return self.error(
+                    p.code.span(),
+                    &format!("{key}.primary.code"),
+                    format!("site code `{}` is used twice", p.code.get_ref()),
+                );
+            }
+            let (max, what) = if h.cas {
+                (MAX_CLIENTS_CHILD_PRIMARY, "a child primary site")
+            } else {
+                (MAX_CLIENTS_STANDALONE, "a stand-alone primary site")
+            };
+            if *p.clients.get_ref() > max {
+                return self.error(
+                    p.clients.span(),
+                    &format!("{key}.primary.clients"),
+                    format!(
+                        "{} clients is more than {what} supports ({max})",
+                        p.clients.get_ref()
+                    ),
+                );
+            }
+            total += u64::from(*p.clients.get_ref());
+            if total > MAX_CLIENTS_HIERARCHY {
+                return self.error(
+                    p.clients.span(),
+                    &format!("{key}.primary.clients"),
+                    format!("the hierarchy now has {total} clients; a CAS supports {MAX_CLIENTS_HIERARCHY}"),
+                );
+            }
+        }
+        if !h.cab_name.get_ref().to_ascii_lowercase().ends_with(".cab")
+            || h.cab_name.get_ref().contains(['/', '\\'])
+        {
+            return self.error(
+                h.cab_name.span(),
+                &format!("{key}.cab_name"),
+                "a file name ending in .cab, without a folder",
+            );
+        }
+        Ok(codes)
+    }
+
     fn site_code(&self, code: &Spanned<String>, key: &str) -> Result<(), ScenarioError> {
         let c = code.get_ref();
         if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphanumeric()) {
@@ -560,6 +614,7 @@ impl Validator<'_> {
         weeks: u32,
         codes: &BTreeSet<String>,
         cas: bool,
+        mode: ScpMode,
     ) -> Result<(), ScenarioError> {
         let kind = *f.kind.get_ref();
         let week = *f.week.get_ref();
@@ -611,6 +666,8 @@ impl Validator<'_> {
             FaultKind::UpstreamReset => &["count"],
             FaultKind::ReplicationDown => &[],
             FaultKind::LevelChange => &["level"],
+            FaultKind::CabCorrupted => &[],
+            FaultKind::CabRenamed => &["to"],
         };
         let given = [
             ("status", f.status.as_ref().map(Spanned::span)),
@@ -618,6 +675,7 @@ impl Validator<'_> {
             ("ms", f.ms.as_ref().map(Spanned::span)),
             ("retry_after_s", f.retry_after_s.as_ref().map(Spanned::span)),
             ("level", f.level.as_ref().map(Spanned::span)),
+            ("to", f.to.as_ref().map(Spanned::span)),
         ];
         for (name, span) in given {
             match (span, allowed.contains(&name)) {
@@ -637,6 +695,20 @@ impl Validator<'_> {
                 }
                 _ => {}
             }
+        }
+        if matches!(kind, FaultKind::CabCorrupted | FaultKind::CabRenamed)
+            && mode != ScpMode::Offline
+        {
+            return self.error(
+                f.kind.span(),
+                "faults.kind",
+                format!("`{}` needs `scp_mode = \"offline\"`", kind.name()),
+            );
+        }
+        if let Some(to) = &f.to
+            && (to.get_ref().is_empty() || to.get_ref().contains(['/', '\\']))
+        {
+            return self.error(to.span(), "faults.to", "a file name, without a folder");
         }
         if let Some(level) = &f.level
             && let Err(problem) = Level::parse(level.get_ref())

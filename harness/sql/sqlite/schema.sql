@@ -134,6 +134,7 @@ CREATE INDEX TEL_TelemetryResults_Week ON TEL_TelemetryResults (Week);
 CREATE TABLE TEL_RunHistory (
     Week            INTEGER PRIMARY KEY,
     StartedOn       TEXT NOT NULL,
+    Level           TEXT NOT NULL,      -- the level the run was at
     ProbeCount      INTEGER NOT NULL,
     ErrorCount      INTEGER NOT NULL,
     RowCount        INTEGER NOT NULL,
@@ -146,6 +147,14 @@ CREATE TABLE TEL_ProbeRunHistory (
     DurationMs      INTEGER NOT NULL,
     Error           TEXT,
     PRIMARY KEY (Week, ProbeName)
+);
+
+-- Update packs imported by the service connection tool's -import (offline mode).
+CREATE TABLE UpdatePacks (
+    PackID          TEXT PRIMARY KEY,
+    Name            TEXT NOT NULL,
+    Version         TEXT NOT NULL,
+    SHA256          TEXT NOT NULL
 );
 
 -- At a CAS: how far each child primary's results have been replicated.

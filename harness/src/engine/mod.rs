@@ -53,6 +53,37 @@ pub struct ResultRow {
     pub collected_on: String,
 }
 
+/// What the service connection tool needs to know about the site it runs at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteInfo {
+    pub code: String,
+    /// The hierarchy ID in clear (a GUID): only ever sent hashed.
+    pub hierarchy_id: String,
+    /// The level in force now.
+    pub level: String,
+    pub mode: String,
+    pub version: String,
+    pub installed: String,
+    /// The weekly runs so far, oldest first.
+    pub runs: Vec<RunRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub week: u32,
+    pub started_on: String,
+    pub level: String,
+}
+
+/// An update pack imported into a site database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportedPack {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
 /// The work of one weekly run at one site.
 pub struct WeeklyRun<'a> {
     pub week: u32,
@@ -109,6 +140,15 @@ pub trait SiteDatabase: Send + Sync {
 
     /// At a CAS: the highest source ID already replicated from `source` (0 when none).
     async fn watermark(&self, source: &str) -> Result<i64, EngineError>;
+
+    /// The site's identity, settings and run history.
+    async fn site_info(&self) -> Result<SiteInfo, EngineError>;
+
+    /// Records imported update packs (a pack imported again is left as it is).
+    async fn import_update_packs(&self, packs: &[ImportedPack]) -> Result<(), EngineError>;
+
+    /// The update packs imported so far, by ID.
+    async fn update_packs(&self) -> Result<Vec<ImportedPack>, EngineError>;
 }
 
 /// A provider of site databases.

@@ -17,7 +17,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{Engine, EngineError, ProbeRun, ResultRow, RunOutcome, SiteDatabase, WeeklyRun};
+use super::{
+    Engine, EngineError, ImportedPack, ProbeRun, ResultRow, RunOutcome, RunRecord, SiteDatabase,
+    SiteInfo, WeeklyRun,
+};
 use crate::generate::Batch;
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteModel};
@@ -39,6 +42,40 @@ impl SqliteEngine {
     /// The database file of a site.
     pub fn path_of(dir: &Path, code: &str) -> PathBuf {
         dir.join(format!("{code}.db"))
+    }
+
+    /// Opens a site database a run kept, for the service connection tool and `view`.
+    pub fn open_existing(path: &Path) -> Result<Arc<dyn SiteDatabase>, EngineError> {
+        let code = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("site")
+            .to_string();
+        if !path.exists() {
+            return Err(EngineError::site(
+                &code,
+                "open",
+                format!("{} does not exist", path.display()),
+            ));
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| {
+            EngineError::site(&code, "open", format!("{}: {e}", path.display()))
+        })?;
+        register_functions(&conn).map_err(|e| EngineError::site(&code, "register tel_hash", e))?;
+        let code: String = conn
+            .query_row("SELECT SiteCode FROM Sites", [], |r| r.get(0))
+            .map_err(|e| {
+                EngineError::site(
+                    &code,
+                    "read site",
+                    format!("{}: not a site database: {e}", path.display()),
+                )
+            })?;
+        Ok(Arc::new(SqliteSite {
+            code,
+            conn: Arc::new(Mutex::new(conn)),
+        }))
     }
 }
 
@@ -233,8 +270,8 @@ impl SiteDatabase for SqliteSite {
             }
             outcome.elapsed = start.elapsed();
             tx.execute(
-                "INSERT OR REPLACE INTO TEL_RunHistory (Week, StartedOn, ProbeCount, ErrorCount, RowCount, DurationMs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO TEL_RunHistory (Week, StartedOn, Level, ProbeCount, ErrorCount, RowCount, DurationMs)
+                 VALUES (?1, ?2, (SELECT Level FROM TEL_Settings), ?3, ?4, ?5, ?6)",
                 params![week, started_on, outcome.probes.len() as i64, errors as i64, rows_total as i64, outcome.elapsed.as_millis() as i64],
             )?;
             tx.commit()?;
@@ -302,6 +339,44 @@ impl SiteDatabase for SqliteSite {
         .await
     }
 
+    async fn site_info(&self) -> Result<SiteInfo, EngineError> {
+        self.with_conn("read site", |conn| Self::read_info(conn))
+            .await
+    }
+
+    async fn import_update_packs(&self, packs: &[ImportedPack]) -> Result<(), EngineError> {
+        let packs = packs.to_vec();
+        self.with_conn("import update packs", move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut insert =
+                    tx.prepare_cached("INSERT OR IGNORE INTO UpdatePacks VALUES (?1, ?2, ?3, ?4)")?;
+                for p in &packs {
+                    insert.execute(params![p.id, p.name, p.version, p.sha256])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn update_packs(&self) -> Result<Vec<ImportedPack>, EngineError> {
+        self.with_conn("read update packs", |conn| {
+            let mut stmt = conn
+                .prepare("SELECT PackID, Name, Version, SHA256 FROM UpdatePacks ORDER BY PackID")?;
+            stmt.query_map([], |r| {
+                Ok(ImportedPack {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    version: r.get(2)?,
+                    sha256: r.get(3)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
     async fn watermark(&self, source: &str) -> Result<i64, EngineError> {
         let source = source.to_string();
         self.with_conn("read watermark", move |conn| {
@@ -315,6 +390,41 @@ impl SiteDatabase for SqliteSite {
                 .unwrap_or(0))
         })
         .await
+    }
+}
+
+impl SqliteSite {
+    fn read_info(conn: &Connection) -> rusqlite::Result<SiteInfo> {
+        let (code, version, installed): (String, String, String) = conn.query_row(
+            "SELECT SiteCode, Version, InstallDate FROM Sites",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let (hierarchy_id, level, mode): (String, String, String) = conn.query_row(
+            "SELECT HierarchyID, Level, Mode FROM TEL_Settings",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let mut stmt =
+            conn.prepare("SELECT Week, StartedOn, Level FROM TEL_RunHistory ORDER BY Week")?;
+        let runs = stmt
+            .query_map([], |r| {
+                Ok(RunRecord {
+                    week: r.get(0)?,
+                    started_on: r.get(1)?,
+                    level: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(SiteInfo {
+            code,
+            hierarchy_id,
+            level,
+            mode,
+            version,
+            installed,
+            runs,
+        })
     }
 }
 

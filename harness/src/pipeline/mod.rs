@@ -25,7 +25,8 @@ use crate::probes;
 use crate::report::{
     ProbeTiming, ScenarioReport, SiteSeeding, StageTimings, Timings, UploadAttempt,
 };
-use crate::scenario::{EngineKind, FaultKind, Level, Scenario};
+use crate::scenario::{EngineKind, FaultKind, Level, Scenario, ScpMode};
+use crate::sct;
 use upstream::{RetryPolicy, Upstream};
 
 /// How to run scenarios, from the command line.
@@ -61,6 +62,11 @@ pub enum RunError {
     Payload {
         week: u32,
         source: submit::PayloadBuildError,
+    },
+    #[error("service connection tool, week {week}: {source}")]
+    Sct {
+        week: u32,
+        source: crate::sct::SctError,
     },
 }
 
@@ -173,8 +179,33 @@ fn upstream_fault(kind: FaultKind, f: &crate::scenario::FaultSpec) -> Option<Fau
             count,
         },
         FaultKind::UpstreamReset => Fault::Reset { count },
-        FaultKind::ReplicationDown | FaultKind::LevelChange => return None,
+        FaultKind::ReplicationDown
+        | FaultKind::LevelChange
+        | FaultKind::CabCorrupted
+        | FaultKind::CabRenamed => return None,
     })
+}
+
+/// One hierarchy of a scenario while it runs: the scenario's own, or a neighbor sharing its
+/// service connection tool's folder.
+struct HierarchyRun {
+    model: HierarchyModel,
+    /// `""` for the scenario's own hierarchy, `neighbor-N/` for the others: prefixes site names in
+    /// findings and timings, and names the neighbor's output folder.
+    label: String,
+    hash: String,
+    token: String,
+    sites: Vec<SeededSite>,
+    levels: Vec<Level>,
+    payload_dir: PathBuf,
+    /// Set when an offline `-connect` carried this hierarchy's data at least once.
+    connected: bool,
+}
+
+impl HierarchyRun {
+    fn site_label(&self, code: &str) -> String {
+        format!("{}{code}", self.label)
+    }
 }
 
 /// Runs one scenario end to end and returns its report (with the checker's verdict).
@@ -189,22 +220,12 @@ pub async fn run_scenario(
     }
     let engine_kind = options.engine.unwrap_or(scenario.run.engine);
     let out = options.out.join(safe_name(&scenario.name));
-    let sites_dir = out.join("sites");
-    let upstream_dir = out.join("upstream");
-    let payload_dir = out.join("payloads");
-    for dir in [&upstream_dir, &payload_dir] {
+    for dir in [out.join("upstream"), out.join("payloads"), out.join("usb")] {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(io_err("clear", dir))?;
+            std::fs::remove_dir_all(&dir).map_err(io_err("clear", &dir))?;
         }
     }
-    for dir in [&sites_dir, &upstream_dir, &payload_dir] {
-        std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
-    }
-    let engine = engine_for(engine_kind, &sites_dir)?;
-    let hierarchy = HierarchyModel::from_scenario(&scenario);
-    let hierarchy_hash = tel_hash(&hierarchy.id.to_string());
-
-    let server = mock_upstream::start(mock_upstream::Config::new(&upstream_dir))
+    let server = mock_upstream::start(mock_upstream::Config::new(out.join("upstream")))
         .await
         .map_err(|e| RunError::Upstream(e.to_string()))?;
     let upstream = Upstream::new(
@@ -212,43 +233,80 @@ pub async fn run_scenario(
         server.admin_token(),
         options.retry.clone(),
     );
-    let token = upstream
-        .register(&hierarchy_hash)
-        .await
-        .map_err(|e| RunError::Upstream(e.to_string()))?;
 
     let mut stages = StageTimings::default();
     let mut findings: Vec<Finding> = Vec::new();
-
-    // Seed.
-    let t = Instant::now();
+    let mut seeding = Vec::new();
     let bars = indicatif::MultiProgress::new();
     if !options.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut sites = Vec::new();
-    for site in &hierarchy.sites {
-        let bar = bars.add(indicatif::ProgressBar::new(estimated_rows(site)));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix:>5} seeding {bar:30} {human_pos}/{human_len} rows {per_sec} eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        bar.set_prefix(site.code.clone());
-        sites.push(seed_site(engine.as_ref(), &hierarchy, site, &bar).await?);
-        bar.finish_and_clear();
+
+    // Seed every hierarchy.
+    let t = Instant::now();
+    let mut runs = Vec::new();
+    let mut engine_name = "";
+    let mut engine_info = None;
+    for (index, model) in HierarchyModel::all_of(&scenario).into_iter().enumerate() {
+        let label = if index == 0 {
+            String::new()
+        } else {
+            format!("neighbor-{index}/")
+        };
+        let dir = out.join(&label);
+        let (sites_dir, payload_dir) = (dir.join("sites"), dir.join("payloads"));
+        for d in [&sites_dir, &payload_dir] {
+            std::fs::create_dir_all(d).map_err(io_err("create", d))?;
+        }
+        let engine = engine_for(engine_kind, &sites_dir)?;
+        engine_name = engine.name();
+        engine_info = Some(engine.info());
+        let hash = tel_hash(&model.id.to_string());
+        let token = upstream
+            .register(&hash)
+            .await
+            .map_err(|e| RunError::Upstream(e.to_string()))?;
+        let mut sites = Vec::new();
+        for site in &model.sites {
+            let bar = bars.add(indicatif::ProgressBar::new(estimated_rows(site)));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>5} seeding {bar:30} {human_pos}/{human_len} rows {per_sec} eta {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar.set_prefix(site.code.clone());
+            let mut seeded = seed_site(engine.as_ref(), &model, site, &bar).await?;
+            seeded.seeding.site = format!("{label}{}", site.code);
+            seeding.push(seeded.seeding.clone());
+            sites.push(seeded);
+            bar.finish_and_clear();
+        }
+        let levels = if index == 0 {
+            scenario.levels()
+        } else {
+            vec![model.level; scenario.weeks() as usize]
+        };
+        runs.push(HierarchyRun {
+            model,
+            label,
+            hash,
+            token,
+            sites,
+            levels,
+            payload_dir,
+            connected: false,
+        });
     }
+    let engine_info = engine_info.expect("a scenario has a hierarchy");
     stages.seed_ms = ms(t);
 
     // Weekly cycles.
     let weeks = scenario.weeks();
-    let levels: Vec<Level> = scenario.levels();
+    let offline = scenario.hierarchy.scp_mode == ScpMode::Offline;
     let mut probe_timings = Vec::new();
     let mut uploads = Vec::new();
     for week in 1..=weeks {
-        let level = levels[week as usize - 1];
-        let started_on = hierarchy.week_start(week);
         for kind in [
             FaultKind::UpstreamStatus,
             FaultKind::UpstreamLatency,
@@ -266,59 +324,71 @@ pub async fn run_scenario(
         }
 
         let t = Instant::now();
-        let catalog = probes::for_level(level);
-        for site in &sites {
-            let outcome = site
-                .db
-                .run_weekly(&WeeklyRun {
-                    week,
-                    started_on,
-                    probes: &catalog,
-                })
-                .await?;
-            for p in outcome.probes {
-                if let Some(error) = &p.error {
-                    findings.push(
-                        Finding::new("probe_error", format!("{} failed: {error}", p.probe))
-                            .week(week)
-                            .site(&site.model.code)
-                            .probe(p.probe),
-                    );
+        for run in &runs {
+            let level = run.levels[week as usize - 1];
+            let catalog = probes::for_level(level);
+            let started_on = run.model.week_start(week);
+            for site in &run.sites {
+                let label = run.site_label(&site.model.code);
+                let outcome = site
+                    .db
+                    .run_weekly(&WeeklyRun {
+                        week,
+                        started_on,
+                        probes: &catalog,
+                    })
+                    .await?;
+                for p in outcome.probes {
+                    if let Some(error) = &p.error {
+                        findings.push(
+                            Finding::new("probe_error", format!("{} failed: {error}", p.probe))
+                                .week(week)
+                                .site(&label)
+                                .probe(p.probe),
+                        );
+                    }
+                    probe_timings.push(ProbeTiming {
+                        week,
+                        site: label.clone(),
+                        probe: p.probe.to_string(),
+                        rows: p.rows,
+                        ms: p.elapsed.as_secs_f64() * 1e3,
+                    });
                 }
-                probe_timings.push(ProbeTiming {
-                    week,
-                    site: site.model.code.clone(),
-                    probe: p.probe.to_string(),
-                    rows: p.rows,
-                    ms: p.elapsed.as_secs_f64() * 1e3,
-                });
-            }
-            if let Some(budget) = scenario.budget.collect_ms_per_1k_clients
-                && site.model.clients > 0
-            {
-                let per_1k =
-                    outcome.elapsed.as_secs_f64() * 1e3 / (f64::from(site.model.clients) / 1000.0);
-                if per_1k > budget {
-                    findings.push(
-                        Finding::new(
-                            "budget_exceeded",
-                            format!("collection took {per_1k:.1} ms per 1,000 clients; the budget is {budget}"),
-                        )
-                        .week(week)
-                        .site(&site.model.code),
-                    );
+                if let Some(budget) = scenario.budget.collect_ms_per_1k_clients
+                    && site.model.clients > 0
+                {
+                    let per_1k = outcome.elapsed.as_secs_f64() * 1e3
+                        / (f64::from(site.model.clients) / 1000.0);
+                    if per_1k > budget {
+                        findings.push(
+                            Finding::new(
+                                "budget_exceeded",
+                                format!("collection took {per_1k:.1} ms per 1,000 clients; the budget is {budget}"),
+                            )
+                            .week(week)
+                            .site(&label),
+                        );
+                    }
                 }
             }
         }
         stages.collect_ms += ms(t);
 
         let t = Instant::now();
-        if hierarchy.has_cas() {
-            let down: Vec<String> = scenario
-                .faults_at(week, FaultKind::ReplicationDown)
-                .filter_map(|f| f.site.as_ref().map(|s| s.get_ref().to_ascii_uppercase()))
-                .collect();
-            let (cas, primaries) = sites.split_first().expect("a CAS and its primaries");
+        for (index, run) in runs.iter().enumerate() {
+            if !run.model.has_cas() {
+                continue;
+            }
+            let down: Vec<String> = if index == 0 {
+                scenario
+                    .faults_at(week, FaultKind::ReplicationDown)
+                    .filter_map(|f| f.site.as_ref().map(|s| s.get_ref().to_ascii_uppercase()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let (cas, primaries) = run.sites.split_first().expect("a CAS and its primaries");
             for primary in primaries.iter().filter(|p| !down.contains(&p.model.code)) {
                 replicate(cas.db.as_ref(), primary.db.as_ref()).await?;
             }
@@ -326,40 +396,67 @@ pub async fn run_scenario(
         stages.replicate_ms += ms(t);
 
         let t = Instant::now();
-        let rows = sites[0].db.results_of_week(week).await?;
-        let payload = submit::build_payload(&hierarchy, level, week, &rows)
-            .map_err(|source| RunError::Payload { week, source })?;
-        let (json, gzip) = submit::encode(&payload);
-        let path = payload_dir.join(format!("week-{week:03}.json"));
-        std::fs::write(&path, &json).map_err(io_err("write", &path))?;
-        let key = submit::idempotency_key(&hierarchy_hash, week);
-        let upload_start = Instant::now();
-        match upstream.upload_usage(&token, &key, gzip).await {
-            Ok(receipt) => uploads.push(UploadAttempt {
+        for run in &runs {
+            let payload = submit::payload_for_week(run.sites[0].db.as_ref(), Some(week))
+                .await
+                .map_err(|source| RunError::Payload { week, source })?;
+            let (json, _) = submit::encode(&payload);
+            let path = run.payload_dir.join(format!("week-{week:03}.json"));
+            std::fs::write(&path, &json).map_err(io_err("write", &path))?;
+        }
+        if offline {
+            let connected = offline_week(
+                &scenario,
+                &mut runs,
                 week,
-                attempts: receipt.attempts,
-                ms: ms(upload_start),
-                receipt: Some(receipt.receipt.id),
-                error: None,
-            }),
-            Err(e) => {
-                findings
-                    .push(Finding::new("upload_failed", format!("week {week}: {e}")).week(week));
-                uploads.push(UploadAttempt {
+                &out,
+                &server.base_url(),
+                &mut findings,
+                &mut uploads,
+            )
+            .await?;
+            for run in runs.iter_mut() {
+                run.connected |= connected.contains(&run.hash);
+            }
+        } else {
+            let run = &runs[0];
+            let payload = submit::payload_for_week(run.sites[0].db.as_ref(), Some(week))
+                .await
+                .map_err(|source| RunError::Payload { week, source })?;
+            let (_, gzip) = submit::encode(&payload);
+            let key = submit::idempotency_key(&run.hash, week);
+            let upload_start = Instant::now();
+            match upstream.upload_usage(&run.token, &key, gzip).await {
+                Ok(receipt) => uploads.push(UploadAttempt {
                     week,
-                    attempts: 0,
+                    attempts: receipt.attempts,
                     ms: ms(upload_start),
-                    receipt: None,
-                    error: Some(e.to_string()),
-                });
+                    receipt: Some(receipt.receipt.id),
+                    error: None,
+                }),
+                Err(e) => {
+                    findings.push(
+                        Finding::new("upload_failed", format!("week {week}: {e}")).week(week),
+                    );
+                    uploads.push(UploadAttempt {
+                        week,
+                        attempts: 0,
+                        ms: ms(upload_start),
+                        receipt: None,
+                        error: Some(e.to_string()),
+                    });
+                }
             }
         }
         // A level changed during this week is what the sites run with from the next one.
-        if let Some(next) = levels.get(week as usize)
-            && *next != level
-        {
-            for site in &sites {
-                site.db.set_level(*next).await?;
+        for run in &runs {
+            let level = run.levels[week as usize - 1];
+            if let Some(next) = run.levels.get(week as usize)
+                && *next != level
+            {
+                for site in &run.sites {
+                    site.db.set_level(*next).await?;
+                }
             }
         }
         // A fault scheduled for this week must not bleed into the next.
@@ -372,12 +469,7 @@ pub async fn run_scenario(
 
     // Check.
     let t = Instant::now();
-    let facts: BTreeMap<String, SiteFacts> = sites
-        .iter()
-        .map(|s| (s.model.code.clone(), s.facts.clone()))
-        .collect();
-    let expected = check::expected_weeks(&hierarchy, &facts, &levels, &engine.info());
-    let mut received = Vec::new();
+    let mut received: BTreeMap<String, Vec<ReceivedUpload>> = BTreeMap::new();
     for receipt in upstream
         .receipts()
         .await
@@ -387,35 +479,193 @@ pub async fn run_scenario(
             .upload_body(&receipt.id)
             .await
             .map_err(|e| RunError::Upstream(e.to_string()))?;
-        received.push(ReceivedUpload {
-            receipt_id: receipt.id,
-            json,
-        });
+        received
+            .entry(receipt.hierarchy_id)
+            .or_default()
+            .push(ReceivedUpload {
+                receipt_id: receipt.id,
+                json,
+            });
     }
-    let mut summary = check::check_uploads(&hierarchy, &expected, &received);
+    let (mut uploads_accepted, mut probes_checked, mut mismatches) = (0, 0, 0);
+    for run in &runs {
+        let facts: BTreeMap<String, SiteFacts> = run
+            .sites
+            .iter()
+            .map(|s| (s.model.code.clone(), s.facts.clone()))
+            .collect();
+        let expected = check::expected_weeks(&run.model, &facts, &run.levels, &engine_info);
+        let summary = check::check_uploads(
+            &run.model,
+            &expected,
+            received.get(&run.hash).map_or(&[][..], |v| &v[..]),
+        );
+        uploads_accepted += summary.uploads_accepted;
+        probes_checked += summary.probes_checked;
+        mismatches += summary.mismatches;
+        findings.extend(summary.findings.into_iter().map(|mut f| {
+            if !run.label.is_empty() {
+                f.site = Some(run.site_label(f.site.as_deref().unwrap_or("")));
+                f.message = format!("{}: {}", run.label.trim_end_matches('/'), f.message);
+            }
+            f
+        }));
+        if offline {
+            findings.extend(check_update_packs(run).await?);
+        }
+    }
+    for (hash, extra) in &received {
+        if !runs.iter().any(|r| &r.hash == hash) {
+            uploads_accepted += extra.len() as u32;
+            findings.push(Finding::new(
+                "upload_count",
+                format!("{} upload(s) of an unknown hierarchy {hash}", extra.len()),
+            ));
+        }
+    }
     stages.check_ms = ms(t);
     server.stop().await;
 
-    findings.append(&mut summary.findings);
     Ok(ScenarioReport {
         name: scenario.name.clone(),
         file: scenario.path.display().to_string(),
         seed: scenario.seed,
-        engine: engine.name().to_string(),
+        engine: engine_name.to_string(),
         out_dir: out.display().to_string(),
-        uploads_accepted: summary.uploads_accepted,
-        probes_checked: summary.probes_checked,
-        mismatches: summary.mismatches,
+        uploads_accepted,
+        probes_checked,
+        mismatches,
         findings,
         timings: Timings {
             stages: stages.with_total(ms(started)),
-            seeding: sites.into_iter().map(|s| s.seeding).collect(),
+            seeding,
             probes: probe_timings,
             uploads,
         },
         ..ScenarioReport::default()
     }
     .evaluate(&scenario.expect))
+}
+
+/// The offline week: every hierarchy's service connection tool prepares its cabinet into the
+/// shared transfer folder, the scheduled cabinet faults strike, one `-connect` uploads the
+/// folder and fetches the update packs, and every hierarchy imports its own. Returns the hashed
+/// IDs of the hierarchies whose data the connect carried.
+async fn offline_week(
+    scenario: &Scenario,
+    runs: &mut [HierarchyRun],
+    week: u32,
+    out: &Path,
+    url: &str,
+    findings: &mut Vec<Finding>,
+    uploads: &mut Vec<UploadAttempt>,
+) -> Result<Vec<String>, RunError> {
+    let usb = out.join("usb").join(format!("week-{week:03}"));
+    let packs = usb.join("UpdatePacks");
+    std::fs::create_dir_all(&usb).map_err(io_err("create", &usb))?;
+    for run in runs.iter() {
+        let dest = usb.join(&run.model.cab_name);
+        match sct::prepare(run.sites[0].db.as_ref(), Some(week), &dest).await {
+            Ok(_) => {}
+            Err(e @ sct::SctError::NameClash { .. }) => findings.push(
+                Finding::new("cab_name_clash", format!("week {week}: {e}"))
+                    .week(week)
+                    .site(&run.site_label(&run.sites[0].model.code)),
+            ),
+            Err(e) => return Err(RunError::Sct { week, source: e }),
+        }
+    }
+    let own = usb.join(&runs[0].model.cab_name);
+    for _ in scenario.faults_at(week, FaultKind::CabCorrupted) {
+        // The copy to the USB drive was interrupted: half a cabinet.
+        let bytes = std::fs::read(&own).map_err(io_err("read", &own))?;
+        std::fs::write(&own, &bytes[..bytes.len() / 2]).map_err(io_err("write", &own))?;
+    }
+    for f in scenario.faults_at(week, FaultKind::CabRenamed) {
+        let to = usb.join(
+            f.to.as_ref()
+                .map(|t| t.get_ref().as_str())
+                .unwrap_or("renamed.cab"),
+        );
+        std::fs::rename(&own, &to).map_err(io_err("rename", &own))?;
+    }
+    let started = Instant::now();
+    let connected = match sct::connect(url, &runs[0].token, &usb, &packs).await {
+        Ok(done) => {
+            for u in &done {
+                uploads.push(UploadAttempt {
+                    week,
+                    attempts: 1,
+                    ms: ms(started),
+                    receipt: Some(u.receipt.clone()),
+                    error: None,
+                });
+            }
+            done.into_iter().map(|u| u.hierarchy_hash).collect()
+        }
+        Err(e) => {
+            findings.push(
+                Finding::new(
+                    "upload_failed",
+                    format!("week {week}: service connection tool -connect: {e}"),
+                )
+                .week(week),
+            );
+            uploads.push(UploadAttempt {
+                week,
+                attempts: 1,
+                ms: ms(started),
+                receipt: None,
+                error: Some(e.to_string()),
+            });
+            Vec::new()
+        }
+    };
+    if packs.exists() {
+        for run in runs.iter() {
+            sct::import(run.sites[0].db.as_ref(), &packs)
+                .await
+                .map_err(|source| RunError::Sct { week, source })?;
+        }
+    }
+    Ok(connected)
+}
+
+/// After an offline run: the top-level site holds exactly the update packs the service offers
+/// for its version, once any `-connect` carried its data; none before.
+async fn check_update_packs(run: &HierarchyRun) -> Result<Vec<Finding>, RunError> {
+    let imported: Vec<String> = run.sites[0]
+        .db
+        .update_packs()
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let mut expected: Vec<String> = if run.connected {
+        mock_upstream::update_packs::Catalog::shipped()
+            .applicable(&run.model.version)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| o.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    expected.sort();
+    Ok(if imported == expected {
+        Vec::new()
+    } else {
+        vec![
+            Finding::new(
+                "update_packs",
+                format!(
+                    "{}site {} imported update packs {imported:?}; expected {expected:?}",
+                    run.label, run.sites[0].model.code
+                ),
+            )
+            .site(&run.site_label(&run.sites[0].model.code)),
+        ]
+    })
 }
 
 fn ms(since: Instant) -> f64 {

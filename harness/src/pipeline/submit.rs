@@ -6,25 +6,87 @@ use std::io::Write;
 
 use mock_upstream::payload::{Period, ProbeResult, Row, SCHEMA_VERSION, SiteEntry, UsagePayload};
 
-use crate::engine::ResultRow;
-use crate::model::HierarchyModel;
-use crate::scenario::Level;
+use crate::engine::{ResultRow, SiteDatabase, SiteInfo};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadBuildError {
+    #[error("no usage data yet: the first weekly run is 7 days after install ({installed})")]
+    NoDataYet { installed: String },
+    #[error("week {week} has not run at this site (weeks run: {have})")]
+    NoSuchWeek { week: u32, have: String },
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     #[error("row {id} of TEL_TelemetryResults is not a JSON object: {source}")]
     Row { id: i64, source: serde_json::Error },
     #[error("TEL_SiteList row {id} lacks `{field}`")]
     SiteList { id: i64, field: &'static str },
 }
 
-/// Builds the payload of `week` from the top-level site's result rows.
+/// What a payload says about itself, from the top-level site's own records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadHeader {
+    pub hierarchy_hash: String,
+    pub product_version: String,
+    /// The level the week's run was at.
+    pub level: String,
+    pub mode: String,
+    pub week: u32,
+    pub start: String,
+}
+
+impl PayloadHeader {
+    /// The header of `week`'s payload (`None`: the latest week that ran).
+    pub fn of(info: &SiteInfo, week: Option<u32>) -> Result<Self, PayloadBuildError> {
+        let run = match week {
+            None => info
+                .runs
+                .last()
+                .ok_or_else(|| PayloadBuildError::NoDataYet {
+                    installed: info.installed.clone(),
+                })?,
+            Some(w) => info.runs.iter().find(|r| r.week == w).ok_or_else(|| {
+                PayloadBuildError::NoSuchWeek {
+                    week: w,
+                    have: if info.runs.is_empty() {
+                        "none yet".into()
+                    } else {
+                        info.runs
+                            .iter()
+                            .map(|r| r.week.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                }
+            })?,
+        };
+        Ok(Self {
+            hierarchy_hash: crate::hash::tel_hash(&info.hierarchy_id),
+            product_version: info.version.clone(),
+            level: run.level.clone(),
+            mode: info.mode.clone(),
+            week: run.week,
+            start: run.started_on.clone(),
+        })
+    }
+}
+
+/// The usage payload of a week, read from the top-level site's `TEL_TelemetryResults`: what the
+/// online service connection point uploads and `sct prepare` writes into a cabinet.
+pub async fn payload_for_week(
+    db: &dyn SiteDatabase,
+    week: Option<u32>,
+) -> Result<UsagePayload, PayloadBuildError> {
+    let header = PayloadHeader::of(&db.site_info().await?, week)?;
+    let rows = db.results_of_week(header.week).await?;
+    build_payload(&header, &rows)
+}
+
+/// Builds a payload from the week's result rows.
 pub fn build_payload(
-    hierarchy: &HierarchyModel,
-    level: Level,
-    week: u32,
+    header: &PayloadHeader,
     rows: &[ResultRow],
 ) -> Result<UsagePayload, PayloadBuildError> {
+    let week = header.week;
     let mut results: BTreeMap<(String, String), Vec<(u32, Row)>> = BTreeMap::new();
     let mut sites = Vec::new();
     for r in rows.iter().filter(|r| r.week == week) {
@@ -41,13 +103,13 @@ pub fn build_payload(
     sites.sort_by(|a: &SiteEntry, b| a.site.cmp(&b.site));
     Ok(UsagePayload {
         schema_version: SCHEMA_VERSION,
-        hierarchy_id: crate::hash::tel_hash(&hierarchy.id.to_string()),
-        product_version: hierarchy.version.clone(),
-        level: level.as_str().into(),
-        mode: hierarchy.mode.as_str().into(),
+        hierarchy_id: header.hierarchy_hash.clone(),
+        product_version: header.product_version.clone(),
+        level: header.level.clone(),
+        mode: header.mode.clone(),
         period: Period {
             week,
-            start: hierarchy.week_start(week).to_string(),
+            start: header.start.clone(),
         },
         sites,
         results: results

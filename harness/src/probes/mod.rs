@@ -139,6 +139,7 @@ pub const DEFAULT_TABLES: &[&str] = &[
     "TEL_RunHistory",
     "TEL_ProbeRunHistory",
     "TEL_ReplicationWatermark",
+    "UpdatePacks",
 ];
 
 /// Replaces each volatile column's value by [`MEASURED`] when it is a non-negative integer, so

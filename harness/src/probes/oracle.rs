@@ -408,7 +408,9 @@ pub fn update_catalog(i: &OracleInput) -> Vec<Row> {
 
 fn compliance_row(installed: u64, required: u64) -> [(&'static str, Value); 3] {
     // Nothing applicable counts as fully compliant, as the SQL says.
-    let bp = (installed * 10_000).checked_div(installed + required).unwrap_or(10_000);
+    let bp = (installed * 10_000)
+        .checked_div(installed + required)
+        .unwrap_or(10_000);
     [
         ("installed", json!(installed)),
         ("required", json!(required)),

@@ -1,0 +1,403 @@
+//! The service connection tool of an offline service connection point (DESIGN §1):
+//! `-prepare` writes the week's usage data into a cabinet, `-export` into a CSV file for a person,
+//! `-connect` (on an internet-connected machine) uploads every cabinet of a folder and downloads
+//! the update packs each hierarchy is entitled to, and `-import` takes into the site database only
+//! the packs meant for its hierarchy.
+//!
+//! Nothing is half-written: cabinets, packs and manifests are written to a temporary file and
+//! renamed; `-connect` validates every cabinet before it sends any.
+
+use std::path::{Path, PathBuf};
+
+use mock_upstream::payload::UsagePayload;
+use mock_upstream::update_packs::PackOffer;
+use mock_upstream::usage_cab::{self, CabError};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{EngineError, ImportedPack, SiteDatabase};
+use crate::hash::tel_hash;
+use crate::pipeline::submit::{self, PayloadBuildError};
+
+/// Largest payload a cabinet may inflate to when it is read back.
+const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SctError {
+    #[error(transparent)]
+    Payload(#[from] PayloadBuildError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a usable usage cabinet: {source}", path.display())]
+    Cab { path: PathBuf, source: CabError },
+    #[error("{}: the payload inside is invalid: {message}", path.display())]
+    CabPayload { path: PathBuf, message: String },
+    #[error(
+        "{} already holds another hierarchy's usage data ({other}); cabinet names must be unique \
+         in a transfer folder: prepare into another file name",
+        path.display()
+    )]
+    NameClash { path: PathBuf, other: String },
+    #[error("no .cab file in {}", dir.display())]
+    NoCabinets { dir: PathBuf },
+    #[error("the service refused the upload ({status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("the service at {url} could not be reached: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("update pack {id}: downloaded {actual}, the service announced {expected}")]
+    PackDigest {
+        id: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{}: {message}", path.display())]
+    Manifest { path: PathBuf, message: String },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SctError {
+    let path = path.to_path_buf();
+    move |source| SctError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SctError> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io("rename", path))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedCab {
+    pub path: PathBuf,
+    pub hierarchy_hash: String,
+    pub week: u32,
+    pub bytes: u64,
+}
+
+/// `-prepare -usagedatadest FILE`: the week's usage data (latest week when `None`) into a cabinet.
+/// Refuses to overwrite another hierarchy's cabinet.
+pub async fn prepare(
+    db: &dyn SiteDatabase,
+    week: Option<u32>,
+    dest: &Path,
+) -> Result<PreparedCab, SctError> {
+    let info = db.site_info().await?;
+    let payload = submit::payload_for_week(db, week).await?;
+    if dest.exists() {
+        let existing = std::fs::read(dest).map_err(io("read", dest))?;
+        if let Ok(cab) = usage_cab::read(&existing, MAX_PAYLOAD_BYTES)
+            && let Ok(other) = UsagePayload::from_json(&cab.payload_json)
+            && other.hierarchy_id != payload.hierarchy_id
+        {
+            return Err(SctError::NameClash {
+                path: dest.to_path_buf(),
+                other: other.hierarchy_id,
+            });
+        }
+    }
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+    }
+    let (json, _) = submit::encode(&payload);
+    let date = time::Date::parse(
+        &payload.period.start,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap_or(time::Date::MIN);
+    let bytes =
+        usage_cab::write(&json, &info.version, date).map_err(io("build cabinet for", dest))?;
+    write_atomically(dest, &bytes)?;
+    Ok(PreparedCab {
+        path: dest.to_path_buf(),
+        hierarchy_hash: payload.hierarchy_id,
+        week: payload.period.week,
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// `-export -dest FILE.csv`: the same data as CSV, one line per result row.
+pub async fn export(
+    db: &dyn SiteDatabase,
+    week: Option<u32>,
+    dest: &Path,
+) -> Result<usize, SctError> {
+    let payload = submit::payload_for_week(db, week).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "hierarchy_id",
+        "week",
+        "period_start",
+        "level",
+        "site",
+        "probe",
+        "row_no",
+        "data",
+    ];
+    let csv_err = |e: csv::Error| SctError::Io {
+        action: "write CSV",
+        path: dest.to_path_buf(),
+        source: e.into(),
+    };
+    writer.write_record(header).map_err(csv_err)?;
+    let mut rows = 0;
+    for result in &payload.results {
+        for (n, row) in result.rows.iter().enumerate() {
+            let data = serde_json::to_string(row).expect("rows serialise");
+            writer
+                .write_record([
+                    payload.hierarchy_id.as_str(),
+                    &payload.period.week.to_string(),
+                    &payload.period.start,
+                    &payload.level,
+                    &result.site,
+                    &result.probe,
+                    &(n + 1).to_string(),
+                    &data,
+                ])
+                .map_err(csv_err)?;
+            rows += 1;
+        }
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| csv_err(e.into_error().into()))?;
+    write_atomically(dest, &bytes)?;
+    Ok(rows)
+}
+
+/// One hierarchy's update packs in a `-connect` destination folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackManifest {
+    /// Hashed hierarchy ID the packs are meant for.
+    pub hierarchy_id: String,
+    pub packs: Vec<ManifestPack>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestPack {
+    #[serde(flatten)]
+    pub pack: ImportedPack,
+    /// File name in the hierarchy's folder.
+    pub file: String,
+}
+
+pub const MANIFEST: &str = "manifest.json";
+
+/// The folder name of a hierarchy's packs: its hash, made safe for file systems.
+pub fn hierarchy_folder(hierarchy_hash: &str) -> String {
+    hierarchy_hash
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub file: String,
+    pub hierarchy_hash: String,
+    pub week: u32,
+    pub receipt: String,
+    pub replayed: bool,
+    pub packs: usize,
+}
+
+/// The `*.cab` files of a folder, by name.
+fn cabinets_in(dir: &Path) -> Result<Vec<PathBuf>, SctError> {
+    let mut cabs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io("list", dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("cab")))
+        .collect();
+    cabs.sort();
+    Ok(cabs)
+}
+
+/// `-connect -usagedatasrc DIR -updatepackdest DIR`: uploads every cabinet of `src` in one request
+/// and downloads each hierarchy's update packs into `dest/<hierarchy>/` with a manifest.
+pub async fn connect(
+    url: &str,
+    token: &str,
+    src: &Path,
+    dest: &Path,
+) -> Result<Vec<Uploaded>, SctError> {
+    let cabs = cabinets_in(src)?;
+    if cabs.is_empty() {
+        return Err(SctError::NoCabinets {
+            dir: src.to_path_buf(),
+        });
+    }
+    let mut form = reqwest::multipart::Form::new();
+    for path in &cabs {
+        let bytes = std::fs::read(path).map_err(io("read", path))?;
+        // Checked here first, so a damaged file is named before anything leaves the machine.
+        let cab = usage_cab::read(&bytes, MAX_PAYLOAD_BYTES).map_err(|source| SctError::Cab {
+            path: path.clone(),
+            source,
+        })?;
+        UsagePayload::from_json(&cab.payload_json).map_err(|e| SctError::CabPayload {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("UsageData.cab")
+            .to_string();
+        form = form.part(
+            "cab",
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+    }
+    let url = url.trim_end_matches('/');
+    let unreachable = |e: reqwest::Error| SctError::Unreachable {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{url}/v1/sct/connect"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status();
+    let body = response.text().await.map_err(unreachable)?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        return Err(SctError::Refused {
+            status: status.as_u16(),
+            message,
+        });
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        results: Vec<Result>,
+    }
+    #[derive(Deserialize)]
+    struct Result {
+        file: String,
+        hierarchy_id: String,
+        week: u32,
+        receipt: mock_upstream::store::Receipt,
+        replayed: bool,
+        update_packs: Vec<PackOffer>,
+    }
+    let answer: Answer = serde_json::from_str(&body).map_err(|e| SctError::Refused {
+        status: status.as_u16(),
+        message: format!("unreadable answer: {e}"),
+    })?;
+    let mut uploaded = Vec::new();
+    for r in answer.results {
+        let folder = dest.join(hierarchy_folder(&r.hierarchy_id));
+        std::fs::create_dir_all(&folder).map_err(io("create", &folder))?;
+        let mut manifest = PackManifest {
+            hierarchy_id: r.hierarchy_id.clone(),
+            packs: Vec::new(),
+        };
+        for offer in &r.update_packs {
+            let bytes = http
+                .get(format!("{url}{}", offer.download))
+                .bearer_auth(token)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(unreachable)?
+                .bytes()
+                .await
+                .map_err(unreachable)?;
+            let actual = mock_upstream::store::sha256_hex(&bytes);
+            if actual != offer.sha256 {
+                return Err(SctError::PackDigest {
+                    id: offer.id.clone(),
+                    expected: offer.sha256.clone(),
+                    actual,
+                });
+            }
+            let file = format!("{}.pack", offer.id);
+            write_atomically(&folder.join(&file), &bytes)?;
+            manifest.packs.push(ManifestPack {
+                pack: ImportedPack {
+                    id: offer.id.clone(),
+                    name: offer.name.clone(),
+                    version: offer.version.clone(),
+                    sha256: actual,
+                },
+                file,
+            });
+        }
+        let text = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
+        write_atomically(&folder.join(MANIFEST), &text)?;
+        uploaded.push(Uploaded {
+            file: r.file,
+            hierarchy_hash: r.hierarchy_id,
+            week: r.week,
+            receipt: r.receipt.id,
+            replayed: r.replayed,
+            packs: manifest.packs.len(),
+        });
+    }
+    Ok(uploaded)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub imported: Vec<String>,
+    /// Hashed IDs of the other hierarchies whose packs were left alone.
+    pub left_alone: Vec<String>,
+}
+
+/// `-import -updatepacksrc DIR`: imports the packs meant for this site's hierarchy, each checked
+/// against its digest; other hierarchies' packs are left alone and reported.
+pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, SctError> {
+    let own = tel_hash(&db.site_info().await?.hierarchy_id);
+    let mut outcome = ImportOutcome::default();
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(src)
+        .map_err(io("list", src))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(MANIFEST).is_file())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let path = folder.join(MANIFEST);
+        let text = std::fs::read(&path).map_err(io("read", &path))?;
+        let manifest: PackManifest =
+            serde_json::from_slice(&text).map_err(|e| SctError::Manifest {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        if manifest.hierarchy_id != own {
+            outcome.left_alone.push(manifest.hierarchy_id);
+            continue;
+        }
+        let mut packs = Vec::new();
+        for p in &manifest.packs {
+            let file = folder.join(&p.file);
+            let bytes = std::fs::read(&file).map_err(io("read", &file))?;
+            let actual = mock_upstream::store::sha256_hex(&bytes);
+            if actual != p.pack.sha256 {
+                return Err(SctError::PackDigest {
+                    id: p.pack.id.clone(),
+                    expected: p.pack.sha256.clone(),
+                    actual,
+                });
+            }
+            packs.push(p.pack.clone());
+        }
+        db.import_update_packs(&packs).await?;
+        outcome.imported.extend(packs.into_iter().map(|p| p.id));
+    }
+    Ok(outcome)
+}
