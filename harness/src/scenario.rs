@@ -243,6 +243,34 @@ pub struct RunSpec {
     pub weeks: Spanned<u32>,
     #[serde(default)]
     pub engine: EngineKind,
+    /// Docker engine: the `mcr.microsoft.com/mssql/server` tag.
+    #[serde(default = "default_image_tag")]
+    pub image_tag: String,
+    /// Docker engine: site databases per container.
+    #[serde(default = "default_sites_per_container")]
+    pub sites_per_container: usize,
+    /// External engine: connection strings (the environment can supply them too).
+    #[serde(default)]
+    pub external: ExternalSpec,
+}
+
+/// `[run.external]`: ADO.NET connection strings of SQL Servers you run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    /// For every site without its own.
+    pub url: Option<String>,
+    /// By site code.
+    #[serde(default)]
+    pub sites: std::collections::BTreeMap<String, String>,
+}
+
+fn default_image_tag() -> String {
+    crate::engine::provision::DEFAULT_IMAGE_TAG.into()
+}
+
+fn default_sites_per_container() -> usize {
+    8
 }
 
 fn one() -> Spanned<u32> {
@@ -254,6 +282,9 @@ impl Default for RunSpec {
         Self {
             weeks: one(),
             engine: EngineKind::default(),
+            image_tag: default_image_tag(),
+            sites_per_container: default_sites_per_container(),
+            external: ExternalSpec::default(),
         }
     }
 }

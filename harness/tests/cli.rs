@@ -249,3 +249,44 @@ fn view_prints_the_results_table() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("Q99"));
 }
+
+#[test]
+fn a_sql_server_engine_without_a_server_exits_2_and_says_what_is_missing() {
+    if harness::engine::provision::docker_reachable() {
+        eprintln!(
+            "SKIPPED: a Docker engine is reachable here, so --engine docker would start SQL Server"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "smoke.toml", &smoke());
+    let out = harness()
+        .args(["run", "--engine", "docker", "--out"])
+        .arg(dir.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Docker") && stderr.contains("HARNESS_MSSQL_URL"),
+        "{stderr}"
+    );
+    let out = harness()
+        .args(["run", "--engine", "external", "--out"])
+        .arg(dir.path())
+        .arg(&file)
+        .env_remove("HARNESS_MSSQL_URL")
+        .env(
+            "HARNESS_MSSQL_URL_P01",
+            "server=tcp:127.0.0.1,1;user=sa;password=x;TrustServerCertificate=true",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach SQL Server at 127.0.0.1:1"),
+        "{stderr}"
+    );
+}

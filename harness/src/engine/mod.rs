@@ -2,6 +2,8 @@
 //! the pipeline only ever talks to [`SiteDatabase`], so the embedded SQLite engine and the SQL
 //! Server engine run the same collect → replicate → submit flow.
 
+pub mod mssql;
+pub mod provision;
 pub mod sqlite;
 
 use std::sync::Arc;

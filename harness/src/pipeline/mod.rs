@@ -16,6 +16,8 @@ use std::time::Instant;
 use mock_upstream::faults::Fault;
 
 use crate::check::{self, Finding, ReceivedUpload};
+use crate::engine::mssql::MssqlEngine;
+use crate::engine::provision::{DockerServers, ExternalServers, Provisioner};
 use crate::engine::sqlite::SqliteEngine;
 use crate::engine::{Engine, EngineError, SiteDatabase, WeeklyRun};
 use crate::generate;
@@ -48,8 +50,6 @@ pub struct RunOptions {
 pub enum RunError {
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("engine `{0}` is not available in this build: {1}")]
-    EngineNotBuilt(&'static str, &'static str),
     #[error("{action} {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -70,17 +70,6 @@ pub enum RunError {
     },
 }
 
-impl RunError {
-    /// True when the failure is the environment's (an engine that cannot be reached), which
-    /// DESIGN §5 maps to exit code 2 like an invalid scenario.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            RunError::Engine(EngineError::Unavailable(_)) | RunError::EngineNotBuilt(..)
-        )
-    }
-}
-
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunError {
     let path = path.to_path_buf();
     move |source| RunError::Io {
@@ -90,19 +79,39 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> R
     }
 }
 
-/// Picks the engine a scenario runs on.
-pub fn engine_for(kind: EngineKind, sites_dir: &Path) -> Result<Box<dyn Engine>, RunError> {
-    match kind {
-        EngineKind::Embedded => Ok(Box::new(SqliteEngine::new(sites_dir))),
-        EngineKind::Docker => Err(RunError::EngineNotBuilt(
-            "docker",
-            "the SQL Server engine is not part of this version yet; use --engine embedded",
-        )),
-        EngineKind::External => Err(RunError::EngineNotBuilt(
-            "external",
-            "the SQL Server engine is not part of this version yet; use --engine embedded",
-        )),
-    }
+/// Picks the engine a scenario's hierarchy runs on. SQL Server engines share one provisioner per
+/// scenario (so sites fill containers together) and name databases `cm_<scenario>_<CODE>`.
+pub fn engine_for(
+    kind: EngineKind,
+    sites_dir: &Path,
+    provisioner: &mut Option<Arc<Provisioner>>,
+    run: &crate::scenario::RunSpec,
+    database_prefix: &str,
+) -> Result<Box<dyn Engine>, RunError> {
+    let provisioner = match kind {
+        EngineKind::Embedded => return Ok(Box::new(SqliteEngine::new(sites_dir))),
+        EngineKind::Docker => match provisioner {
+            Some(p) => p.clone(),
+            None => provisioner
+                .insert(Arc::new(Provisioner::Docker(DockerServers::new(
+                    &run.image_tag,
+                    run.sites_per_container,
+                )?)))
+                .clone(),
+        },
+        EngineKind::External => match provisioner {
+            Some(p) => p.clone(),
+            None => provisioner
+                .insert(Arc::new(Provisioner::External(
+                    ExternalServers::from_scenario_and_env(
+                        run.external.url.clone(),
+                        run.external.sites.clone(),
+                    ),
+                )))
+                .clone(),
+        },
+    };
+    Ok(Box::new(MssqlEngine::new(provisioner, database_prefix)))
 }
 
 /// A seeded site: its database and the oracle's facts about it.
@@ -246,6 +255,7 @@ pub async fn run_scenario(
     let t = Instant::now();
     let mut runs = Vec::new();
     let mut engine_name = "";
+    let mut provisioner = None;
     let mut engine_info = None;
     for (index, model) in HierarchyModel::all_of(&scenario).into_iter().enumerate() {
         let label = if index == 0 {
@@ -258,7 +268,18 @@ pub async fn run_scenario(
         for d in [&sites_dir, &payload_dir] {
             std::fs::create_dir_all(d).map_err(io_err("create", d))?;
         }
-        let engine = engine_for(engine_kind, &sites_dir)?;
+        let prefix = format!(
+            "cm_{}_{}",
+            safe_name(&scenario.name),
+            label.replace(['-', '/'], "")
+        );
+        let engine = engine_for(
+            engine_kind,
+            &sites_dir,
+            &mut provisioner,
+            &scenario.run,
+            &prefix,
+        )?;
         engine_name = engine.name();
         engine_info = Some(engine.info());
         let hash = tel_hash(&model.id.to_string());

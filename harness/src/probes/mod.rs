@@ -14,6 +14,7 @@ use crate::scenario::Level;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
+    MsSql,
 }
 
 pub struct Probe {
@@ -24,6 +25,7 @@ pub struct Probe {
     pub category: &'static str,
     pub description: &'static str,
     sqlite: &'static str,
+    mssql: &'static str,
     pub oracle: fn(&OracleInput) -> Vec<Row>,
     /// Columns whose values are measurements (durations, sizes on disk): checked to be
     /// non-negative integers, not compared, and the only bytes that differ between two runs of
@@ -38,6 +40,7 @@ impl Probe {
     pub fn sql(&self, dialect: Dialect) -> &'static str {
         match dialect {
             Dialect::Sqlite => self.sqlite,
+            Dialect::MsSql => self.mssql,
         }
     }
 }
@@ -62,6 +65,7 @@ macro_rules! probe {
             category: $category,
             description: $description,
             sqlite: include_str!(concat!("../../sql/sqlite/probes/", $file, ".sql")),
+            mssql: include_str!(concat!("../../sql/mssql/probes/", $file, ".sql")),
             oracle: $oracle,
             volatile: &[$($v),*],
         }

@@ -1,0 +1,3 @@
+SELECT BoundaryType AS boundary_type, COUNT(*) AS boundaries
+FROM dbo.Boundaries
+GROUP BY BoundaryType

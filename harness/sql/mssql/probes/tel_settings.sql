@@ -1,0 +1,2 @@
+SELECT Level AS level, Mode AS mode
+FROM dbo.TEL_Settings

@@ -1,0 +1,4 @@
+SELECT TOP (50) CPU_Name0 AS cpu, COUNT(*) AS clients
+FROM dbo.System_DISC
+GROUP BY CPU_Name0
+ORDER BY COUNT(*) DESC, CPU_Name0 COLLATE Latin1_General_BIN2

@@ -1,0 +1,68 @@
+-- One probe of a weekly run, in its own TRY/CATCH so that a failing probe is recorded as an
+-- error and the run goes on. (The body has no BEGIN/END of its own: it is the whole batch.)
+CREATE OR ALTER PROCEDURE dbo.TEL_RunProbe
+(
+    @name NVARCHAR(128),
+    @week INT,
+    @week_start DATE,
+    @site_hash VARCHAR(44),
+    @hierarchy_hash VARCHAR(44)
+)
+AS
+SET NOCOUNT ON;
+DECLARE @probe_started DATETIME2 = SYSDATETIME();
+BEGIN TRY;
+    EXEC @name @week = @week, @week_start = @week_start, @site_hash = @site_hash, @hierarchy_hash = @hierarchy_hash;
+    INSERT INTO dbo.TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
+    VALUES (@week, @name, DATEDIFF(MILLISECOND, @probe_started, SYSDATETIME()), NULL);
+END TRY;
+BEGIN CATCH;
+    INSERT INTO dbo.TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
+    VALUES (@week, @name, DATEDIFF(MILLISECOND, @probe_started, SYSDATETIME()), ERROR_MESSAGE());
+END CATCH;
+GO
+
+-- The weekly run: every probe of the level in force (a comma-separated list), then the run's
+-- history. Returns one row per probe (name, duration, error, rows written) for the harness's
+-- timing report.
+CREATE OR ALTER PROCEDURE dbo.TEL_RunWeekly
+(
+    @week INT,
+    @week_start DATE,
+    @probes NVARCHAR(MAX)
+)
+AS
+BEGIN
+    SET NOCOUNT ON;
+    DECLARE @site_hash VARCHAR(44) = (SELECT TOP (1) dbo.fnTelHash(SiteCode) FROM dbo.Sites);
+    DECLARE @hierarchy_hash VARCHAR(44) = dbo.fnTelHash(dbo.fnGetHierarchyID());
+    DECLARE @run_started DATETIME2 = SYSDATETIME();
+    DECLARE @name NVARCHAR(128);
+    DECLARE @next INT = 1;
+    CREATE TABLE #probes (n INT IDENTITY (1, 1) NOT NULL PRIMARY KEY, name NVARCHAR(128) NOT NULL);
+    INSERT INTO #probes (name)
+    SELECT LTRIM(RTRIM(value)) FROM STRING_SPLIT(@probes, ',') WHERE LTRIM(RTRIM(value)) <> '';
+    WHILE @next <= (SELECT COUNT(*) FROM #probes)
+    BEGIN
+        SET @name = (SELECT name FROM #probes WHERE n = @next);
+        EXEC dbo.TEL_RunProbe @name = @name, @week = @week, @week_start = @week_start,
+             @site_hash = @site_hash, @hierarchy_hash = @hierarchy_hash;
+        SET @next = @next + 1;
+    END;
+    INSERT INTO dbo.TEL_RunHistory (Week, StartedOn, Level, ProbeCount, ErrorCount, [RowCount], DurationMs)
+    SELECT @week,
+           CONVERT(VARCHAR(10), @week_start, 23),
+           Level,
+           (SELECT COUNT(*) FROM #probes),
+           (SELECT COUNT(*) FROM dbo.TEL_ProbeRunHistory WHERE Week = @week AND Error IS NOT NULL),
+           (SELECT COUNT_BIG(*) FROM dbo.TEL_TelemetryResults WHERE Week = @week AND SiteHash = @site_hash),
+           DATEDIFF(MILLISECOND, @run_started, SYSDATETIME())
+    FROM dbo.TEL_Settings;
+    SELECT h.ProbeName,
+           h.DurationMs,
+           h.Error,
+           (SELECT COUNT_BIG(*) FROM dbo.TEL_TelemetryResults AS r
+             WHERE r.Week = @week AND r.ProbeName = h.ProbeName AND r.SiteHash = @site_hash) AS RowsWritten
+    FROM dbo.TEL_ProbeRunHistory AS h
+    WHERE h.Week = @week;
+END
