@@ -5,37 +5,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use harness::check::{self, ReceivedUpload};
 use harness::hash::tel_hash;
-use harness::pipeline::upstream::RetryPolicy;
-use harness::pipeline::{RunOptions, run_scenario};
+use harness::pipeline::run_scenario;
 use harness::probes::{self, DEFAULT_TABLES};
-use harness::scenario::{Level, Scenario};
+use harness::scenario::Level;
 use mock_upstream::payload::UsagePayload;
-
-fn options(out: &std::path::Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        engine: None,
-        seed: None,
-        retry: RetryPolicy {
-            first_backoff: Duration::from_millis(10),
-            ..RetryPolicy::default()
-        },
-        progress: false,
-    }
-}
-
-fn shipped(name: &str) -> Scenario {
-    Scenario::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../scenarios")
-            .join(name),
-    )
-    .unwrap()
-}
 
 fn payload(out: &std::path::Path, scenario: &str, week: u32) -> UsagePayload {
     let path = out
@@ -77,7 +53,7 @@ async fn each_level_sends_exactly_its_probes() {
         ("smoke.toml", "smoke", Level::Enhanced),
         ("levels-full.toml", "levels-full", Level::Full),
     ] {
-        let report = run_scenario(&shipped(file), &options(dir.path()))
+        let report = run_scenario(&common::shipped(file), &common::options(dir.path()))
             .await
             .unwrap();
         assert!(report.met_expectations, "{name}: {:?}", report.findings);
@@ -98,12 +74,14 @@ async fn each_level_sends_exactly_its_probes() {
 #[tokio::test]
 async fn a_level_change_takes_effect_from_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = shipped("level-change.toml");
+    let scenario = common::shipped("level-change.toml");
     assert_eq!(
         scenario.levels(),
         vec![Level::Enhanced, Level::Basic, Level::Full]
     );
-    let report = run_scenario(&scenario, &options(dir.path())).await.unwrap();
+    let report = run_scenario(&scenario, &common::options(dir.path()))
+        .await
+        .unwrap();
     assert!(report.met_expectations, "{:?}", report.findings);
     for (week, level) in [(1, Level::Enhanced), (2, Level::Basic), (3, Level::Full)] {
         let sent = payload(dir.path(), "level-change", week);
@@ -143,7 +121,9 @@ async fn a_level_change_takes_effect_from_the_next_run() {
 async fn custom_tables_show_as_unknown_hashes_only() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::standalone(9, 50, "custom_tables = 4");
-    let report = run_scenario(&scenario, &options(dir.path())).await.unwrap();
+    let report = run_scenario(&scenario, &common::options(dir.path()))
+        .await
+        .unwrap();
     assert!(report.met_expectations, "{:?}", report.findings);
     let sent = payload(dir.path(), "t", 1);
     let hashes = &sent
@@ -169,7 +149,9 @@ async fn custom_tables_show_as_unknown_hashes_only() {
 async fn a_probe_above_the_level_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::standalone(4, 40, "");
-    let report = run_scenario(&scenario, &options(dir.path())).await.unwrap();
+    let report = run_scenario(&scenario, &common::options(dir.path()))
+        .await
+        .unwrap();
     assert!(report.met_expectations);
     let mut sent = payload(dir.path(), "t", 1);
     let site = sent.sites[0].site.clone();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use harness::engine::provision::{MSSQL_URL_ENV, docker_reachable};
 use harness::pipeline::upstream::RetryPolicy;
 use harness::pipeline::{RunOptions, run_scenario};
-use harness::scenario::{EngineKind, Scenario};
+use harness::scenario::EngineKind;
 
 fn engine() -> EngineKind {
     if std::env::var_os(MSSQL_URL_ENV).is_some() {
@@ -37,15 +37,6 @@ fn options(out: &std::path::Path) -> RunOptions {
         },
         progress: false,
     }
-}
-
-fn shipped(name: &str) -> Scenario {
-    Scenario::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../scenarios")
-            .join(name),
-    )
-    .unwrap()
 }
 
 /// Every probe of every level against its oracle, on SQL Server, over a few random small sites.
@@ -82,7 +73,7 @@ async fn the_shipped_scenarios_pass_on_sql_server() {
         "offline.toml",
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let report = run_scenario(&shipped(file), &options(dir.path()))
+        let report = run_scenario(&common::shipped(file), &options(dir.path()))
             .await
             .expect("the scenario runs");
         assert!(

@@ -6,37 +6,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use harness::engine::{SiteDatabase, WeeklyRun};
+use harness::pipeline::run_scenario;
 use harness::pipeline::upstream::{RetryPolicy, Upstream};
-use harness::pipeline::{RunOptions, run_scenario};
 use harness::probes;
-use harness::scenario::{Level, Scenario};
+use harness::scenario::Level;
 use harness::sct::{self, SctError};
 use mock_upstream::payload::UsagePayload;
-
-fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        engine: None,
-        seed: None,
-        retry: RetryPolicy {
-            first_backoff: Duration::from_millis(10),
-            ..RetryPolicy::default()
-        },
-        progress: false,
-    }
-}
-
-fn shipped(name: &str) -> Scenario {
-    Scenario::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../scenarios")
-            .join(name),
-    )
-    .unwrap()
-}
 
 /// The path of an external tool, or None (and a clear message) when it is not installed.
 fn tool(name: &str) -> Option<PathBuf> {
@@ -82,7 +59,7 @@ async fn site_with_runs(dir: &Path, weeks: u32) -> std::sync::Arc<dyn SiteDataba
 async fn offline_scenarios_pass_and_each_hierarchy_imports_only_its_packs() {
     let dir = tempfile::tempdir().unwrap();
     for (file, uploads) in [("offline.toml", 2), ("offline-multi-hierarchy.toml", 4)] {
-        let report = run_scenario(&shipped(file), &options(dir.path()))
+        let report = run_scenario(&common::shipped(file), &common::options(dir.path()))
             .await
             .unwrap();
         assert!(

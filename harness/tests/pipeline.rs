@@ -13,17 +13,9 @@ use mock_upstream::faults::Fault;
 use mock_upstream::payload::UsagePayload;
 
 fn options(out: &std::path::Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        engine: None,
-        seed: None,
-        retry: RetryPolicy {
-            first_backoff: Duration::from_millis(10),
-            timeout: Duration::from_millis(500),
-            ..RetryPolicy::default()
-        },
-        progress: false,
-    }
+    let mut options = common::options(out);
+    options.retry.timeout = Duration::from_millis(500);
+    options
 }
 
 fn fast_policy() -> RetryPolicy {
@@ -155,11 +147,7 @@ fn masked(json: &[u8]) -> Vec<u8> {
 async fn one_seed_gives_identical_payload_bytes() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let scenario = harness::scenario::Scenario::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scenarios/hierarchy.toml"
-    )))
-    .unwrap();
+    let scenario = common::shipped("hierarchy.toml");
     let ra = run_scenario(&scenario, &options(a.path())).await.unwrap();
     let rb = run_scenario(&scenario, &options(b.path())).await.unwrap();
     assert!(

@@ -356,22 +356,14 @@ pub fn updates_per_group(i: &OracleInput) -> Vec<Row> {
         .collect()
 }
 
-/// The product tables the largest-tables probe counts (TEL_ tables change every week).
-pub const COUNTED_TABLES: &[&str] = &[
-    "Sites",
-    "System_DISC",
-    "CI_Applications",
-    "CI_DeploymentTypes",
-    "CI_AppDeployments",
-    "Collections",
-    "CI_SoftwareUpdates",
-    "Update_ComplianceStatus",
-    "CI_UpdateGroups",
-    "CI_UpdateGroupMembers",
-    "UpdateDeployments",
-    "BoundaryGroups",
-    "Boundaries",
-];
+/// The product tables the largest-tables probe counts: the default tables but the telemetry's
+/// own (which change every week) and the imported update packs.
+pub fn counted_tables() -> impl Iterator<Item = &'static str> {
+    super::DEFAULT_TABLES
+        .iter()
+        .copied()
+        .filter(|t| !t.starts_with("TEL_") && *t != "UpdatePacks")
+}
 
 /// The first `n` of `(key, count)` pairs by count descending, ties by key ascending (bytewise, as
 /// the SQL asks of either engine).
@@ -383,9 +375,8 @@ fn top<K: Ord + Clone>(counts: impl IntoIterator<Item = (K, u64)>, n: usize) -> 
 }
 
 pub fn largest_tables(i: &OracleInput) -> Vec<Row> {
-    let counts = COUNTED_TABLES
-        .iter()
-        .map(|t| (tel_hash(t), i.facts.table_rows.get(t).copied().unwrap_or(0)));
+    let counts =
+        counted_tables().map(|t| (tel_hash(t), i.facts.table_rows.get(t).copied().unwrap_or(0)));
     top(counts, 10)
         .into_iter()
         .map(|(hash, rows)| row([("table_hash", json!(hash)), ("row_count", json!(rows))]))

@@ -2,11 +2,13 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::time::Duration;
 
 use harness::engine::Engine;
 use harness::engine::sqlite::SqliteEngine;
 use harness::model::HierarchyModel;
-use harness::pipeline::{self, SeededSite};
+use harness::pipeline::upstream::RetryPolicy;
+use harness::pipeline::{self, RunOptions, SeededSite};
 use harness::scenario::Scenario;
 
 /// A scenario from TOML text, validated like a file.
@@ -47,4 +49,28 @@ pub async fn seed_all(
         );
     }
     (hierarchy, engine, sites)
+}
+
+/// A scenario shipped in `scenarios/`.
+pub fn shipped(name: &str) -> Scenario {
+    Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(name),
+    )
+    .expect("shipped scenarios are valid")
+}
+
+/// Run options for tests: output under `out`, quick retries, no progress bars.
+pub fn options(out: &Path) -> RunOptions {
+    RunOptions {
+        out: out.to_path_buf(),
+        engine: None,
+        seed: None,
+        retry: RetryPolicy {
+            first_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        },
+        progress: false,
+    }
 }
