@@ -417,13 +417,16 @@ pub async fn run_scenario(
         stages.replicate_ms += ms(t);
 
         let t = Instant::now();
+        // Each hierarchy's payload is built once: kept on disk, and (online) the bytes uploaded.
+        let mut gzipped = Vec::new();
         for run in &runs {
             let payload = submit::payload_for_week(run.sites[0].db.as_ref(), Some(week))
                 .await
                 .map_err(|source| RunError::Payload { week, source })?;
-            let (json, _) = submit::encode(&payload);
+            let (json, gzip) = submit::encode(&payload);
             let path = run.payload_dir.join(format!("week-{week:03}.json"));
             std::fs::write(&path, &json).map_err(io_err("write", &path))?;
+            gzipped.push(gzip);
         }
         if offline {
             let connected = offline_week(
@@ -441,10 +444,7 @@ pub async fn run_scenario(
             }
         } else {
             let run = &runs[0];
-            let payload = submit::payload_for_week(run.sites[0].db.as_ref(), Some(week))
-                .await
-                .map_err(|source| RunError::Payload { week, source })?;
-            let (_, gzip) = submit::encode(&payload);
+            let gzip = gzipped.swap_remove(0);
             let key = submit::idempotency_key(&run.hash, week);
             let upload_start = Instant::now();
             match upstream.upload_usage(&run.token, &key, gzip).await {
