@@ -5,9 +5,9 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use harness::engine::sqlite::SqliteEngine;
 use harness::engine::{Engine, WeeklyRun};
 use harness::model::HierarchyModel;
-use harness::pipeline::upstream::{RetryPolicy, Upstream};
 use harness::probes;
 use harness::scenario::{Level, Scenario};
+use usage_protocol::client::{RetryPolicy, Upstream};
 
 fn hierarchy(clients: u32) -> HierarchyModel {
     let text = format!(

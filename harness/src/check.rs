@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use mock_upstream::payload::{Row, SiteEntry, UsagePayload};
 use serde::Serialize;
+use usage_protocol::payload::{Row, SiteEntry, UsagePayload};
 
 use crate::generate;
 use crate::hash::tel_hash;

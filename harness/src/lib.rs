@@ -11,6 +11,7 @@ pub mod engine;
 pub mod generate;
 pub mod hash;
 pub mod load;
+pub mod mock;
 pub mod model;
 pub mod pipeline;
 pub mod probes;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use mock_upstream::payload::{Period, ProbeResult, Row, SCHEMA_VERSION, SiteEntry, UsagePayload};
 use serde::Serialize;
 use serde_json::json;
+use usage_protocol::payload::{Period, ProbeResult, Row, SCHEMA_VERSION, SiteEntry, UsagePayload};
 
 use crate::hash::tel_hash;
-use crate::pipeline::upstream::{RetryPolicy, Upstream};
+use usage_protocol::client::{RetryPolicy, Upstream};
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -45,9 +45,9 @@ pub struct LoadReport {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("starting the in-process mock upstream: {0}")]
-    Start(#[from] mock_upstream::server::ServerError),
+    Start(#[from] crate::mock::ServerError),
     #[error("preparing the load: {0}")]
-    Upstream(#[from] crate::pipeline::upstream::UpstreamError),
+    Upstream(#[from] usage_protocol::client::UpstreamError),
     #[error("--concurrency and --requests must be at least 1")]
     Zero,
 }
@@ -116,7 +116,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     let (url, admin) = match &options.url {
         Some(url) => (url.clone(), options.admin_token.clone()),
         None => {
-            let s = mock_upstream::start(mock_upstream::Config::new(&options.data_dir)).await?;
+            let s = crate::mock::start(&options.data_dir).await?;
             let pair = (s.base_url(), s.admin_token().to_string());
             server = Some(s);
             pair

@@ -22,10 +22,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use harness::pipeline::{self, RunOptions, upstream::RetryPolicy};
+use harness::pipeline::{self, RunOptions};
 use harness::probes;
 use harness::report::{RunReport, ScenarioReport};
 use harness::scenario::{EngineKind, Level, Scenario};
+use usage_protocol::client::RetryPolicy;
 
 #[derive(Parser)]
 #[command(
@@ -271,10 +272,10 @@ fn main() -> ExitCode {
             data_dir,
             admin_token,
         } => {
-            let mut config = mock_upstream::Config::new(data_dir);
+            let mut config = harness::mock::Config::new(data_dir);
             config.listen = listen;
             config.admin_token = admin_token;
-            match runtime().map(|rt| rt.block_on(mock_upstream::serve_until_signal(config))) {
+            match runtime().map(|rt| rt.block_on(harness::mock::serve_until_signal(config))) {
                 Ok(Ok(())) => ExitCode::SUCCESS,
                 Ok(Err(e)) => {
                     eprintln!("error: {e}");

@@ -9,10 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use mock_upstream::payload::UsagePayload;
-use mock_upstream::update_packs::PackOffer;
-use mock_upstream::usage_cab::{self, CabError};
 use serde::{Deserialize, Serialize};
+use usage_protocol::client::{Upstream, UpstreamError};
+use usage_protocol::payload::UsagePayload;
+use usage_protocol::usage_cab::{self, CabError};
 
 use crate::engine::{EngineError, ImportedPack, SiteDatabase};
 use crate::hash::tel_hash;
@@ -45,10 +45,8 @@ pub enum SctError {
     NameClash { path: PathBuf, other: String },
     #[error("no .cab file in {}", dir.display())]
     NoCabinets { dir: PathBuf },
-    #[error("the service refused the upload ({status}): {message}")]
-    Refused { status: u16, message: String },
-    #[error("the service at {url} could not be reached: {message}")]
-    Unreachable { url: String, message: String },
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
     #[error("update pack {id}: downloaded {actual}, the service announced {expected}")]
     PackDigest {
         id: String,
@@ -235,7 +233,7 @@ pub async fn connect(
             dir: src.to_path_buf(),
         });
     }
-    let mut form = reqwest::multipart::Form::new();
+    let mut files = Vec::new();
     for path in &cabs {
         let bytes = std::fs::read(path).map_err(io("read", path))?;
         // Checked here first, so a damaged file is named before anything leaves the machine.
@@ -252,53 +250,10 @@ pub async fn connect(
             .and_then(|n| n.to_str())
             .unwrap_or("UsageData.cab")
             .to_string();
-        form = form.part(
-            "cab",
-            reqwest::multipart::Part::bytes(bytes).file_name(name),
-        );
+        files.push((name, bytes));
     }
-    let url = url.trim_end_matches('/');
-    let unreachable = |e: reqwest::Error| SctError::Unreachable {
-        url: url.to_string(),
-        message: e.to_string(),
-    };
-    let http = reqwest::Client::new();
-    let response = http
-        .post(format!("{url}/v1/sct/connect"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .map_err(unreachable)?;
-    let status = response.status();
-    let body = response.text().await.map_err(unreachable)?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-            .unwrap_or(body);
-        return Err(SctError::Refused {
-            status: status.as_u16(),
-            message,
-        });
-    }
-    #[derive(Deserialize)]
-    struct Answer {
-        results: Vec<Result>,
-    }
-    #[derive(Deserialize)]
-    struct Result {
-        file: String,
-        hierarchy_id: String,
-        week: u32,
-        receipt: mock_upstream::store::Receipt,
-        replayed: bool,
-        update_packs: Vec<PackOffer>,
-    }
-    let answer: Answer = serde_json::from_str(&body).map_err(|e| SctError::Refused {
-        status: status.as_u16(),
-        message: format!("unreadable answer: {e}"),
-    })?;
+    let upstream = Upstream::public(url);
+    let answer = upstream.sct_connect(token, files).await?;
     let mut uploaded = Vec::new();
     for r in answer.results {
         let folder = dest.join(hierarchy_folder(&r.hierarchy_id));
@@ -308,17 +263,8 @@ pub async fn connect(
             packs: Vec::new(),
         };
         for offer in &r.update_packs {
-            let bytes = http
-                .get(format!("{url}{}", offer.download))
-                .bearer_auth(token)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(unreachable)?
-                .bytes()
-                .await
-                .map_err(unreachable)?;
-            let actual = mock_upstream::store::sha256_hex(&bytes);
+            let bytes = upstream.download_pack(token, offer).await?;
+            let actual = usage_protocol::sha256_hex(&bytes);
             if actual != offer.sha256 {
                 return Err(SctError::PackDigest {
                     id: offer.id.clone(),
@@ -386,7 +332,7 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
         for p in &manifest.packs {
             let file = folder.join(&p.file);
             let bytes = std::fs::read(&file).map_err(io("read", &file))?;
-            let actual = mock_upstream::store::sha256_hex(&bytes);
+            let actual = usage_protocol::sha256_hex(&bytes);
             if actual != p.pack.sha256 {
                 return Err(SctError::PackDigest {
                     id: p.pack.id.clone(),

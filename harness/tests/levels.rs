@@ -11,7 +11,7 @@ use harness::hash::tel_hash;
 use harness::pipeline::run_scenario;
 use harness::probes::{self, DEFAULT_TABLES};
 use harness::scenario::Level;
-use mock_upstream::payload::UsagePayload;
+use usage_protocol::payload::UsagePayload;
 
 fn payload(out: &std::path::Path, scenario: &str, week: u32) -> UsagePayload {
     let path = out
@@ -155,7 +155,7 @@ async fn a_probe_above_the_level_is_caught() {
     assert!(report.met_expectations);
     let mut sent = payload(dir.path(), "t", 1);
     let site = sent.sites[0].site.clone();
-    sent.results.push(mock_upstream::payload::ProbeResult {
+    sent.results.push(usage_protocol::payload::ProbeResult {
         probe: "TEL_TopCPUs".into(),
         site,
         rows: vec![

@@ -10,9 +10,9 @@ mod common;
 use std::time::Duration;
 
 use harness::engine::provision::{MSSQL_URL_ENV, docker_reachable};
-use harness::pipeline::upstream::RetryPolicy;
 use harness::pipeline::{RunOptions, run_scenario};
 use harness::scenario::EngineKind;
+use usage_protocol::client::RetryPolicy;
 
 fn engine() -> EngineKind {
     if std::env::var_os(MSSQL_URL_ENV).is_some() {

@@ -9,11 +9,11 @@ use std::process::Command;
 
 use harness::engine::{SiteDatabase, WeeklyRun};
 use harness::pipeline::run_scenario;
-use harness::pipeline::upstream::{RetryPolicy, Upstream};
 use harness::probes;
 use harness::scenario::Level;
 use harness::sct::{self, SctError};
-use mock_upstream::payload::UsagePayload;
+use usage_protocol::client::{RetryPolicy, Upstream};
+use usage_protocol::payload::UsagePayload;
 
 /// The path of an external tool, or None (and a clear message) when it is not installed.
 fn tool(name: &str) -> Option<PathBuf> {
@@ -119,7 +119,7 @@ async fn a_prepared_cab_is_a_real_cabinet() {
         .unwrap();
 
     // Our own reader.
-    let cab = mock_upstream::usage_cab::read(&std::fs::read(&cab_path).unwrap(), 1 << 26).unwrap();
+    let cab = usage_protocol::usage_cab::read(&std::fs::read(&cab_path).unwrap(), 1 << 26).unwrap();
     assert_eq!(
         UsagePayload::from_json(&cab.payload_json).unwrap(),
         expected
@@ -195,7 +195,7 @@ async fn the_tool_reads_a_cabinet_written_by_gcab_and_uploads_it() {
         .unwrap();
     assert!(status.success());
     let cab =
-        mock_upstream::usage_cab::read(&std::fs::read(usb.join("FromGcab.cab")).unwrap(), 1 << 26)
+        usage_protocol::usage_cab::read(&std::fs::read(usb.join("FromGcab.cab")).unwrap(), 1 << 26)
             .unwrap();
     assert_eq!(UsagePayload::from_json(&cab.payload_json).unwrap(), payload);
 

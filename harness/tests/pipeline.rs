@@ -6,11 +6,11 @@ mod common;
 use std::time::Duration;
 
 use harness::check::{self, ReceivedUpload};
-use harness::pipeline::upstream::{RetryPolicy, Upstream};
 use harness::pipeline::{RunOptions, run_scenario, submit};
 use harness::scenario::Outcome;
-use mock_upstream::faults::Fault;
-use mock_upstream::payload::UsagePayload;
+use usage_protocol::client::{RetryPolicy, Upstream};
+use usage_protocol::fault::Fault;
+use usage_protocol::payload::UsagePayload;
 
 fn options(out: &std::path::Path) -> RunOptions {
     let mut options = common::options(out);
@@ -45,7 +45,7 @@ fn sample_payload(week: u32) -> Vec<u8> {
     let json = format!(
         r#"{{"schema_version":1,"hierarchy_id":"{h}","product_version":"5.00.8540.1000","level":"basic","mode":"online","period":{{"week":{week},"start":"2026-01-12"}},"sites":[{{"site":"{site}","type":"standalone","version":"5.00.8540.1000","status":"Active","clients":1,"time_zone":"UTC"}}],"results":[]}}"#
     );
-    let payload = mock_upstream::payload::UsagePayload::from_json(json.as_bytes()).unwrap();
+    let payload = usage_protocol::payload::UsagePayload::from_json(json.as_bytes()).unwrap();
     submit::encode(&payload).1
 }
 

@@ -9,8 +9,8 @@ use harness::check::expected_weeks;
 use harness::engine::{Engine, WeeklyRun};
 use harness::probes::{self, canonical};
 use harness::scenario::Level;
-use mock_upstream::payload::Row;
 use proptest::prelude::*;
+use usage_protocol::payload::Row;
 
 fn rows_by_probe(rows: &[harness::engine::ResultRow]) -> BTreeMap<String, Vec<Row>> {
     let mut out: BTreeMap<String, Vec<Row>> = BTreeMap::new();

@@ -6,21 +6,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-/// A fault as the admin API takes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Fault {
-    /// Answer the next `count` requests with `status` and a JSON error.
-    Status { status: u16, count: u32 },
-    /// Delay the next `count` requests by `ms` before handling them.
-    Latency { ms: u64, count: u32 },
-    /// Answer the next `count` requests with 429 and `Retry-After: retry_after_s`.
-    Throttle { retry_after_s: u64, count: u32 },
-    /// Reset (RST) the next `count` connections as they are accepted.
-    Reset { count: u32 },
-}
+use usage_protocol::fault::Fault;
 
 /// What a request must suffer before it is handled.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -97,12 +83,7 @@ impl Faults {
 }
 
 fn exhausted(fault: &Fault) -> bool {
-    match fault {
-        Fault::Status { count, .. }
-        | Fault::Latency { count, .. }
-        | Fault::Throttle { count, .. }
-        | Fault::Reset { count } => *count == 0,
-    }
+    fault.remaining() == 0
 }
 
 #[cfg(test)]

@@ -7,10 +7,8 @@
 pub mod auth;
 pub mod faults;
 pub mod metrics;
-pub mod payload;
 pub mod server;
 pub mod store;
 pub mod update_packs;
-pub mod usage_cab;
 
 pub use server::{Config, RunningServer, serve_until_signal, start};

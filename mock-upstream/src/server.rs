@@ -17,12 +17,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 use crate::auth::Tokens;
-use crate::faults::{Fault, Faults};
+use crate::faults::Faults;
 use crate::metrics::Metrics;
-use crate::payload::UsagePayload;
-use crate::store::{NewUpload, Receipt, Store, Stored};
-use crate::update_packs::{Catalog, PackOffer};
-use crate::usage_cab;
+use crate::store::{NewUpload, Store, Stored};
+use crate::update_packs::Catalog;
+use usage_protocol::connect::{CAB_FIELD, ConnectAnswer, ConnectResult};
+use usage_protocol::fault::Fault;
+use usage_protocol::payload::UsagePayload;
+use usage_protocol::receipt::{Receipt, UploadAnswer};
+use usage_protocol::update_pack::{PackOffer, UpdateCheckAnswer};
+use usage_protocol::{sha256_hex, usage_cab};
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -345,12 +349,6 @@ pub fn gunzip_bounded(bytes: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
-#[derive(Serialize)]
-struct UploadAnswer {
-    receipt: Receipt,
-    replayed: bool,
-}
-
 async fn usage_upload(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -626,12 +624,6 @@ struct UpdateCheck {
     version: String,
 }
 
-#[derive(Serialize)]
-struct UpdateCheckAnswer {
-    version: String,
-    update_packs: Vec<PackOffer>,
-}
-
 fn offers_for(state: &AppState, version: &str) -> Result<Vec<PackOffer>, ApiError> {
     state.catalog.applicable(version).ok_or_else(|| {
         ApiError::new(
@@ -685,7 +677,7 @@ async fn download_pack(
             )
         })?;
         let content = crate::update_packs::content(pack);
-        let sha = crate::store::sha256_hex(&content);
+        let sha = sha256_hex(&content);
         Ok((
             [
                 (header::CONTENT_TYPE, "application/octet-stream".to_string()),
@@ -699,21 +691,6 @@ async fn download_pack(
     let response = result.unwrap_or_else(|e: ApiError| e.into_response());
     count(&state, ROUTE, response.status());
     response
-}
-
-#[derive(Serialize)]
-struct ConnectResult {
-    file: String,
-    hierarchy_id: String,
-    week: u32,
-    receipt: Receipt,
-    replayed: bool,
-    update_packs: Vec<PackOffer>,
-}
-
-#[derive(Serialize)]
-struct ConnectAnswer {
-    results: Vec<ConnectResult>,
 }
 
 /// The service connection tool's `-connect`: every usage cabinet of the folder in one multipart
@@ -752,7 +729,7 @@ async fn sct_connect_inner(
         };
         ApiError::new(status, "invalid_multipart", e.body_text())
     })? {
-        if field.name() != Some("cab") {
+        if field.name() != Some(CAB_FIELD) {
             return Err(bad(
                 "invalid_multipart",
                 format!(
@@ -822,7 +799,7 @@ async fn sct_connect_inner(
         }
         let key = format!("sct/{}/week/{}", payload.hierarchy_id, payload.period.week);
         if let Some(existing) = state.store.by_key(&key).await {
-            let sha = crate::store::sha256_hex(&cab.payload_json);
+            let sha = sha256_hex(&cab.payload_json);
             if existing.body_sha256 != sha {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,

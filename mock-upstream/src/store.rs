@@ -11,9 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
+use usage_protocol::receipt::{Receipt, sha256_hex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,23 +38,6 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Store
         path,
         source,
     }
-}
-
-/// What the service answers for a stored upload; also its record on disk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Receipt {
-    pub id: String,
-    pub idempotency_key: String,
-    /// Hashed hierarchy ID the upload belongs to.
-    pub hierarchy_id: String,
-    pub week: u32,
-    /// `online` (usage upload) or `sct` (service connection tool connect).
-    pub channel: String,
-    /// Hex SHA-256 of the decompressed JSON body; decides "same body" for idempotency.
-    pub body_sha256: String,
-    pub bytes: u64,
-    /// When it was stored, as `seconds.nanoseconds` since the Unix epoch.
-    pub received_at: String,
 }
 
 /// The result of offering an upload to the store.
@@ -256,14 +238,6 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     file.write_all(bytes).map_err(io("write", &tmp))?;
     file.sync_all().map_err(io("fsync", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io("rename", path))
-}
-
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn now_unix() -> String {

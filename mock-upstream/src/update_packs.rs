@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use usage_protocol::update_pack::{PackOffer, parse_version};
 
 const CATALOG: &str = include_str!("../data/update-packs.json");
 
@@ -18,18 +19,6 @@ pub struct UpdatePack {
     /// The lowest product version it can be applied to.
     pub min_version: String,
     pub size_kb: u32,
-}
-
-/// What the service tells a client about an applicable pack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PackOffer {
-    pub id: String,
-    pub name: String,
-    pub version: String,
-    pub size: u64,
-    pub sha256: String,
-    /// Path to download it from, relative to the service's base URL.
-    pub download: String,
 }
 
 pub struct Catalog {
@@ -71,7 +60,7 @@ impl Catalog {
             name: pack.name.clone(),
             version: pack.version.clone(),
             size: content.len() as u64,
-            sha256: crate::store::sha256_hex(&content),
+            sha256: usage_protocol::sha256_hex(&content),
             download: format!("/v1/updatepacks/{}", pack.id),
         }
     }
@@ -90,12 +79,6 @@ pub fn content(pack: &UpdatePack) -> Vec<u8> {
         out.truncate(target);
     }
     out
-}
-
-/// `5.00.9128.1000` → `[5, 0, 9128, 1000]`.
-pub fn parse_version(v: &str) -> Option<Vec<u32>> {
-    let parts: Option<Vec<u32>> = v.split('.').map(|p| p.parse().ok()).collect();
-    parts.filter(|p| p.len() == 4)
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use mock_upstream::payload::SCHEMA_VERSION;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use usage_protocol::payload::SCHEMA_VERSION;
 
 const HIERARCHY: &str = "l4+K5sWP281xaRXRloiykwSNsUtvHuHHgkZsLPuaLZA=";
 const OTHER_HIERARCHY: &str = "LXTAdW+rr08bhNEX/PI0UDacSYFAJDyF2nDxs+dqiI4=";
@@ -432,7 +432,7 @@ async fn update_check_and_pack_download() {
         .to_string();
     let bytes = r.bytes().await.unwrap();
     assert_eq!(bytes.len() as u64, first["size"].as_u64().unwrap());
-    assert_eq!(mock_upstream::store::sha256_hex(&bytes), sha_header);
+    assert_eq!(usage_protocol::sha256_hex(&bytes), sha_header);
     assert_eq!(first["sha256"], sha_header);
 
     let r = s
@@ -481,7 +481,7 @@ async fn update_check_and_pack_download() {
 
 fn cab_of(body: &Value) -> Vec<u8> {
     let date = time::Date::from_calendar_date(2026, time::Month::January, 12).unwrap();
-    mock_upstream::usage_cab::write(&serde_json::to_vec(body).unwrap(), "5.00.8540.1000", date)
+    usage_protocol::usage_cab::write(&serde_json::to_vec(body).unwrap(), "5.00.8540.1000", date)
         .unwrap()
 }
 

@@ -16,7 +16,11 @@ use tokio::sync::mpsc;
 use crate::generate::Batch;
 use crate::model::{HierarchyModel, SiteModel};
 use crate::probes::{Dialect, EngineInfo, Probe};
-use crate::scenario::Level;
+use crate::scenario::{EngineKind, Level, RunSpec};
+use mssql::MssqlEngine;
+use provision::{DockerServers, ExternalServers, Provisioner};
+use sqlite::SqliteEngine;
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -162,4 +166,39 @@ pub trait Engine: Send + Sync {
     fn info(&self) -> EngineInfo;
     /// Opens a new, empty database for `site`.
     async fn open_site(&self, site: &SiteModel) -> Result<Arc<dyn SiteDatabase>, EngineError>;
+}
+
+/// Picks the engine a scenario's hierarchy runs on. SQL Server engines share one provisioner per
+/// scenario (so sites fill containers together) and name databases `cm_<scenario>_<CODE>`.
+pub fn engine_for(
+    kind: EngineKind,
+    sites_dir: &Path,
+    provisioner: &mut Option<Arc<Provisioner>>,
+    run: &RunSpec,
+    database_prefix: &str,
+) -> Result<Box<dyn Engine>, EngineError> {
+    let provisioner = match kind {
+        EngineKind::Embedded => return Ok(Box::new(SqliteEngine::new(sites_dir))),
+        EngineKind::Docker => match provisioner {
+            Some(p) => p.clone(),
+            None => provisioner
+                .insert(Arc::new(Provisioner::Docker(DockerServers::new(
+                    &run.image_tag,
+                    run.sites_per_container,
+                )?)))
+                .clone(),
+        },
+        EngineKind::External => match provisioner {
+            Some(p) => p.clone(),
+            None => provisioner
+                .insert(Arc::new(Provisioner::External(
+                    ExternalServers::from_scenario_and_env(
+                        run.external.url.clone(),
+                        run.external.sites.clone(),
+                    ),
+                )))
+                .clone(),
+        },
+    };
+    Ok(Box::new(MssqlEngine::new(provisioner, database_prefix)))
 }

@@ -434,7 +434,7 @@ fn run_probe(
     sql: &str,
     week: u32,
     week_start: &str,
-) -> rusqlite::Result<Vec<mock_upstream::payload::Row>> {
+) -> rusqlite::Result<Vec<usage_protocol::payload::Row>> {
     let mut stmt = conn.prepare(sql)?;
     if let Some(index) = stmt.parameter_index(":week")? {
         stmt.raw_bind_parameter(index, week)?;
@@ -446,7 +446,7 @@ fn run_probe(
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let mut map = mock_upstream::payload::Row::new();
+        let mut map = usage_protocol::payload::Row::new();
         for (i, name) in names.iter().enumerate() {
             map.insert(name.clone(), to_json(row.get_ref(i)?));
         }

@@ -4,7 +4,6 @@
 
 mod replicate;
 pub mod submit;
-pub mod upstream;
 
 pub use replicate::replicate;
 
@@ -13,13 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mock_upstream::faults::Fault;
+use usage_protocol::fault::Fault;
 
 use crate::check::{self, Finding, ReceivedUpload};
-use crate::engine::mssql::MssqlEngine;
-use crate::engine::provision::{DockerServers, ExternalServers, Provisioner};
-use crate::engine::sqlite::SqliteEngine;
-use crate::engine::{Engine, EngineError, SiteDatabase, WeeklyRun};
+use crate::engine::{Engine, EngineError, SiteDatabase, WeeklyRun, engine_for};
 use crate::generate;
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteFacts, SiteModel};
@@ -29,7 +25,7 @@ use crate::report::{
 };
 use crate::scenario::{EngineKind, FaultKind, Level, Scenario, ScpMode};
 use crate::sct;
-use upstream::{RetryPolicy, Upstream};
+use usage_protocol::client::{RetryPolicy, Upstream};
 
 /// How to run scenarios, from the command line.
 #[derive(Debug, Clone)]
@@ -77,41 +73,6 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> R
         path,
         source,
     }
-}
-
-/// Picks the engine a scenario's hierarchy runs on. SQL Server engines share one provisioner per
-/// scenario (so sites fill containers together) and name databases `cm_<scenario>_<CODE>`.
-pub fn engine_for(
-    kind: EngineKind,
-    sites_dir: &Path,
-    provisioner: &mut Option<Arc<Provisioner>>,
-    run: &crate::scenario::RunSpec,
-    database_prefix: &str,
-) -> Result<Box<dyn Engine>, RunError> {
-    let provisioner = match kind {
-        EngineKind::Embedded => return Ok(Box::new(SqliteEngine::new(sites_dir))),
-        EngineKind::Docker => match provisioner {
-            Some(p) => p.clone(),
-            None => provisioner
-                .insert(Arc::new(Provisioner::Docker(DockerServers::new(
-                    &run.image_tag,
-                    run.sites_per_container,
-                )?)))
-                .clone(),
-        },
-        EngineKind::External => match provisioner {
-            Some(p) => p.clone(),
-            None => provisioner
-                .insert(Arc::new(Provisioner::External(
-                    ExternalServers::from_scenario_and_env(
-                        run.external.url.clone(),
-                        run.external.sites.clone(),
-                    ),
-                )))
-                .clone(),
-        },
-    };
-    Ok(Box::new(MssqlEngine::new(provisioner, database_prefix)))
 }
 
 /// A seeded site: its database and the oracle's facts about it.
@@ -234,7 +195,7 @@ pub async fn run_scenario(
             std::fs::remove_dir_all(&dir).map_err(io_err("clear", &dir))?;
         }
     }
-    let server = mock_upstream::start(mock_upstream::Config::new(out.join("upstream")))
+    let server = crate::mock::start(&out.join("upstream"))
         .await
         .map_err(|e| RunError::Upstream(e.to_string()))?;
     let upstream = Upstream::new(
@@ -663,12 +624,7 @@ async fn check_update_packs(run: &HierarchyRun) -> Result<Vec<Finding>, RunError
         .map(|p| p.id)
         .collect();
     let mut expected: Vec<String> = if run.connected {
-        mock_upstream::update_packs::Catalog::shipped()
-            .applicable(&run.model.version)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|o| o.id)
-            .collect()
+        crate::mock::offered_packs(&run.model.version)
     } else {
         Vec::new()
     };

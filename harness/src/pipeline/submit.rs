@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use mock_upstream::payload::{Period, ProbeResult, Row, SCHEMA_VERSION, SiteEntry, UsagePayload};
+use usage_protocol::payload::{Period, ProbeResult, Row, SCHEMA_VERSION, SiteEntry, UsagePayload};
 
 use crate::engine::{ResultRow, SiteDatabase, SiteInfo};
 

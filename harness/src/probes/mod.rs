@@ -6,7 +6,7 @@ mod oracle;
 
 pub use oracle::{EngineInfo, OracleInput, PreviousRun};
 
-use mock_upstream::payload::Row;
+use usage_protocol::payload::Row;
 
 use crate::scenario::Level;
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use mock_upstream::payload::Row;
 use serde_json::{Value, json};
+use usage_protocol::payload::Row;
 
 use super::MEASURED;
 use crate::hash::tel_hash;

@@ -7,9 +7,9 @@ use std::time::Duration;
 use harness::engine::Engine;
 use harness::engine::sqlite::SqliteEngine;
 use harness::model::HierarchyModel;
-use harness::pipeline::upstream::RetryPolicy;
 use harness::pipeline::{self, RunOptions, SeededSite};
 use harness::scenario::Scenario;
+use usage_protocol::client::RetryPolicy;
 
 /// A scenario from TOML text, validated like a file.
 pub fn scenario(text: &str) -> Scenario {

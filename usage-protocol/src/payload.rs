@@ -1,5 +1,5 @@
 //! The usage-data payload: the one contract between a service connection point and the cloud
-//! service (DESIGN §5). The harness builds it, the mock upstream accepts it, and the service
+//! service. The harness builds it, the mock upstream accepts it, and the service
 //! connection tool carries it inside a .cab, so it is defined once, here.
 //!
 //! Unknown fields are refused: a payload the real service would not understand must not be

@@ -1,13 +1,17 @@
-//! The harness's client of the upstream service: usage uploads as a service connection point
-//! makes them (gzip, `Idempotency-Key`, retries with backoff), and the admin calls the harness
-//! needs to program faults and read back what was received.
+//! A typed client of the service's API: usage uploads as a service connection point makes them
+//! (gzip, `Idempotency-Key`, retries with backoff), the service connection tool's `-connect` and
+//! pack downloads, and the admin calls a test needs to program faults and read back what was
+//! received.
 
 use std::time::Duration;
 
-use mock_upstream::faults::Fault;
-use mock_upstream::store::Receipt;
 use reqwest::StatusCode;
 use serde::Deserialize;
+
+use crate::connect::{CAB_FIELD, ConnectAnswer};
+use crate::fault::Fault;
+use crate::receipt::{Receipt, UploadAnswer};
+use crate::update_pack::PackOffer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -19,6 +23,8 @@ pub enum UpstreamError {
         status: u16,
         body: String,
     },
+    #[error("upstream's answer to {what} is unreadable: {message}")]
+    Answer { what: String, message: String },
     #[error("upload gave up after {attempts} attempts; last error: {last}")]
     GaveUp { attempts: u32, last: String },
 }
@@ -48,12 +54,11 @@ impl Default for RetryPolicy {
 }
 
 /// The outcome of a successful upload.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct UploadReceipt {
     pub receipt: Receipt,
     pub replayed: bool,
     /// Attempts it took, 1 when the first one succeeded.
-    #[serde(skip)]
     pub attempts: u32,
 }
 
@@ -76,6 +81,16 @@ impl Upstream {
             admin: reqwest::Client::new(),
             policy,
         }
+    }
+
+    /// A client of the public API only (no admin token), with the default retry policy: what the
+    /// service connection tool uses.
+    pub fn public(base: impl Into<String>) -> Self {
+        Self::new(base, "", RetryPolicy::default())
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     fn url(&self, path: &str) -> String {
@@ -207,10 +222,13 @@ impl Upstream {
             let mut wait = backoff;
             match sent {
                 Ok(response) if response.status().is_success() => {
-                    match response.json::<UploadReceipt>().await {
-                        Ok(mut receipt) => {
-                            receipt.attempts = attempt;
-                            return Ok(receipt);
+                    match response.json::<UploadAnswer>().await {
+                        Ok(answer) => {
+                            return Ok(UploadReceipt {
+                                receipt: answer.receipt,
+                                replayed: answer.replayed,
+                                attempts: attempt,
+                            });
                         }
                         Err(e) => last = format!("attempt {attempt}: unreadable receipt: {e}"),
                     }
@@ -241,6 +259,91 @@ impl Upstream {
         Err(UpstreamError::GaveUp {
             attempts: self.policy.max_attempts,
             last,
+        })
+    }
+
+    /// The service connection tool's `-connect`: every cabinet (file name, bytes) in one
+    /// multipart request. The service refuses the whole request if any cabinet is bad.
+    pub async fn sct_connect(
+        &self,
+        token: &str,
+        cabs: Vec<(String, Vec<u8>)>,
+    ) -> Result<ConnectAnswer, UpstreamError> {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, bytes) in cabs {
+            form = form.part(
+                CAB_FIELD,
+                reqwest::multipart::Part::bytes(bytes).file_name(name),
+            );
+        }
+        let response = self
+            .client_call(
+                "service connection tool connect",
+                self.admin
+                    .post(self.url("/v1/sct/connect"))
+                    .bearer_auth(token)
+                    .multipart(form),
+            )
+            .await?;
+        let body = response
+            .text()
+            .await
+            .map_err(|source| UpstreamError::Http {
+                url: self.base.clone(),
+                source,
+            })?;
+        serde_json::from_str(&body).map_err(|e| UpstreamError::Answer {
+            what: "service connection tool connect".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Downloads an offered update pack. The caller checks its digest against the offer.
+    pub async fn download_pack(
+        &self,
+        token: &str,
+        offer: &PackOffer,
+    ) -> Result<Vec<u8>, UpstreamError> {
+        let response = self
+            .client_call(
+                "update pack download",
+                self.admin.get(self.url(&offer.download)).bearer_auth(token),
+            )
+            .await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| UpstreamError::Http {
+                url: self.base.clone(),
+                source,
+            })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// A call of the public API: a non-success answer becomes [`UpstreamError::Status`] with
+    /// the service's own error message when it sent one.
+    async fn client_call(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let response = request.send().await.map_err(|source| UpstreamError::Http {
+            url: self.base.clone(),
+            source,
+        })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        Err(UpstreamError::Status {
+            what: what.into(),
+            status,
+            body,
         })
     }
 }

@@ -1,0 +1,30 @@
+//! The harness's one door to the mock cloud service's insides: start it in-process (for a run,
+//! for `harness upstream`, for `load-upstream`) and ask which update packs it offers a version
+//! (the oracle of an offline run's imports). Everything else goes over HTTP through
+//! [`usage_protocol::client`], as a real service connection point's traffic does.
+
+use std::path::Path;
+
+pub use mock_upstream::server::ServerError;
+pub use mock_upstream::{Config, RunningServer};
+
+/// Starts the mock upstream on a free loopback port, keeping its data in `data_dir`.
+pub async fn start(data_dir: &Path) -> Result<RunningServer, ServerError> {
+    mock_upstream::start(Config::new(data_dir)).await
+}
+
+/// Serves until SIGINT or SIGTERM (`harness upstream`).
+pub async fn serve_until_signal(config: Config) -> Result<(), ServerError> {
+    mock_upstream::serve_until_signal(config).await
+}
+
+/// The ids of the update packs the service offers a site at `version`, oldest first; none for a
+/// version it does not understand.
+pub fn offered_packs(version: &str) -> Vec<String> {
+    mock_upstream::update_packs::Catalog::shipped()
+        .applicable(version)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|offer| offer.id)
+        .collect()
+}

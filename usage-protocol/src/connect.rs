@@ -1,0 +1,27 @@
+//! The service connection tool's `-connect`: one multipart request carries every usage cabinet
+//! of the transfer folder (field [`CAB_FIELD`], one part per file); the answer names, per
+//! cabinet, its receipt and the update packs for its hierarchy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::receipt::Receipt;
+use crate::update_pack::PackOffer;
+
+/// The multipart field each cabinet travels in.
+pub const CAB_FIELD: &str = "cab";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectResult {
+    /// The cabinet's file name as uploaded.
+    pub file: String,
+    pub hierarchy_id: String,
+    pub week: u32,
+    pub receipt: Receipt,
+    pub replayed: bool,
+    pub update_packs: Vec<PackOffer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectAnswer {
+    pub results: Vec<ConnectResult>,
+}

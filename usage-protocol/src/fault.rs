@@ -1,0 +1,29 @@
+//! Faults as the admin API takes them: each is a budget ("the next N requests", or connections
+//! for resets), so tests decide by counts, not clocks.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Answer the next `count` requests with `status` and a JSON error.
+    Status { status: u16, count: u32 },
+    /// Delay the next `count` requests by `ms` before handling them.
+    Latency { ms: u64, count: u32 },
+    /// Answer the next `count` requests with 429 and `Retry-After: retry_after_s`.
+    Throttle { retry_after_s: u64, count: u32 },
+    /// Reset (RST) the next `count` connections as they are accepted.
+    Reset { count: u32 },
+}
+
+impl Fault {
+    /// How many more requests (or connections) it strikes.
+    pub fn remaining(&self) -> u32 {
+        match self {
+            Fault::Status { count, .. }
+            | Fault::Latency { count, .. }
+            | Fault::Throttle { count, .. }
+            | Fault::Reset { count } => *count,
+        }
+    }
+}
