@@ -2,9 +2,10 @@
 //! one primary, a replication pass to the CAS, and the upstream's ingest of one gzip'd upload.
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use harness::engine::WeeklyRun;
 use harness::engine::sqlite::SqliteEngine;
-use harness::engine::{Engine, WeeklyRun};
 use harness::model::HierarchyModel;
+use harness::pipeline::seed;
 use harness::probes;
 use harness::scenario::{Level, Scenario};
 use usage_protocol::client::{RetryPolicy, Upstream};
@@ -27,18 +28,13 @@ fn weekly(c: &mut Criterion) {
         let model = hierarchy(clients);
         let dir = tempfile::tempdir().expect("temp dir");
         let engine = SqliteEngine::new(dir.path());
-        let bar = indicatif::ProgressBar::hidden();
-        let sites: Vec<_> = runtime.block_on(async {
-            let mut sites = Vec::new();
-            for site in &model.sites {
-                sites.push(
-                    harness::pipeline::seed_site(&engine as &dyn Engine, &model, site, &bar)
-                        .await
-                        .expect("seeds"),
-                );
-            }
-            sites
-        });
+        let sites = runtime
+            .block_on(seed::seed_hierarchy(
+                &engine,
+                &model,
+                &seed::hidden_progress(),
+            ))
+            .expect("seeds");
         let catalog = probes::for_level(Level::Full);
         let mut week = 0;
         group.throughput(Throughput::Elements(u64::from(clients)));
@@ -71,7 +67,7 @@ fn weekly(c: &mut Criterion) {
                             .expect("weekly run");
                     },
                     |()| {
-                        runtime.block_on(harness::pipeline::replicate(
+                        runtime.block_on(harness::pipeline::replicate::replicate(
                             sites[0].db.as_ref(),
                             sites[1].db.as_ref(),
                         ))

@@ -47,9 +47,14 @@ fn seeding(c: &mut Criterion) {
                     let engine = SqliteEngine::new(dir.path());
                     runtime.block_on(async {
                         let bar = indicatif::ProgressBar::hidden();
-                        harness::pipeline::seed_site(&engine as &dyn Engine, &hierarchy, site, &bar)
-                            .await
-                            .expect("seeds")
+                        harness::pipeline::seed::seed_site(
+                            &engine as &dyn Engine,
+                            &hierarchy,
+                            site,
+                            &bar,
+                        )
+                        .await
+                        .expect("seeds")
                     })
                 })
             },

@@ -2,17 +2,19 @@
 //!
 //! The flow, one module a step: a [`scenario`] describes a hierarchy; [`model`] and [`generate`]
 //! turn it into synthetic site data, streamed into site databases behind the [`engine`] trait;
-//! the [`probes`] (TEL queries, each with an oracle) run weekly in the [`pipeline`], which
-//! replicates to the CAS and submits to the mock upstream; [`check`] verifies what arrived and
-//! [`report`] tells.
+//! the [`probes`] (TEL queries, each with an oracle) run weekly in the [`pipeline`]'s stages,
+//! which replicate to the CAS, submit to the mock upstream ([`mock`]) and verify what arrived;
+//! [`report`] tells, with [`finding`]s. `ARCHITECTURE.md` at the repository's root has the map.
 
-pub mod check;
 pub mod engine;
+pub mod finding;
 pub mod generate;
 pub mod hash;
+pub mod layout;
 pub mod load;
 pub mod mock;
 pub mod model;
+pub mod payload;
 pub mod pipeline;
 pub mod probes;
 pub mod report;

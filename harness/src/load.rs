@@ -81,7 +81,7 @@ pub fn payload_of_size(hierarchy: &str, kb: usize) -> (Vec<u8>, Vec<u8>) {
                 rows: rows.clone(),
             }],
         };
-        let (json, gzip) = crate::pipeline::submit::encode(&payload);
+        let (json, gzip) = crate::payload::encode(&payload);
         if gzip.len() >= kb * 1024 {
             return (json, gzip);
         }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::check::Finding;
+use crate::finding::{Finding, FindingCode, Severity};
 use crate::scenario::{Expect, Outcome};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -92,7 +92,7 @@ pub struct ScenarioReport {
 impl ScenarioReport {
     /// Sets the outcome from the findings and compares it with what the scenario expects.
     pub fn evaluate(mut self, expect: &Expect) -> Self {
-        self.outcome = if self.findings.is_empty() {
+        self.outcome = if !self.findings.iter().any(|f| f.severity == Severity::Error) {
             Outcome::Pass
         } else {
             Outcome::Fail
@@ -114,14 +114,21 @@ impl ScenarioReport {
                 self.uploads_accepted
             ));
         }
+        // A listed code is required; an unlisted error fails the run, an unlisted info never does.
         let found: std::collections::BTreeSet<&str> =
-            self.findings.iter().map(|f| f.code).collect();
+            self.findings.iter().map(|f| f.code.as_str()).collect();
         let wanted: std::collections::BTreeSet<&str> =
             expect.findings.iter().map(String::as_str).collect();
         for missing in wanted.difference(&found) {
             failures.push(format!("expected finding `{missing}` was not reported"));
         }
-        for extra in found.difference(&wanted) {
+        let unlisted_errors: std::collections::BTreeSet<&str> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error && !wanted.contains(f.code.as_str()))
+            .map(|f| f.code.as_str())
+            .collect();
+        for extra in unlisted_errors {
             failures.push(format!("unexpected finding `{extra}`"));
         }
         self.met_expectations = failures.is_empty();
@@ -243,11 +250,11 @@ impl RunReport {
                 "expectations",
                 (!s.met_expectations).then(|| s.expectation_failures.join("; ")),
             );
-            for code in crate::check::FINDING_CODES {
+            for code in FindingCode::ALL.iter().map(|c| c.as_str()) {
                 let hits: Vec<&str> = s
                     .findings
                     .iter()
-                    .filter(|f| f.code == *code)
+                    .filter(|f| f.code.as_str() == code)
                     .map(|f| f.message.as_str())
                     .collect();
                 let expected = s.expected_findings.iter().any(|e| e == code);

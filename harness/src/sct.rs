@@ -16,7 +16,7 @@ use usage_protocol::usage_cab::{self, CabError};
 
 use crate::engine::{EngineError, ImportedPack, SiteDatabase};
 use crate::hash::tel_hash;
-use crate::pipeline::submit::{self, PayloadBuildError};
+use crate::payload::{self, PayloadBuildError};
 
 /// Largest payload a cabinet may inflate to when it is read back.
 const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
@@ -89,7 +89,7 @@ pub async fn prepare(
     dest: &Path,
 ) -> Result<PreparedCab, SctError> {
     let info = db.site_info().await?;
-    let payload = submit::payload_for_week(db, week).await?;
+    let payload = payload::payload_for_week(db, week).await?;
     if dest.exists() {
         let existing = std::fs::read(dest).map_err(io("read", dest))?;
         if let Ok(cab) = usage_cab::read(&existing, MAX_PAYLOAD_BYTES)
@@ -105,7 +105,7 @@ pub async fn prepare(
     if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("create", parent))?;
     }
-    let (json, _) = submit::encode(&payload);
+    let (json, _) = payload::encode(&payload);
     let date = time::Date::parse(
         &payload.period.start,
         time::macros::format_description!("[year]-[month]-[day]"),
@@ -128,7 +128,7 @@ pub async fn export(
     week: Option<u32>,
     dest: &Path,
 ) -> Result<usize, SctError> {
-    let payload = submit::payload_for_week(db, week).await?;
+    let payload = payload::payload_for_week(db, week).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "hierarchy_id",

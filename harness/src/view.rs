@@ -7,72 +7,15 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ViewError {
-    #[error(
-        "no site database {code}.db under {out}/*/sites/ (run a scenario with --out {out} first)"
-    )]
-    NotFound { code: String, out: String },
-    #[error("site {code} exists in several scenarios ({0}); choose one with --scenario", scenarios.join(", "))]
-    Ambiguous {
-        code: String,
-        scenarios: Vec<String>,
-    },
-    #[error("reading {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("listing {}: {source}", path.display())]
-    List {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// Finds `<out>/<scenario>/sites/<CODE>.db`; without a scenario, the only one that has the site.
-pub fn find_site_db(out: &Path, scenario: Option<&str>, code: &str) -> Result<PathBuf, ViewError> {
-    let file = format!("{}.db", code.to_ascii_uppercase());
-    if let Some(name) = scenario {
-        let path = out
-            .join(crate::pipeline::safe_name(name))
-            .join("sites")
-            .join(&file);
-        return if path.exists() {
-            Ok(path)
-        } else {
-            Err(ViewError::NotFound {
-                code: code.into(),
-                out: out.display().to_string(),
-            })
-        };
-    }
-    let mut found = Vec::new();
-    let entries = std::fs::read_dir(out).map_err(|source| ViewError::List {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        let path = entry.path().join("sites").join(&file);
-        if path.exists() {
-            found.push((entry.file_name().to_string_lossy().into_owned(), path));
-        }
-    }
-    match found.len() {
-        0 => Err(ViewError::NotFound {
-            code: code.into(),
-            out: out.display().to_string(),
-        }),
-        1 => Ok(found.remove(0).1),
-        _ => Err(ViewError::Ambiguous {
-            code: code.into(),
-            scenarios: found.into_iter().map(|(s, _)| s).collect(),
-        }),
-    }
+#[error("reading {}: {source}", path.display())]
+pub struct ViewError {
+    path: PathBuf,
+    source: rusqlite::Error,
 }
 
 /// Renders the rows of `TEL_TelemetryResults` (optionally of one week and one probe).
 pub fn render(db: &Path, week: Option<u32>, probe: Option<&str>) -> Result<String, ViewError> {
-    let read = |source| ViewError::Read {
+    let read = |source| ViewError {
         path: db.to_path_buf(),
         source,
     };

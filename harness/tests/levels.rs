@@ -6,9 +6,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use harness::check::{self, ReceivedUpload};
 use harness::hash::tel_hash;
 use harness::pipeline::run_scenario;
+use harness::pipeline::verify::{self as check, ReceivedUpload};
 use harness::probes::{self, DEFAULT_TABLES};
 use harness::scenario::Level;
 use usage_protocol::payload::UsagePayload;
@@ -184,6 +184,6 @@ async fn a_probe_above_the_level_is_caught() {
         json: serde_json::to_vec(&sent).unwrap(),
     };
     let summary = check::check_uploads(&hierarchy, &expected, &[upload]);
-    let codes: Vec<&str> = summary.findings.iter().map(|f| f.code).collect();
+    let codes: Vec<&str> = summary.findings.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, vec!["unexpected_probe"], "{:?}", summary.findings);
 }

@@ -114,7 +114,7 @@ async fn a_prepared_cab_is_a_real_cabinet() {
     let cab_path = dir.path().join("usb").join("UsageData.cab");
     let prepared = sct::prepare(db.as_ref(), None, &cab_path).await.unwrap();
     assert_eq!(prepared.week, 2);
-    let expected = harness::pipeline::submit::payload_for_week(db.as_ref(), Some(2))
+    let expected = harness::payload::payload_for_week(db.as_ref(), Some(2))
         .await
         .unwrap();
 
@@ -172,7 +172,7 @@ async fn a_prepared_cab_is_a_real_cabinet() {
 async fn the_tool_reads_a_cabinet_written_by_gcab_and_uploads_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = site_with_runs(dir.path(), 1).await;
-    let payload = harness::pipeline::submit::payload_for_week(db.as_ref(), Some(1))
+    let payload = harness::payload::payload_for_week(db.as_ref(), Some(1))
         .await
         .unwrap();
     let Some(gcab) = tool("gcab") else { return };
@@ -180,7 +180,7 @@ async fn the_tool_reads_a_cabinet_written_by_gcab_and_uploads_it() {
     std::fs::create_dir_all(&files).unwrap();
     std::fs::write(
         files.join("UsageData.json"),
-        harness::pipeline::submit::encode(&payload).0,
+        harness::payload::encode(&payload).0,
     )
     .unwrap();
     std::fs::write(files.join("SiteVersion"), "5.00.8540.1000").unwrap();
@@ -288,7 +288,7 @@ async fn the_csv_export_parses() {
     let db = site_with_runs(dir.path(), 1).await;
     let dest = dir.path().join("UsageData.csv");
     let rows = sct::export(db.as_ref(), None, &dest).await.unwrap();
-    let payload = harness::pipeline::submit::payload_for_week(db.as_ref(), None)
+    let payload = harness::payload::payload_for_week(db.as_ref(), None)
         .await
         .unwrap();
     assert_eq!(

@@ -5,8 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use harness::check::{self, ReceivedUpload};
-use harness::pipeline::{RunOptions, run_scenario, submit};
+use harness::payload;
+use harness::pipeline::verify::{self as check, ReceivedUpload};
+use harness::pipeline::{RunOptions, run_scenario};
 use harness::scenario::Outcome;
 use usage_protocol::client::{RetryPolicy, Upstream};
 use usage_protocol::fault::Fault;
@@ -46,7 +47,7 @@ fn sample_payload(week: u32) -> Vec<u8> {
         r#"{{"schema_version":1,"hierarchy_id":"{h}","product_version":"5.00.8540.1000","level":"basic","mode":"online","period":{{"week":{week},"start":"2026-01-12"}},"sites":[{{"site":"{site}","type":"standalone","version":"5.00.8540.1000","status":"Active","clients":1,"time_zone":"UTC"}}],"results":[]}}"#
     );
     let payload = usage_protocol::payload::UsagePayload::from_json(json.as_bytes()).unwrap();
-    submit::encode(&payload).1
+    payload::encode(&payload).1
 }
 
 #[tokio::test]
@@ -140,7 +141,7 @@ fn masked(json: &[u8]) -> Vec<u8> {
         let probe = harness::probes::by_name(&result.probe).unwrap();
         harness::probes::mask_volatile(&mut result.rows, probe.volatile);
     }
-    submit::encode(&payload).0
+    payload::encode(&payload).0
 }
 
 #[tokio::test]
@@ -167,7 +168,7 @@ async fn one_seed_gives_identical_payload_bytes() {
     );
     let payload_a = UsagePayload::from_json(&pa).unwrap();
     let payload_b = UsagePayload::from_json(&pb).unwrap();
-    assert_eq!(submit::encode(&payload_a).1, submit::encode(&payload_b).1);
+    assert_eq!(payload::encode(&payload_a).1, payload::encode(&payload_b).1);
     // From week 2 the previous run's probe durations are reported: the catalog declares them
     // volatile, and masking them must leave identical bytes.
     let week2 = "hierarchy/payloads/week-002.json";
@@ -221,7 +222,7 @@ findings = ["missing_site"]
     let missing: Vec<_> = report
         .findings
         .iter()
-        .filter(|f| f.code == "missing_site")
+        .filter(|f| f.code.as_str() == "missing_site")
         .collect();
     assert_eq!(missing.len(), 1);
     assert_eq!(
@@ -265,7 +266,12 @@ async fn the_checker_catches_tampering_and_leaks() {
 
     let text = String::from_utf8(json.clone()).unwrap();
     let tampered = text.replacen("\"clients\":", "\"clients\":1", 2);
-    let codes = |s: &check::CheckSummary| s.findings.iter().map(|f| f.code).collect::<Vec<_>>();
+    let codes = |s: &check::CheckSummary| {
+        s.findings
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect::<Vec<_>>()
+    };
     let found = check::check_uploads(&hierarchy, &expected, &upload(tampered.into_bytes()));
     assert!(
         codes(&found).contains(&"probe_mismatch"),

@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use harness::check::expected_weeks;
 use harness::engine::{Engine, WeeklyRun};
+use harness::pipeline::verify::expected_weeks;
 use harness::probes::{self, canonical};
 use harness::scenario::Level;
 use proptest::prelude::*;

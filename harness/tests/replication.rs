@@ -3,7 +3,7 @@
 mod common;
 
 use harness::engine::WeeklyRun;
-use harness::pipeline::replicate;
+use harness::pipeline::replicate::replicate;
 use harness::probes;
 use harness::scenario::Level;
 use proptest::prelude::*;

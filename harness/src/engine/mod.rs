@@ -183,7 +183,9 @@ pub fn engine_for(
             Some(p) => p.clone(),
             None => provisioner
                 .insert(Arc::new(Provisioner::Docker(DockerServers::new(
-                    &run.image_tag,
+                    run.image_tag
+                        .as_deref()
+                        .unwrap_or(provision::DEFAULT_IMAGE_TAG),
                     run.sites_per_container,
                 )?)))
                 .clone(),

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use harness::engine::Engine;
 use harness::engine::sqlite::SqliteEngine;
 use harness::model::HierarchyModel;
-use harness::pipeline::{self, RunOptions, SeededSite};
+use harness::pipeline::RunOptions;
+use harness::pipeline::seed::{self, SeededSite};
 use harness::scenario::Scenario;
 use usage_protocol::client::RetryPolicy;
 
@@ -39,15 +39,9 @@ pub async fn seed_all(
 ) -> (HierarchyModel, SqliteEngine, Vec<SeededSite>) {
     let hierarchy = HierarchyModel::from_scenario(scenario);
     let engine = SqliteEngine::new(dir);
-    let mut sites = Vec::new();
-    for site in &hierarchy.sites {
-        let bar = indicatif::ProgressBar::hidden();
-        sites.push(
-            pipeline::seed_site(&engine as &dyn Engine, &hierarchy, site, &bar)
-                .await
-                .expect("seeding works"),
-        );
-    }
+    let sites = seed::seed_hierarchy(&engine, &hierarchy, &seed::hidden_progress())
+        .await
+        .expect("seeding works");
     (hierarchy, engine, sites)
 }
 

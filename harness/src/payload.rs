@@ -1,5 +1,6 @@
-//! Submit: the top-level site's service connection point turns a week of
-//! `TEL_TelemetryResults` into the usage payload (DESIGN §5) and sends it.
+//! The usage payload as the top-level site's service connection point builds it from
+//! `TEL_TelemetryResults`: what the online SCP uploads and the service connection tool's
+//! `-prepare` writes into a cabinet.
 
 use std::collections::BTreeMap;
 use std::io::Write;

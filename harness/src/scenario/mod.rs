@@ -1,18 +1,21 @@
-//! Scenario files: the TOML a user writes to describe a hierarchy, a run and its expectations
-//! (DESIGN §5).
+//! Scenario files: the TOML a user writes to describe a hierarchy, a run, its faults and its
+//! expectations.
 //!
 //! Parsing is strict — an unknown key is an error naming the key and its line — and validation
 //! rejects what the product would not allow (a stand-alone primary with 200,000 clients, a CAS
 //! with 26 primaries, telemetry turned off) with the line of the offending value.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-/// Supported product maxima (DESIGN §1).
+mod validate;
+
+use validate::Validator;
+
+/// Supported product maxima, from the product documentation.
 pub const MAX_PRIMARIES_UNDER_CAS: usize = 25;
 pub const MAX_CLIENTS_STANDALONE: u32 = 175_000;
 pub const MAX_CLIENTS_CHILD_PRIMARY: u32 = 150_000;
@@ -243,9 +246,10 @@ pub struct RunSpec {
     pub weeks: Spanned<u32>,
     #[serde(default)]
     pub engine: EngineKind,
-    /// Docker engine: the `mcr.microsoft.com/mssql/server` tag.
-    #[serde(default = "default_image_tag")]
-    pub image_tag: String,
+    /// Docker engine: the `mcr.microsoft.com/mssql/server` tag; the engine's pinned default when
+    /// absent.
+    #[serde(default)]
+    pub image_tag: Option<String>,
     /// Docker engine: site databases per container.
     #[serde(default = "default_sites_per_container")]
     pub sites_per_container: usize,
@@ -265,10 +269,6 @@ pub struct ExternalSpec {
     pub sites: std::collections::BTreeMap<String, String>,
 }
 
-fn default_image_tag() -> String {
-    crate::engine::provision::DEFAULT_IMAGE_TAG.into()
-}
-
 fn default_sites_per_container() -> usize {
     8
 }
@@ -282,7 +282,7 @@ impl Default for RunSpec {
         Self {
             weeks: one(),
             engine: EngineKind::default(),
-            image_tag: default_image_tag(),
+            image_tag: None,
             sites_per_container: default_sites_per_container(),
             external: ExternalSpec::default(),
         }
@@ -443,328 +443,6 @@ impl Scenario {
             .iter()
             .filter(move |f| *f.week.get_ref() == week && *f.kind.get_ref() == kind)
     }
-}
-
-struct Validator<'a> {
-    text: &'a str,
-    path: &'a Path,
-}
-
-impl Validator<'_> {
-    fn error<T>(
-        &self,
-        span: std::ops::Range<usize>,
-        key: &str,
-        problem: impl Into<String>,
-    ) -> Result<T, ScenarioError> {
-        // Defaults carry the empty span: they have no line to point at.
-        let at = if span == (0..0) {
-            String::new()
-        } else {
-            let line = self.text[..span.start.min(self.text.len())]
-                .matches('\n')
-                .count()
-                + 1;
-            format!(":{line}")
-        };
-        Err(ScenarioError::Invalid {
-            path: self.path.to_path_buf(),
-            at,
-            key: key.to_string(),
-            problem: problem.into(),
-        })
-    }
-
-    fn validate(&self, s: &Scenario) -> Result<(), ScenarioError> {
-        if s.name.trim().is_empty() {
-            return self.error(0..0, "name", "a scenario needs a name");
-        }
-        let codes = self.hierarchy(&s.hierarchy, "hierarchy")?;
-        for n in &s.neighbors {
-            self.hierarchy(n, "neighbors")?;
-            if s.hierarchy.scp_mode != ScpMode::Offline || n.scp_mode != ScpMode::Offline {
-                return self.error(
-                    n.installed.span(),
-                    "neighbors",
-                    "neighbouring hierarchies share the service connection tool's folder: every hierarchy must have `scp_mode = \"offline\"`",
-                );
-            }
-            // Two hierarchies with the same cabinet name are allowed on purpose: that is the
-            // field issue the finding `cab_name_clash` reproduces.
-        }
-        let weeks = *s.run.weeks.get_ref();
-        if !(1..=520).contains(&weeks) {
-            return self.error(
-                s.run.weeks.span(),
-                "run.weeks",
-                "simulate between 1 and 520 weekly cycles",
-            );
-        }
-        for fault in &s.faults {
-            self.fault(fault, weeks, &codes, s.hierarchy.cas, s.hierarchy.scp_mode)?;
-        }
-        if let Some(budget) = s.budget.collect_ms_per_1k_clients
-            && !(budget.is_finite() && budget > 0.0)
-        {
-            return self.error(
-                0..0,
-                "budget.collect_ms_per_1k_clients",
-                "must be a positive number of milliseconds",
-            );
-        }
-        for code in &s.expect.findings {
-            if !crate::check::FINDING_CODES.contains(&code.as_str()) {
-                return self.error(
-                    0..0,
-                    "expect.findings",
-                    format!(
-                        "`{code}` is not a finding code; known: {}",
-                        crate::check::FINDING_CODES.join(", ")
-                    ),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Validates one hierarchy (`key` is `hierarchy` or `neighbors`) and returns its site codes.
-    fn hierarchy(&self, h: &HierarchySpec, key: &str) -> Result<BTreeSet<String>, ScenarioError> {
-        if let Some(id) = &h.id
-            && uuid::Uuid::parse_str(id.get_ref()).is_err()
-        {
-            return self.error(
-                id.span(),
-                &format!("{key}.id"),
-                format!("`{}` is not a GUID", id.get_ref()),
-            );
-        }
-        if chrono::NaiveDate::parse_from_str(h.installed.get_ref(), "%Y-%m-%d").is_err() {
-            return self.error(
-                h.installed.span(),
-                &format!("{key}.installed"),
-                format!("`{}` is not a YYYY-MM-DD date", h.installed.get_ref()),
-            );
-        }
-        if !is_product_version(h.version.get_ref()) {
-            return self.error(
-                h.version.span(),
-                &format!("{key}.version"),
-                format!(
-                    "`{}` is not a product version like 5.00.8540.1000",
-                    h.version.get_ref()
-                ),
-            );
-        }
-        if h.primary.is_empty() {
-            return self.error(
-                0..0,
-                &format!("{key}.primary"),
-                format!("a hierarchy needs at least one [[{key}.primary]]"),
-            );
-        }
-        if !h.cas && h.primary.len() > 1 {
-            return self.error(
-                h.primary[1].code.span(),
-                &format!("{key}.primary"),
-                "without a CAS a hierarchy is one stand-alone primary; set `cas = true` for more",
-            );
-        }
-        if h.cas && h.primary.len() > MAX_PRIMARIES_UNDER_CAS {
-            return self.error(
-                h.primary[MAX_PRIMARIES_UNDER_CAS].code.span(),
-                &format!("{key}.primary"),
-                format!("a CAS supports at most {MAX_PRIMARIES_UNDER_CAS} child primary sites"),
-            );
-        }
-        let mut codes = BTreeSet::new();
-        if h.cas {
-            self.site_code(&h.cas_code, &format!("{key}.cas_code"))?;
-            codes.insert(h.cas_code.get_ref().to_ascii_uppercase());
-        }
-        let mut total: u64 = 0;
-        for p in &h.primary {
-            self.site_code(&p.code, &format!("{key}.primary.code"))?;
-            if !codes.insert(p.code.get_ref().to_ascii_uppercase()) {
-                return self.error(
-                    p.code.span(),
-                    &format!("{key}.primary.code"),
-                    format!("site code `{}` is used twice", p.code.get_ref()),
-                );
-            }
-            let (max, what) = if h.cas {
-                (MAX_CLIENTS_CHILD_PRIMARY, "a child primary site")
-            } else {
-                (MAX_CLIENTS_STANDALONE, "a stand-alone primary site")
-            };
-            if *p.clients.get_ref() > max {
-                return self.error(
-                    p.clients.span(),
-                    &format!("{key}.primary.clients"),
-                    format!(
-                        "{} clients is more than {what} supports ({max})",
-                        p.clients.get_ref()
-                    ),
-                );
-            }
-            total += u64::from(*p.clients.get_ref());
-            if total > MAX_CLIENTS_HIERARCHY {
-                return self.error(
-                    p.clients.span(),
-                    &format!("{key}.primary.clients"),
-                    format!("the hierarchy now has {total} clients; a CAS supports {MAX_CLIENTS_HIERARCHY}"),
-                );
-            }
-        }
-        if !h.cab_name.get_ref().to_ascii_lowercase().ends_with(".cab")
-            || h.cab_name.get_ref().contains(['/', '\\'])
-        {
-            return self.error(
-                h.cab_name.span(),
-                &format!("{key}.cab_name"),
-                "a file name ending in .cab, without a folder",
-            );
-        }
-        Ok(codes)
-    }
-
-    fn site_code(&self, code: &Spanned<String>, key: &str) -> Result<(), ScenarioError> {
-        let c = code.get_ref();
-        if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphanumeric()) {
-            return self.error(
-                code.span(),
-                key,
-                format!("`{c}` is not a site code: three letters or digits"),
-            );
-        }
-        Ok(())
-    }
-
-    fn fault(
-        &self,
-        f: &FaultSpec,
-        weeks: u32,
-        codes: &BTreeSet<String>,
-        cas: bool,
-        mode: ScpMode,
-    ) -> Result<(), ScenarioError> {
-        let kind = *f.kind.get_ref();
-        let week = *f.week.get_ref();
-        if !(1..=weeks).contains(&week) {
-            return self.error(
-                f.week.span(),
-                "faults.week",
-                format!("week {week} is outside the run (1 to {weeks})"),
-            );
-        }
-        let needs_site = kind == FaultKind::ReplicationDown;
-        match (&f.site, needs_site) {
-            (None, true) => {
-                return self.error(
-                    f.kind.span(),
-                    "faults.site",
-                    format!("`{}` needs `site`", kind.name()),
-                );
-            }
-            (Some(site), false) => {
-                return self.error(
-                    site.span(),
-                    "faults.site",
-                    format!("`{}` does not take `site`", kind.name()),
-                );
-            }
-            (Some(site), true) => {
-                if !codes.contains(&site.get_ref().to_ascii_uppercase()) {
-                    return self.error(
-                        site.span(),
-                        "faults.site",
-                        format!("no site `{}` in this hierarchy", site.get_ref()),
-                    );
-                }
-                if !cas {
-                    return self.error(
-                        f.kind.span(),
-                        "faults.kind",
-                        "replication needs a CAS (`cas = true`)",
-                    );
-                }
-            }
-            (None, false) => {}
-        }
-        let allowed: &[&str] = match kind {
-            FaultKind::UpstreamStatus => &["status", "count"],
-            FaultKind::UpstreamLatency => &["ms", "count"],
-            FaultKind::UpstreamThrottle => &["retry_after_s", "count"],
-            FaultKind::UpstreamReset => &["count"],
-            FaultKind::ReplicationDown => &[],
-            FaultKind::LevelChange => &["level"],
-            FaultKind::CabCorrupted => &[],
-            FaultKind::CabRenamed => &["to"],
-        };
-        let given = [
-            ("status", f.status.as_ref().map(Spanned::span)),
-            ("count", f.count.as_ref().map(Spanned::span)),
-            ("ms", f.ms.as_ref().map(Spanned::span)),
-            ("retry_after_s", f.retry_after_s.as_ref().map(Spanned::span)),
-            ("level", f.level.as_ref().map(Spanned::span)),
-            ("to", f.to.as_ref().map(Spanned::span)),
-        ];
-        for (name, span) in given {
-            match (span, allowed.contains(&name)) {
-                (Some(span), false) => {
-                    return self.error(
-                        span,
-                        &format!("faults.{name}"),
-                        format!("`{}` does not take `{name}`", kind.name()),
-                    );
-                }
-                (None, true) if name != "count" => {
-                    return self.error(
-                        f.kind.span(),
-                        &format!("faults.{name}"),
-                        format!("`{}` needs `{name}`", kind.name()),
-                    );
-                }
-                _ => {}
-            }
-        }
-        if matches!(kind, FaultKind::CabCorrupted | FaultKind::CabRenamed)
-            && mode != ScpMode::Offline
-        {
-            return self.error(
-                f.kind.span(),
-                "faults.kind",
-                format!("`{}` needs `scp_mode = \"offline\"`", kind.name()),
-            );
-        }
-        if let Some(to) = &f.to
-            && (to.get_ref().is_empty() || to.get_ref().contains(['/', '\\']))
-        {
-            return self.error(to.span(), "faults.to", "a file name, without a folder");
-        }
-        if let Some(level) = &f.level
-            && let Err(problem) = Level::parse(level.get_ref())
-        {
-            return self.error(level.span(), "faults.level", problem);
-        }
-        if let Some(status) = &f.status
-            && !(400..=599).contains(status.get_ref())
-        {
-            return self.error(
-                status.span(),
-                "faults.status",
-                "an upstream fault status is 400 to 599",
-            );
-        }
-        Ok(())
-    }
-}
-
-fn is_product_version(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('.').collect();
-    parts.len() == 4
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 impl FaultSpec {

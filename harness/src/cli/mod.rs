@@ -1,0 +1,86 @@
+//! The commands of `harness`, one module each. Every command returns an [`exit::Outcome`]; the
+//! exit code follows from it alone.
+
+/// Writes to stdout, ignoring a closed pipe: `harness probes | head` must not panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod exit;
+mod probes;
+mod run;
+mod scenario;
+mod sct;
+mod upstream;
+mod view;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::Exit;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Simulates and tests Configuration Manager's diagnostics and usage data pipeline",
+    long_about = "Simulates and tests Configuration Manager's diagnostics and usage data pipeline: \
+        seeds site databases with synthetic data, runs the weekly TEL queries, replicates to the \
+        CAS, submits to a mock of the cloud service and checks what arrived.\n\n\
+        Exit codes: 0 every scenario met its expectations; 1 a check failed; 2 invalid scenario \
+        or command line, or an engine could not be reached."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run scenarios end to end: seed, weekly collect → replicate → submit, check, report.
+    Run(run::RunArgs),
+    /// Scenario files.
+    Scenario {
+        #[command(subcommand)]
+        command: scenario::ScenarioCommand,
+    },
+    /// Serve the mock upstream (the same service `harness run` starts in-process) until SIGINT
+    /// or SIGTERM. The first line of stdout is `listening on http://ADDR`.
+    Upstream(upstream::UpstreamArgs),
+    /// Measure the upstream: uploads per second and latency percentiles at a payload size and
+    /// concurrency. Starts the mock in-process unless --url names a running service.
+    LoadUpstream(upstream::LoadArgs),
+    /// Print a site's TEL_TelemetryResults as a table (what SELECT * FROM TEL_TelemetryResults
+    /// shows), from the site database a run kept under --out.
+    View(view::ViewArgs),
+    /// The service connection tool of an offline service connection point: prepare, export,
+    /// connect, import.
+    Sct {
+        #[command(subcommand)]
+        command: sct::SctCommand,
+    },
+    /// List the probe catalog: name, level, category, description.
+    Probes(probes::ProbesArgs),
+}
+
+impl Command {
+    pub fn execute(self) -> Exit {
+        exit::finish(match self {
+            Command::Run(args) => run::run(args),
+            Command::Scenario { command } => scenario::execute(command),
+            Command::Upstream(args) => upstream::serve(args),
+            Command::LoadUpstream(args) => upstream::load(args),
+            Command::View(args) => view::view(args),
+            Command::Sct { command } => sct::execute(command),
+            Command::Probes(args) => probes::list(args),
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! `harness run`: the main job.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use harness::layout::RunLayout;
+use harness::pipeline::{self, RunOptions};
+use harness::report::{RunReport, ScenarioReport};
+use harness::scenario::{EngineKind, Scenario};
+use usage_protocol::client::RetryPolicy;
+
+use super::exit::{Exit, Outcome, runtime};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Scenario files (TOML).
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Engine for the site databases; overrides the scenario's `run.engine`.
+    #[arg(long, value_enum)]
+    engine: Option<EngineKind>,
+    /// Output folder: report.json, and per scenario its site databases, payloads and the
+    /// upstream's data.
+    #[arg(long, default_value = "harness-out")]
+    out: PathBuf,
+    /// Seed for every scenario, overriding theirs.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Per-attempt timeout of a usage upload, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    upload_timeout_ms: u64,
+    /// No progress bars even on a terminal.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+pub fn run(args: RunArgs) -> Outcome {
+    let options = RunOptions {
+        out: args.out,
+        engine: args.engine,
+        seed: args.seed,
+        retry: RetryPolicy {
+            timeout: Duration::from_millis(args.upload_timeout_ms),
+            ..RetryPolicy::default()
+        },
+        progress: !args.no_progress && std::io::stderr().is_terminal(),
+    };
+    // Every scenario is validated before any runs: a typo in the tenth must not cost the first
+    // nine's run time.
+    let scenarios = args
+        .scenarios
+        .iter()
+        .map(|file| Scenario::load(file))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runtime = runtime()?;
+    let mut reports = Vec::new();
+    let mut unavailable = false;
+    for scenario in &scenarios {
+        match runtime.block_on(pipeline::run_scenario(scenario, &options)) {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                eprintln!("error: scenario {}: {e}", scenario.name);
+                unavailable = true;
+                reports.push(ScenarioReport::errored(
+                    &scenario.name,
+                    &scenario.path.display().to_string(),
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+    let report = RunReport::new(reports);
+    out!("{}", report.summary());
+    write_outputs(
+        &report,
+        &RunLayout::new(&options.out),
+        args.junit.as_deref(),
+    )?;
+    Ok(if unavailable {
+        Exit::Invalid
+    } else if report.not_met > 0 {
+        Exit::ChecksFailed
+    } else {
+        Exit::Success
+    })
+}
+
+fn write_outputs(
+    report: &RunReport,
+    layout: &RunLayout,
+    junit: Option<&Path>,
+) -> anyhow::Result<()> {
+    fs_err::create_dir_all(layout.root())?;
+    let path = layout.report_json();
+    report
+        .write_json(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    outln!("report: {}", path.display());
+    if let Some(junit) = junit {
+        fs_err::write(junit, report.junit())?;
+        outln!("junit: {}", junit.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Findings: what the checker (and the pipeline's stages) report about a run. At the bottom of
+//! the module graph: every stage may report one, and it depends on nothing of the harness.
+
+use serde::{Serialize, Serializer};
+
+/// How a finding weighs on a run: an unlisted error fails it; an info is reported and never
+/// fails it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Error,
+}
+
+macro_rules! finding_codes {
+    ($($variant:ident = $code:literal, $severity:ident, $meaning:literal;)*) => {
+        /// Every finding the harness can report; scenarios name them in `[expect] findings` by
+        /// their snake_case code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum FindingCode {
+            $(#[doc = $meaning] $variant,)*
+        }
+
+        impl FindingCode {
+            pub const ALL: &'static [FindingCode] = &[$(FindingCode::$variant),*];
+
+            /// The code as scenarios and reports spell it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FindingCode::$variant => $code,)*
+                }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self {
+                    $(FindingCode::$variant => Severity::$severity,)*
+                }
+            }
+
+            /// What the finding means, one line.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(FindingCode::$variant => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+finding_codes! {
+    ProbeMismatch = "probe_mismatch", Error, "a probe's rows differ from its oracle's";
+    MissingProbe = "missing_probe", Error, "a probe the level requires was not sent";
+    UnexpectedProbe = "unexpected_probe", Error, "a probe above the level, or outside the catalog, was sent";
+    ProbeError = "probe_error", Error, "a probe failed at a site";
+    MissingSite = "missing_site", Error, "a site's data is missing from an upload";
+    UnexpectedSite = "unexpected_site", Error, "an upload names a site the hierarchy does not have";
+    SiteListMismatch = "site_list_mismatch", Error, "the site list differs from the model's";
+    PiiLeak = "pii_leak", Error, "personal or identifying data left the hierarchy";
+    HierarchyHash = "hierarchy_hash", Error, "an upload carries the wrong hashed hierarchy ID";
+    LevelMismatch = "level_mismatch", Error, "an upload states another level than the one in force";
+    PayloadInvalid = "payload_invalid", Error, "a stored upload does not parse as a payload";
+    MissingUpload = "missing_upload", Error, "a week has no accepted upload";
+    UploadCount = "upload_count", Error, "a week has more than one upload, or an unknown hierarchy uploaded";
+    UploadFailed = "upload_failed", Error, "an upload (or -connect) gave up";
+    CabNameClash = "cab_name_clash", Error, "two hierarchies prepared cabinets under one name";
+    UpdatePacks = "update_packs", Error, "the site imported other update packs than the service offers";
+    BudgetExceeded = "budget_exceeded", Error, "the weekly collection took longer than its budget";
+}
+
+impl FindingCode {
+    /// The code named by `text`, as in a scenario's `[expect] findings`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FindingCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One thing a run found, with where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: FindingCode,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub week: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
+}
+
+impl Finding {
+    pub fn new(code: FindingCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            week: None,
+            site: None,
+            probe: None,
+        }
+    }
+
+    pub fn week(mut self, week: u32) -> Self {
+        self.week = Some(week);
+        self
+    }
+
+    pub fn site(mut self, site: &str) -> Self {
+        self.site = Some(site.to_string());
+        self
+    }
+
+    pub fn probe(mut self, probe: &str) -> Self {
+        self.probe = Some(probe.to_string());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in FindingCode::ALL {
+            assert_eq!(FindingCode::parse(code.as_str()), Some(*code));
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert_eq!(
+                serde_json::to_string(code).unwrap(),
+                format!("\"{}\"", code.as_str())
+            );
+        }
+        assert_eq!(FindingCode::parse("no_such_code"), None);
+    }
+}

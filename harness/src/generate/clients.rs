@@ -1,0 +1,120 @@
+//! Clients (`System_DISC` and inventory) and their software update compliance.
+
+use fake::Fake;
+use fake::faker::name::en::{FirstName, LastName};
+use rand::RngExt;
+
+use super::{FIRST_ITEM_KEY, date_between, mail_domain, rng, weighted, ymd};
+use crate::model::*;
+
+pub(super) const ALNUM: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+
+/// Client `index` of a site (0-based).
+pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
+    let mut r = rng(site, "client", u64::from(index));
+    let os_table: Vec<(OsImage, u32)> = OS_IMAGES.iter().map(|o| (*o, o.weight)).collect();
+    let os = weighted(&mut r, &os_table);
+    let prefix = if !os.has_branch {
+        "SRV-"
+    } else if r.random_bool(0.6) {
+        "LAPTOP-"
+    } else {
+        "DESKTOP-"
+    };
+    let suffix: String = (0..7)
+        .map(|_| ALNUM[r.random_range(0..ALNUM.len())] as char)
+        .collect();
+    let first: String = FirstName().fake_with_rng(&mut r);
+    let last: String = LastName().fake_with_rng(&mut r);
+    let user_name: String = format!("{first}.{last}{}", r.random_range(10..100))
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let ip_address = format!(
+        "10.{}.{}.{}",
+        r.random_range(16..250),
+        r.random_range(0..256),
+        r.random_range(2..255)
+    );
+    let mac_address = format!(
+        "00:15:5D:{:02X}:{:02X}:{:02X}",
+        r.random_range(0..256),
+        r.random_range(0..256),
+        r.random_range(0..256)
+    );
+    let uefi = r.random_bool(0.8);
+    Client {
+        item_key: FIRST_ITEM_KEY + i64::from(index),
+        netbios_name: format!("{prefix}{suffix}"),
+        email: format!("{user_name}@{domain}"),
+        user_name,
+        ip_address,
+        mac_address,
+        client_version: weighted(&mut r, CLIENT_VERSIONS),
+        ubr: r.random_range(1000..6000),
+        branch: os.has_branch.then(|| {
+            if os.caption.contains("LTSC") {
+                2
+            } else {
+                weighted(&mut r, &[(0u8, 85), (1, 15)])
+            }
+        }),
+        os,
+        bios_date: date_between(&mut r, ymd(2014, 1, 1), ymd(2025, 12, 31)),
+        os_install_date: date_between(&mut r, ymd(2019, 1, 1), ymd(2025, 12, 31)),
+        secure_boot: uefi && r.random_bool(0.85),
+        uefi,
+        tpm: r.random_bool(0.9),
+        is_virtual: r.random_bool(if os.has_branch { 0.05 } else { 0.6 }),
+        cpu: weighted(&mut r, CPUS),
+        last_active_days: if r.random_bool(0.85) {
+            r.random_range(0..8)
+        } else {
+            r.random_range(8..91)
+        },
+        ep_state: weighted(&mut r, &[(1u8, 80), (2, 8), (3, 7), (4, 5)]),
+    }
+}
+
+/// A site's clients, in order, produced on demand.
+pub fn clients(site: &SiteModel) -> impl Iterator<Item = Client> + '_ {
+    let domain = mail_domain(site);
+    (0..site.clients).map(move |i| client(site, &domain, i))
+}
+
+/// The compliance states of one client.
+pub(super) fn compliance(site: &SiteModel, client: &Client, index: u32) -> Vec<Compliance> {
+    if site.updates == 0 || site.updates_per_client == 0 {
+        return Vec::new();
+    }
+    let mut r = rng(site, "compliance", u64::from(index));
+    let start = r.random_range(0..site.updates);
+    (0..site.updates_per_client)
+        .map(|k| {
+            let status = weighted(&mut r, &[(3u8, 70), (2, 15), (1, 15)]);
+            let error_code =
+                (status == 2 && r.random_bool(0.3)).then(|| weighted(&mut r, UPDATE_ERRORS));
+            Compliance {
+                item_key: client.item_key,
+                update_ci_id: update_ci_id((start + k) % site.updates),
+                status,
+                error_code,
+            }
+        })
+        .collect()
+}
+
+/// Windows Update error codes (as the unsigned 32-bit values the client reports) and weights.
+pub(super) const UPDATE_ERRORS: &[(i64, u32)] = &[
+    (0x8024_4022, 30), // WU_E_PT_HTTP_STATUS_SERVICE_UNAVAIL
+    (0x8024_402C, 20), // WU_E_PT_WINHTTP_NAME_NOT_RESOLVED
+    (0x8007_0005, 15), // E_ACCESSDENIED
+    (0x800F_081F, 10), // CBS_E_SOURCE_MISSING
+    (0x8024_0022, 15), // WU_E_ALL_UPDATES_FAILED
+    (0x8007_0643, 10), // ERROR_INSTALL_FAILURE
+];
+
+pub(super) fn update_ci_id(index: u32) -> i64 {
+    16_800_000 + i64::from(index)
+}

@@ -1,0 +1,177 @@
+//! The output folder of a run, owned in one place: every path a run writes, and every path a
+//! later command (`view`, `sct`, `check`) reads back, comes from here.
+//!
+//! ```text
+//! OUT/report.json
+//! OUT/<scenario>/sites/<CODE>.db            site databases (embedded engine)
+//! OUT/<scenario>/payloads/week-NNN.json     the payload the SCP built each week
+//! OUT/<scenario>/upstream/                  what the mock cloud service stored
+//! OUT/<scenario>/usb/week-NNN/              the offline transfer folder of a week
+//! OUT/<scenario>/neighbor-N/{sites,payloads} the other hierarchies of a shared transfer folder
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// Why a kept site database could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    #[error(
+        "no site database {code}.db under {out}/*/sites/ (run a scenario with --out {out} first)"
+    )]
+    NotFound { code: String, out: String },
+    #[error("site {code} exists in several scenarios ({0}); choose one with --scenario", scenarios.join(", "))]
+    Ambiguous {
+        code: String,
+        scenarios: Vec<String>,
+    },
+    #[error(transparent)]
+    List(#[from] std::io::Error),
+}
+
+/// The top of a run's output (`--out`).
+#[derive(Debug, Clone)]
+pub struct RunLayout {
+    root: PathBuf,
+}
+
+impl RunLayout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn report_json(&self) -> PathBuf {
+        self.root.join("report.json")
+    }
+
+    pub fn scenario(&self, name: &str) -> ScenarioLayout {
+        ScenarioLayout {
+            dir: self.root.join(safe_name(name)),
+        }
+    }
+
+    /// Finds a kept site database: in the named scenario, or the only scenario that has the site.
+    pub fn find_site_db(&self, scenario: Option<&str>, code: &str) -> Result<PathBuf, FindError> {
+        let not_found = || FindError::NotFound {
+            code: code.into(),
+            out: self.root.display().to_string(),
+        };
+        if let Some(name) = scenario {
+            let path = self.scenario(name).hierarchy("").site_db(code);
+            return if path.exists() {
+                Ok(path)
+            } else {
+                Err(not_found())
+            };
+        }
+        let mut found = Vec::new();
+        for entry in fs_err::read_dir(&self.root)?.flatten() {
+            let layout = ScenarioLayout { dir: entry.path() };
+            let path = layout.hierarchy("").site_db(code);
+            if path.exists() {
+                found.push((entry.file_name().to_string_lossy().into_owned(), path));
+            }
+        }
+        match found.len() {
+            0 => Err(not_found()),
+            1 => Ok(found.remove(0).1),
+            _ => Err(FindError::Ambiguous {
+                code: code.into(),
+                scenarios: found.into_iter().map(|(s, _)| s).collect(),
+            }),
+        }
+    }
+}
+
+/// One scenario's folder.
+#[derive(Debug, Clone)]
+pub struct ScenarioLayout {
+    dir: PathBuf,
+}
+
+impl ScenarioLayout {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the in-process mock upstream stores.
+    pub fn upstream(&self) -> PathBuf {
+        self.dir.join("upstream")
+    }
+
+    /// The offline transfer folder ("the USB drive") of one week.
+    pub fn transfer(&self, week: u32) -> PathBuf {
+        self.dir.join("usb").join(format!("week-{week:03}"))
+    }
+
+    /// A hierarchy's folders: the scenario's own (`label` empty) or a neighbor's
+    /// (`neighbor-N/`).
+    pub fn hierarchy(&self, label: &str) -> HierarchyLayout {
+        HierarchyLayout {
+            dir: self.dir.join(label),
+        }
+    }
+
+    /// Removes what a previous run of the same scenario left that would confuse this one: the
+    /// upstream's store, the payloads and the transfer folders. Site databases are recreated by
+    /// seeding.
+    pub fn clear_previous_run(&self) -> std::io::Result<()> {
+        for dir in [
+            self.upstream(),
+            self.dir.join("payloads"),
+            self.dir.join("usb"),
+        ] {
+            if dir.exists() {
+                fs_err::remove_dir_all(&dir)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One hierarchy's folders.
+#[derive(Debug, Clone)]
+pub struct HierarchyLayout {
+    dir: PathBuf,
+}
+
+impl HierarchyLayout {
+    pub fn sites(&self) -> PathBuf {
+        self.dir.join("sites")
+    }
+
+    /// The embedded engine's database file of a site.
+    pub fn site_db(&self, code: &str) -> PathBuf {
+        self.sites()
+            .join(format!("{}.db", code.to_ascii_uppercase()))
+    }
+
+    pub fn payloads(&self) -> PathBuf {
+        self.dir.join("payloads")
+    }
+
+    pub fn payload(&self, week: u32) -> PathBuf {
+        self.payloads().join(format!("week-{week:03}.json"))
+    }
+
+    pub fn create(&self) -> std::io::Result<()> {
+        fs_err::create_dir_all(self.sites())?;
+        fs_err::create_dir_all(self.payloads())
+    }
+}
+
+/// A scenario name as a folder name.
+pub fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,111 @@
+//! Collect: a site's weekly run of the TEL queries of the level in force, into its own
+//! `TEL_TelemetryResults`, timed per probe and held to the scenario's budget.
+
+use super::seed::{SeededHierarchy, SeededSite};
+use crate::engine::{EngineError, WeeklyRun};
+use crate::finding::{Finding, FindingCode};
+use crate::probes;
+use crate::report::ProbeTiming;
+
+/// What collecting told: each probe's timing, and what went wrong.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub timings: Vec<ProbeTiming>,
+    pub findings: Vec<Finding>,
+}
+
+impl Collected {
+    fn extend(&mut self, other: Collected) {
+        self.timings.extend(other.timings);
+        self.findings.extend(other.findings);
+    }
+}
+
+/// Every site of every hierarchy runs its weekly queries for `week`.
+pub async fn collect_week(
+    hierarchies: &[SeededHierarchy],
+    week: u32,
+    budget_ms_per_1k_clients: Option<f64>,
+) -> Result<Collected, EngineError> {
+    let mut collected = Collected::default();
+    for hierarchy in hierarchies {
+        let catalog = probes::for_level(hierarchy.level_in(week));
+        let run = WeeklyRun {
+            week,
+            started_on: hierarchy.model.week_start(week),
+            probes: &catalog,
+        };
+        for site in &hierarchy.sites {
+            let label = hierarchy.site_label(&site.model.code);
+            collected.extend(collect_site(site, &label, &run, budget_ms_per_1k_clients).await?);
+        }
+    }
+    Ok(collected)
+}
+
+/// One site's weekly run. A probe that fails is a finding, not an error of the run.
+pub async fn collect_site(
+    site: &SeededSite,
+    label: &str,
+    run: &WeeklyRun<'_>,
+    budget_ms_per_1k_clients: Option<f64>,
+) -> Result<Collected, EngineError> {
+    let outcome = site.db.run_weekly(run).await?;
+    let mut collected = Collected::default();
+    for p in outcome.probes {
+        if let Some(error) = &p.error {
+            collected.findings.push(
+                Finding::new(
+                    FindingCode::ProbeError,
+                    format!("{} failed: {error}", p.probe),
+                )
+                .week(run.week)
+                .site(label)
+                .probe(p.probe),
+            );
+        }
+        collected.timings.push(ProbeTiming {
+            week: run.week,
+            site: label.to_string(),
+            probe: p.probe.to_string(),
+            rows: p.rows,
+            ms: p.elapsed.as_secs_f64() * 1e3,
+        });
+    }
+    if let Some(budget) = budget_ms_per_1k_clients
+        && site.model.clients > 0
+    {
+        let per_1k = outcome.elapsed.as_secs_f64() * 1e3 / (f64::from(site.model.clients) / 1000.0);
+        if per_1k > budget {
+            collected.findings.push(
+                Finding::new(
+                    FindingCode::BudgetExceeded,
+                    format!(
+                        "collection took {per_1k:.1} ms per 1,000 clients; the budget is {budget}"
+                    ),
+                )
+                .week(run.week)
+                .site(label),
+            );
+        }
+    }
+    Ok(collected)
+}
+
+/// A level changed during `week` is what the sites run with from the next week on.
+pub async fn apply_level_changes(
+    hierarchies: &[SeededHierarchy],
+    week: u32,
+) -> Result<(), EngineError> {
+    for hierarchy in hierarchies {
+        let level = hierarchy.level_in(week);
+        if let Some(next) = hierarchy.levels.get(week as usize)
+            && *next != level
+        {
+            for site in &hierarchy.sites {
+                site.db.set_level(*next).await?;
+            }
+        }
+    }
+    Ok(())
+}

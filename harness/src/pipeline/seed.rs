@@ -1,0 +1,209 @@
+//! Seed: every site of every hierarchy gets its own database, filled by the streaming generator
+//! while the oracles' facts are accumulated, and each hierarchy is registered with the upstream.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use usage_protocol::client::Upstream;
+
+use super::RunError;
+use crate::engine::{Engine, EngineError, SiteDatabase, engine_for};
+use crate::generate;
+use crate::hash::tel_hash;
+use crate::layout::{HierarchyLayout, ScenarioLayout};
+use crate::model::{HierarchyModel, SiteFacts, SiteModel};
+use crate::probes::EngineInfo;
+use crate::report::SiteSeeding;
+use crate::scenario::{EngineKind, Level, Scenario};
+
+/// A seeded site: its database and the oracle's facts about it.
+pub struct SeededSite {
+    pub model: SiteModel,
+    pub db: Arc<dyn SiteDatabase>,
+    pub facts: SiteFacts,
+    pub seeding: SiteSeeding,
+}
+
+/// One hierarchy of a scenario, seeded: the scenario's own, or a neighbor sharing its service
+/// connection tool's transfer folder.
+pub struct SeededHierarchy {
+    pub model: HierarchyModel,
+    /// `""` for the scenario's own hierarchy, `neighbor-N/` for the others: prefixes site names
+    /// in findings and timings, and names the neighbor's output folder.
+    pub label: String,
+    /// The hashed hierarchy ID, as the upstream knows it.
+    pub hash: String,
+    /// The bearer token the upstream issued to this hierarchy.
+    pub token: String,
+    /// The top-level site first (the CAS when there is one), then the primaries.
+    pub sites: Vec<SeededSite>,
+    /// The level in force during each week (index 0 is week 1).
+    pub levels: Vec<Level>,
+    pub layout: HierarchyLayout,
+}
+
+impl SeededHierarchy {
+    /// A site's name in findings and timings.
+    pub fn site_label(&self, code: &str) -> String {
+        format!("{}{code}", self.label)
+    }
+
+    pub fn top(&self) -> &SeededSite {
+        &self.sites[0]
+    }
+
+    pub fn level_in(&self, week: u32) -> Level {
+        self.levels[week as usize - 1]
+    }
+}
+
+/// Every hierarchy of a scenario, seeded, and the engine they run on.
+pub struct Seeded {
+    pub hierarchies: Vec<SeededHierarchy>,
+    pub engine: &'static str,
+    /// Read after the sites are open: a SQL Server engine learns its version on first contact.
+    pub engine_info: EngineInfo,
+}
+
+/// Seeds every hierarchy of `scenario` on `kind` and registers each with the upstream.
+pub async fn seed_scenario(
+    scenario: &Scenario,
+    kind: EngineKind,
+    layout: &ScenarioLayout,
+    upstream: &Upstream,
+    progress: &MultiProgress,
+) -> Result<Seeded, RunError> {
+    let mut hierarchies = Vec::new();
+    let mut provisioner = None;
+    let mut last_engine = None;
+    for (index, model) in HierarchyModel::all_of(scenario).into_iter().enumerate() {
+        let label = if index == 0 {
+            String::new()
+        } else {
+            format!("neighbor-{index}/")
+        };
+        let hierarchy_layout = layout.hierarchy(&label);
+        hierarchy_layout.create()?;
+        let prefix = format!(
+            "cm_{}_{}",
+            layout
+                .dir()
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy(),
+            label.replace(['-', '/'], "")
+        );
+        let engine = engine_for(
+            kind,
+            &hierarchy_layout.sites(),
+            &mut provisioner,
+            &scenario.run,
+            &prefix,
+        )?;
+        let hash = tel_hash(&model.id.to_string());
+        let token = upstream.register(&hash).await?;
+        let mut sites = seed_hierarchy(engine.as_ref(), &model, progress).await?;
+        for site in &mut sites {
+            site.seeding.site = format!("{label}{}", site.model.code);
+        }
+        let levels = if index == 0 {
+            scenario.levels()
+        } else {
+            vec![model.level; scenario.weeks() as usize]
+        };
+        hierarchies.push(SeededHierarchy {
+            model,
+            label,
+            hash,
+            token,
+            sites,
+            levels,
+            layout: hierarchy_layout,
+        });
+        last_engine = Some(engine);
+    }
+    let engine = last_engine.expect("a scenario has a hierarchy");
+    Ok(Seeded {
+        hierarchies,
+        engine: engine.name(),
+        engine_info: engine.info(),
+    })
+}
+
+/// Seeds every site of one hierarchy, one progress bar a site (hidden unless `progress` draws).
+pub async fn seed_hierarchy(
+    engine: &dyn Engine,
+    hierarchy: &HierarchyModel,
+    progress: &MultiProgress,
+) -> Result<Vec<SeededSite>, EngineError> {
+    let mut sites = Vec::new();
+    for site in &hierarchy.sites {
+        let bar = progress.add(ProgressBar::new(estimated_rows(site)));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>5} seeding {bar:30} {human_pos}/{human_len} rows {per_sec} eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(site.code.clone());
+        sites.push(seed_site(engine, hierarchy, site, &bar).await?);
+        bar.finish_and_clear();
+    }
+    Ok(sites)
+}
+
+/// A progress display that draws nothing: for tests, benchmarks and `--no-progress`.
+pub fn hidden_progress() -> MultiProgress {
+    MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
+}
+
+/// Creates a site's database and streams its generated rows into it.
+pub async fn seed_site(
+    engine: &dyn Engine,
+    hierarchy: &HierarchyModel,
+    site: &SiteModel,
+    progress: &ProgressBar,
+) -> Result<SeededSite, EngineError> {
+    let start = Instant::now();
+    let db = engine.open_site(site).await?;
+    db.install(hierarchy, site).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let model = site.clone();
+    let bar = progress.clone();
+    let generator = tokio::task::spawn_blocking(move || {
+        generate::stream_site(&model, |batch| {
+            bar.inc(batch.rows());
+            tx.blocking_send(batch)
+        })
+    });
+    let loaded = db.load(rx).await;
+    let facts = generator
+        .await
+        .map_err(|e| EngineError::site(&site.code, "generate", e))?;
+    let rows = loaded?;
+    // The generator only fails when the loader hung up, and then `loaded` said why.
+    let facts = facts.map_err(|e| EngineError::site(&site.code, "generate", e))?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    Ok(SeededSite {
+        model: site.clone(),
+        db,
+        facts,
+        seeding: SiteSeeding {
+            site: site.code.clone(),
+            clients: site.clients,
+            rows,
+            ms,
+            rows_per_s: rows as f64 / (ms / 1e3).max(1e-9),
+        },
+    })
+}
+
+/// Estimated rows of a site, for progress bars.
+pub fn estimated_rows(site: &SiteModel) -> u64 {
+    u64::from(site.clients) * (1 + u64::from(site.updates_per_client))
+        + u64::from(site.apps) * 3
+        + u64::from(site.collections)
+        + u64::from(site.updates)
+        + u64::from(site.custom_tables) * 5
+}

@@ -1,0 +1,91 @@
+//! The offline week: every hierarchy's service connection tool prepares its cabinet into the
+//! shared transfer folder, the scheduled cabinet faults strike, one `-connect` uploads the folder
+//! and fetches the update packs, and every hierarchy imports its own.
+
+use std::path::Path;
+use std::time::Instant;
+
+use usage_protocol::client::Upstream;
+
+use super::Submitted;
+use crate::finding::{Finding, FindingCode};
+use crate::pipeline::RunError;
+use crate::pipeline::faults::{self, CabFault};
+use crate::pipeline::seed::SeededHierarchy;
+use crate::report::UploadAttempt;
+use crate::scenario::Scenario;
+use crate::sct;
+
+pub(super) async fn connect_week(
+    scenario: &Scenario,
+    hierarchies: &[SeededHierarchy],
+    week: u32,
+    transfer: &Path,
+    upstream: &Upstream,
+) -> Result<Submitted, RunError> {
+    let mut submitted = Submitted::default();
+    fs_err::create_dir_all(transfer)?;
+    for hierarchy in hierarchies {
+        let dest = transfer.join(&hierarchy.model.cab_name);
+        match sct::prepare(hierarchy.top().db.as_ref(), Some(week), &dest).await {
+            Ok(_) => {}
+            Err(e @ sct::SctError::NameClash { .. }) => submitted.findings.push(
+                Finding::new(FindingCode::CabNameClash, format!("week {week}: {e}"))
+                    .week(week)
+                    .site(&hierarchy.site_label(&hierarchy.top().model.code)),
+            ),
+            Err(e) => return Err(RunError::Sct { week, source: e }),
+        }
+    }
+    let own = transfer.join(&hierarchies[0].model.cab_name);
+    for fault in faults::cab_faults(scenario, week) {
+        match fault {
+            CabFault::Corrupted => {
+                let bytes = fs_err::read(&own)?;
+                fs_err::write(&own, &bytes[..bytes.len() / 2])?;
+            }
+            CabFault::Renamed(to) => fs_err::rename(&own, transfer.join(to))?,
+        }
+    }
+    let packs = transfer.join("UpdatePacks");
+    let started = Instant::now();
+    let ms = || started.elapsed().as_secs_f64() * 1e3;
+    match sct::connect(upstream.base_url(), &hierarchies[0].token, transfer, &packs).await {
+        Ok(done) => {
+            for u in done {
+                submitted.uploads.push(UploadAttempt {
+                    week,
+                    attempts: 1,
+                    ms: ms(),
+                    receipt: Some(u.receipt),
+                    error: None,
+                });
+                submitted.connected.push(u.hierarchy_hash);
+            }
+        }
+        Err(e) => {
+            submitted.findings.push(
+                Finding::new(
+                    FindingCode::UploadFailed,
+                    format!("week {week}: service connection tool -connect: {e}"),
+                )
+                .week(week),
+            );
+            submitted.uploads.push(UploadAttempt {
+                week,
+                attempts: 1,
+                ms: ms(),
+                receipt: None,
+                error: Some(e.to_string()),
+            });
+        }
+    }
+    if packs.exists() {
+        for hierarchy in hierarchies {
+            sct::import(hierarchy.top().db.as_ref(), &packs)
+                .await
+                .map_err(|source| RunError::Sct { week, source })?;
+        }
+    }
+    Ok(submitted)
+}
