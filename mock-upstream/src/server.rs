@@ -60,11 +60,9 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot create data directory {}: {source}", path.display())]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The data directory cannot be created; the message names it.
+    #[error(transparent)]
+    DataDir(std::io::Error),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
@@ -122,10 +120,7 @@ impl Drop for RunningServer {
 
 /// Binds, reloads the durable state and starts serving on the current tokio runtime.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    fs_err::create_dir_all(&config.data_dir).map_err(ServerError::DataDir)?;
     let store = Store::open(&config.data_dir).await?;
     let tokens = Tokens::open(&config.data_dir, config.admin_token.clone())?;
     let listener = TcpListener::bind(config.listen)
