@@ -33,7 +33,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 
 pub use body::gunzip_bounded;
-pub use config::Config;
+pub use config::{Config, ServeArgs};
 pub use error::ApiError;
 pub use run::{RunningServer, ServerError, serve_until_signal, start};
 
