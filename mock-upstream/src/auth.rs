@@ -9,12 +9,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// A file operation failed; the message names the path (from `fs_err` or `durable`).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error("token file {} is unreadable: {source}", path.display())]
     Parse {
         path: PathBuf,
@@ -37,19 +34,13 @@ pub struct Tokens {
 impl Tokens {
     pub fn open(data_dir: &Path, admin: String) -> Result<Self, AuthError> {
         let path = data_dir.join("tokens.json");
-        let state = match std::fs::read(&path) {
+        let state = match fs_err::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| AuthError::Parse {
                 path: path.clone(),
                 source,
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TokenFile::default(),
-            Err(source) => {
-                return Err(AuthError::Io {
-                    action: "read",
-                    path,
-                    source,
-                });
-            }
+            Err(e) => return Err(e.into()),
         };
         Ok(Self {
             path,
@@ -82,26 +73,15 @@ impl Tokens {
         let token = format!("hier-{}", uuid::Uuid::new_v4().simple());
         state.tokens.insert(token.clone(), hierarchy_id.to_string());
         let bytes = serde_json::to_vec_pretty(&*state).expect("tokens serialise");
-        let tmp = self.path.with_extension("tmp");
-        let io = |action, source| AuthError::Io {
-            action,
-            path: self.path.clone(),
-            source,
-        };
-        std::fs::write(&tmp, bytes).map_err(|e| io("write", e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| io("rename", e))?;
+        usage_protocol::durable::write_file(&self.path, &bytes)?;
         Ok(token)
     }
 
     pub fn clear(&self) -> Result<(), AuthError> {
         let mut state = self.state.lock().expect("token state poisoned");
         state.tokens.clear();
-        match std::fs::remove_file(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(AuthError::Io {
-                action: "remove",
-                path: self.path.clone(),
-                source: e,
-            }),
+        match fs_err::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }

@@ -11,4 +11,4 @@ pub mod server;
 pub mod store;
 pub mod update_packs;
 
-pub use server::{Config, RunningServer, serve_until_signal, start};
+pub use server::{Config, RunningServer, ServeArgs, serve_until_signal, start};

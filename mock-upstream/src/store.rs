@@ -1,27 +1,24 @@
 //! Durable storage of what the service acknowledged.
 //!
-//! The contract is "on disk before acknowledged": each upload's body and its receipt are written
-//! to temporary files, fsync'd, renamed into place and the directory fsync'd before the handler
-//! answers. A crash between those steps leaves either nothing or a complete upload; a receipt is
-//! written only after its body, so a receipt on disk always has its body. On start the receipts
-//! are read back, which rebuilds the idempotency index.
+//! The contract is "on disk before acknowledged": each upload's body and then its receipt are
+//! written with [`durable::write_file`] before the handler answers. A crash between those steps
+//! leaves either nothing or a complete upload; a receipt is written only after its body, so a
+//! receipt on disk always has its body. On start the receipts are read back, which rebuilds the
+//! idempotency index.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
+use usage_protocol::durable;
 use usage_protocol::receipt::{Receipt, sha256_hex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// A file operation failed; the message names the path (from `fs_err` or `durable`).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error("receipt {} is unreadable: {source}", path.display())]
     Receipt {
         path: PathBuf,
@@ -29,15 +26,6 @@ pub enum StoreError {
     },
     #[error("storage task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
-}
-
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
-    let path = path.to_path_buf();
-    move |source| StoreError::Io {
-        action,
-        path,
-        source,
-    }
 }
 
 /// The result of offering an upload to the store.
@@ -162,10 +150,7 @@ impl Store {
             return Ok(None);
         }
         let path = self.dir.join("uploads").join(format!("{id}.json"));
-        tokio::fs::read(&path)
-            .await
-            .map(Some)
-            .map_err(io("read", &path))
+        Ok(Some(fs_err::tokio::read(&path).await?))
     }
 
     /// Forgets everything, on disk too.
@@ -173,9 +158,7 @@ impl Store {
         let mut index = self.index.lock().await;
         let uploads = self.dir.join("uploads");
         if uploads.exists() {
-            tokio::fs::remove_dir_all(&uploads)
-                .await
-                .map_err(io("remove", &uploads))?;
+            fs_err::tokio::remove_dir_all(&uploads).await?;
         }
         *index = Index::default();
         Ok(())
@@ -195,20 +178,21 @@ impl Index {
 }
 
 fn load_receipts(uploads: &Path) -> Result<Vec<Receipt>, StoreError> {
-    std::fs::create_dir_all(uploads).map_err(io("create", uploads))?;
+    fs_err::create_dir_all(uploads)?;
     let mut receipts = Vec::new();
-    for entry in std::fs::read_dir(uploads).map_err(io("list", uploads))? {
-        let path = entry.map_err(io("list", uploads))?.path();
+    for entry in fs_err::read_dir(uploads)? {
+        let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".tmp") {
-            // A write that never reached its rename: it was never acknowledged.
-            std::fs::remove_file(&path).map_err(io("remove", &path))?;
+        // A write that never reached its rename was never acknowledged. `*.tmp` is how versions
+        // before `durable::write_file` named theirs.
+        if durable::is_leftover(name) || name.ends_with(".tmp") {
+            fs_err::remove_file(&path)?;
             continue;
         }
         if !name.ends_with(".receipt.json") {
             continue;
         }
-        let text = std::fs::read(&path).map_err(io("read", &path))?;
+        let text = fs_err::read(&path)?;
         let receipt: Receipt =
             serde_json::from_slice(&text).map_err(|source| StoreError::Receipt {
                 path: path.clone(),
@@ -221,23 +205,14 @@ fn load_receipts(uploads: &Path) -> Result<Vec<Receipt>, StoreError> {
 }
 
 fn write_upload(uploads: &Path, receipt: &Receipt, json: &[u8]) -> Result<(), StoreError> {
-    std::fs::create_dir_all(uploads).map_err(io("create", uploads))?;
-    write_durably(&uploads.join(format!("{}.json", receipt.id)), json)?;
+    fs_err::create_dir_all(uploads)?;
+    durable::write_file(&uploads.join(format!("{}.json", receipt.id)), json)?;
     let record = serde_json::to_vec_pretty(receipt).expect("a receipt serialises");
-    write_durably(
+    durable::write_file(
         &uploads.join(format!("{}.receipt.json", receipt.id)),
         &record,
     )?;
-    let dir = std::fs::File::open(uploads).map_err(io("open", uploads))?;
-    dir.sync_all().map_err(io("fsync", uploads))
-}
-
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    file.write_all(bytes).map_err(io("write", &tmp))?;
-    file.sync_all().map_err(io("fsync", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("rename", path))
+    Ok(())
 }
 
 fn now_unix() -> String {
@@ -247,4 +222,21 @@ fn now_unix() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unfinished_writes_are_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = dir.path().join("uploads");
+        fs_err::create_dir_all(&uploads).unwrap();
+        fs_err::write(uploads.join(".tmpAb12Cd"), b"half").unwrap();
+        fs_err::write(uploads.join("old.receipt.tmp"), b"half").unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        assert!(store.receipts().await.is_empty());
+        assert_eq!(fs_err::read_dir(&uploads).unwrap().count(), 0);
+    }
 }

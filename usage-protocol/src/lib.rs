@@ -8,10 +8,12 @@
 //! - [`update_pack`]: the update packs the service offers;
 //! - [`usage_cab`]: the service connection tool's cabinet layout;
 //! - [`connect`]: the service connection tool's `-connect` answer;
-//! - [`client`]: a typed client of the service's API, with the retry policy of an online SCP.
+//! - [`client`]: a typed client of the service's API, with the retry policy of an online SCP;
+//! - [`durable`]: writing a file atomically and durably, for either side's state on disk.
 
 pub mod client;
 pub mod connect;
+pub mod durable;
 pub mod fault;
 pub mod payload;
 pub mod receipt;

@@ -1,0 +1,43 @@
+//! Who is calling: the bearer token of a request, checked against the admin token or the tokens
+//! issued to hierarchies.
+
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::AppState;
+use super::error::ApiError;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.tokens.is_admin(bearer(headers)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin API needs `Authorization: Bearer <admin token>`",
+        ))
+    }
+}
+
+/// The hierarchy whose token the request carries. `who_needs` starts the refusal's message, e.g.
+/// "the update check needs".
+pub(super) fn client_hierarchy(
+    state: &AppState,
+    headers: &HeaderMap,
+    who_needs: &str,
+) -> Result<String, ApiError> {
+    state.tokens.hierarchy_of(bearer(headers)).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("{who_needs} `Authorization: Bearer <hierarchy token>`"),
+        )
+    })
+}

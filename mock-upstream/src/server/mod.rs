@@ -1,0 +1,69 @@
+//! The HTTP service, one module per API area:
+//!
+//! - `usage`: the online upload of a week's usage payload;
+//! - `sct`: the service connection tool's connect, many cabinets in one request;
+//! - `updates`: the update check and the update pack download;
+//! - `admin`: hierarchies and tokens, stored uploads, faults, reset;
+//! - `metrics`: the counters endpoint.
+//!
+//! What the areas share: `body` (body limits, the gunzip bound), `error` (the JSON error),
+//! `auth` (who is calling), `fault_injection`, `acknowledge` (storing an upload and answering
+//! with its receipt) and `respond` (counting answers). `listener` resets connections on demand;
+//! `config` and `run` start a server.
+
+mod acknowledge;
+mod admin;
+mod auth;
+mod body;
+mod config;
+mod error;
+mod fault_injection;
+mod listener;
+mod metrics;
+mod respond;
+mod run;
+mod sct;
+mod updates;
+mod usage;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+
+pub use body::gunzip_bounded;
+pub use config::{Config, ServeArgs};
+pub use error::ApiError;
+pub use run::{RunningServer, ServerError, serve_until_signal, start};
+
+/// What every handler can reach.
+struct AppState {
+    store: crate::store::Store,
+    faults: Arc<crate::faults::Faults>,
+    tokens: crate::auth::Tokens,
+    metrics: crate::metrics::Metrics,
+    catalog: crate::update_packs::Catalog,
+    config: Config,
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .merge(usage::routes())
+        .merge(sct::routes())
+        .merge(updates::routes())
+        .merge(admin::routes())
+        .merge(metrics::routes())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+}

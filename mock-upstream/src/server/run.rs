@@ -1,0 +1,142 @@
+//! Starting a server: in-process on the current tokio runtime ([`start`]), or as a process that
+//! serves until it is signalled ([`serve_until_signal`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use super::config::Config;
+use super::listener::ResettingListener;
+use super::{AppState, router};
+use crate::auth::Tokens;
+use crate::faults::Faults;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::update_packs::Catalog;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The data directory cannot be created; the message names it.
+    #[error(transparent)]
+    DataDir(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+}
+
+/// A server running on a tokio task; dropping it (or [`RunningServer::stop`]) shuts it down.
+pub struct RunningServer {
+    addr: SocketAddr,
+    admin_token: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Binds, reloads the durable state and starts serving on the current tokio runtime.
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    fs_err::create_dir_all(&config.data_dir).map_err(ServerError::DataDir)?;
+    let store = Store::open(&config.data_dir).await?;
+    let tokens = Tokens::open(&config.data_dir, config.admin_token.clone())?;
+    let bind_failed = |source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(bind_failed)?;
+    let addr = listener.local_addr().map_err(bind_failed)?;
+    let faults = Arc::new(Faults::default());
+    let state = Arc::new(AppState {
+        store,
+        faults: faults.clone(),
+        tokens,
+        metrics: Metrics::default(),
+        catalog: Catalog::shipped(),
+        config: config.clone(),
+    });
+    let (tx, rx) = oneshot::channel();
+    let app = router(state);
+    let listener = ResettingListener::new(listener, faults);
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!("mock upstream stopped: {e}");
+        }
+    });
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "mock upstream listening");
+    Ok(RunningServer {
+        addr,
+        admin_token: config.admin_token,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}
+
+/// Serves until SIGINT or SIGTERM; the first line on stdout is `listening on http://ADDR`, so a
+/// script can find a port chosen by the OS. Shared by `mock-upstream serve` and `harness upstream`.
+pub async fn serve_until_signal(config: Config) -> Result<(), ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let server = start(config).await?;
+    // A script may read the first line and close the pipe: losing stdout must not stop the
+    // service, so write errors are ignored.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {}", server.base_url());
+        let _ = writeln!(out, "admin token: {}", server.admin_token());
+        let _ = out.flush();
+    }
+    let mut term = signal(SignalKind::terminate()).map_err(|source| ServerError::Bind {
+        addr: server.addr(),
+        source,
+    })?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received, stopping");
+    server.stop().await;
+    Ok(())
+}
