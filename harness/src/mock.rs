@@ -6,7 +6,7 @@
 use std::path::Path;
 
 pub use mock_upstream::server::ServerError;
-pub use mock_upstream::{Config, RunningServer};
+pub use mock_upstream::{Config, RunningServer, ServeArgs};
 
 /// Starts the mock upstream on a free loopback port, keeping its data in `data_dir`.
 pub async fn start(data_dir: &Path) -> Result<RunningServer, ServerError> {

@@ -170,7 +170,7 @@ impl RunReport {
 
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("reports serialise");
-        std::fs::write(path, json)
+        usage_protocol::durable::write_file(path, &json)
     }
 
     /// The human summary: a line per scenario, its findings and unmet expectations.

@@ -27,12 +27,15 @@ pub enum SctError {
     Payload(#[from] PayloadBuildError),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("building the cabinet {}: {source}", path.display())]
+    Build {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("writing CSV {}: {source}", path.display())]
+    Csv { path: PathBuf, source: csv::Error },
     #[error("{} is not a usable usage cabinet: {source}", path.display())]
     Cab { path: PathBuf, source: CabError },
     #[error("{}: the payload inside is invalid: {message}", path.display())]
@@ -57,20 +60,9 @@ pub enum SctError {
     Manifest { path: PathBuf, message: String },
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SctError {
-    let path = path.to_path_buf();
-    move |source| SctError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half.
+/// Writes `bytes` to `path` durably and whole: a reader never sees half a cabinet or manifest.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SctError> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("rename", path))
+    usage_protocol::durable::write_file(path, bytes).map_err(SctError::from)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +83,7 @@ pub async fn prepare(
     let info = db.site_info().await?;
     let payload = payload::payload_for_week(db, week).await?;
     if dest.exists() {
-        let existing = std::fs::read(dest).map_err(io("read", dest))?;
+        let existing = fs_err::read(dest)?;
         if let Ok(cab) = usage_cab::read(&existing, MAX_PAYLOAD_BYTES)
             && let Ok(other) = UsagePayload::from_json(&cab.payload_json)
             && other.hierarchy_id != payload.hierarchy_id
@@ -103,7 +95,7 @@ pub async fn prepare(
         }
     }
     if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+        fs_err::create_dir_all(parent)?;
     }
     let (json, _) = payload::encode(&payload);
     let date = time::Date::parse(
@@ -111,8 +103,10 @@ pub async fn prepare(
         time::macros::format_description!("[year]-[month]-[day]"),
     )
     .unwrap_or(time::Date::MIN);
-    let bytes =
-        usage_cab::write(&json, &info.version, date).map_err(io("build cabinet for", dest))?;
+    let bytes = usage_cab::write(&json, &info.version, date).map_err(|source| SctError::Build {
+        path: dest.to_path_buf(),
+        source,
+    })?;
     write_atomically(dest, &bytes)?;
     Ok(PreparedCab {
         path: dest.to_path_buf(),
@@ -140,10 +134,9 @@ pub async fn export(
         "row_no",
         "data",
     ];
-    let csv_err = |e: csv::Error| SctError::Io {
-        action: "write CSV",
+    let csv_err = |source: csv::Error| SctError::Csv {
         path: dest.to_path_buf(),
-        source: e.into(),
+        source,
     };
     writer.write_record(header).map_err(csv_err)?;
     let mut rows = 0;
@@ -210,8 +203,7 @@ pub struct Uploaded {
 
 /// The `*.cab` files of a folder, by name.
 fn cabinets_in(dir: &Path) -> Result<Vec<PathBuf>, SctError> {
-    let mut cabs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io("list", dir))?
+    let mut cabs: Vec<PathBuf> = fs_err::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("cab")))
         .collect();
@@ -235,7 +227,7 @@ pub async fn connect(
     }
     let mut files = Vec::new();
     for path in &cabs {
-        let bytes = std::fs::read(path).map_err(io("read", path))?;
+        let bytes = fs_err::read(path)?;
         // Checked here first, so a damaged file is named before anything leaves the machine.
         let cab = usage_cab::read(&bytes, MAX_PAYLOAD_BYTES).map_err(|source| SctError::Cab {
             path: path.clone(),
@@ -257,7 +249,7 @@ pub async fn connect(
     let mut uploaded = Vec::new();
     for r in answer.results {
         let folder = dest.join(hierarchy_folder(&r.hierarchy_id));
-        std::fs::create_dir_all(&folder).map_err(io("create", &folder))?;
+        fs_err::create_dir_all(&folder)?;
         let mut manifest = PackManifest {
             hierarchy_id: r.hierarchy_id.clone(),
             packs: Vec::new(),
@@ -310,15 +302,14 @@ pub struct ImportOutcome {
 pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, SctError> {
     let own = tel_hash(&db.site_info().await?.hierarchy_id);
     let mut outcome = ImportOutcome::default();
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(src)
-        .map_err(io("list", src))?
+    let mut folders: Vec<PathBuf> = fs_err::read_dir(src)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join(MANIFEST).is_file())
         .collect();
     folders.sort();
     for folder in folders {
         let path = folder.join(MANIFEST);
-        let text = std::fs::read(&path).map_err(io("read", &path))?;
+        let text = fs_err::read(&path)?;
         let manifest: PackManifest =
             serde_json::from_slice(&text).map_err(|e| SctError::Manifest {
                 path: path.clone(),
@@ -331,7 +322,7 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
         let mut packs = Vec::new();
         for p in &manifest.packs {
             let file = folder.join(&p.file);
-            let bytes = std::fs::read(&file).map_err(io("read", &file))?;
+            let bytes = fs_err::read(&file)?;
             let actual = usage_protocol::sha256_hex(&bytes);
             if actual != p.pack.sha256 {
                 return Err(SctError::PackDigest {

@@ -7,24 +7,15 @@ use harness::mock;
 
 use super::exit::{Exit, Outcome, runtime};
 
+/// The same flags as `mock-upstream serve`: one struct serves both.
 #[derive(clap::Args)]
 pub struct UpstreamArgs {
-    /// Address to bind; loopback unless you say otherwise. Port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    listen: std::net::SocketAddr,
-    /// Where acknowledged uploads and issued tokens are kept; they survive restarts.
-    #[arg(long, default_value = "harness-upstream")]
-    data_dir: PathBuf,
-    /// Bearer token of the admin API.
-    #[arg(long, env = "MOCK_UPSTREAM_ADMIN_TOKEN", default_value = "admin")]
-    admin_token: String,
+    #[command(flatten)]
+    serve: mock::ServeArgs,
 }
 
 pub fn serve(args: UpstreamArgs) -> Outcome {
-    let mut config = mock::Config::new(args.data_dir);
-    config.listen = args.listen;
-    config.admin_token = args.admin_token;
-    runtime()?.block_on(mock::serve_until_signal(config))?;
+    runtime()?.block_on(mock::serve_until_signal(args.serve.into_config()))?;
     Ok(Exit::Success)
 }
 

@@ -40,7 +40,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Where acknowledged uploads and issued tokens are kept; they survive restarts.
-    #[arg(long)]
+    #[arg(long, default_value = "harness-upstream")]
     pub data_dir: PathBuf,
     /// Bearer token of the admin API.
     #[arg(long, env = "MOCK_UPSTREAM_ADMIN_TOKEN", default_value = "admin")]

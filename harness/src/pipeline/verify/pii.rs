@@ -6,14 +6,16 @@ use std::collections::{BTreeSet, HashSet};
 use super::{ExpectedWeek, ReceivedUpload};
 use crate::finding::{Finding, FindingCode};
 use crate::generate;
-use crate::model::HierarchyModel;
+use crate::model::{HierarchyModel, SiteModel};
 use crate::scenario::Level;
 
 /// A value that must not leave the site.
-struct Secret<'a> {
-    value: &'a str,
+struct Secret {
+    value: String,
     what: &'static str,
-    site: &'a str,
+    /// Searched in every upload (custom table names), not only those at Basic and Enhanced.
+    everywhere: bool,
+    case_sensitive: bool,
 }
 
 /// One upload prepared for scanning: its bytes and the set of its tokens.
@@ -98,95 +100,80 @@ pub fn scan_for_personal_data(
         .iter()
         .filter(|u| week_of(&u.upload.json).is_none_or(|w| private_weeks.contains(&w)))
         .collect();
+    let everywhere: Vec<&Scannable> = all.iter().collect();
     let mut findings = Vec::new();
     let mut reported = BTreeSet::new();
-    let mut check = |secret: Secret, scope: &[&Scannable], case_sensitive: bool| {
-        for upload in scope {
-            if upload.contains(secret.value, case_sensitive)
-                && reported.insert((secret.what, secret.value.to_string()))
-            {
-                findings.push(
-                    Finding::new(
-                        FindingCode::PiiLeak,
-                        format!(
-                            "{} `{}` found in upload {}",
-                            secret.what, secret.value, upload.upload.receipt_id
-                        ),
-                    )
-                    .site(secret.site),
-                );
-            }
-        }
-    };
-    let everywhere: Vec<&Scannable> = all.iter().collect();
     for site in &hierarchy.sites {
-        // Site codes are three characters: matched case-sensitively, or `cas` (a site type)
-        // would be taken for the code `CAS`.
-        check(
-            Secret {
-                value: &site.code,
-                what: "site code",
-                site: &site.code,
-            },
-            &private,
-            true,
-        );
-        check(
-            Secret {
-                value: &site.name,
-                what: "site name",
-                site: &site.code,
-            },
-            &private,
-            false,
-        );
-        for name in generate::network_names(site) {
-            check(
-                Secret {
-                    value: &name,
-                    what: "boundary or boundary group",
-                    site: &site.code,
-                },
-                &private,
-                false,
-            );
-        }
-        for name in generate::custom_table_names(site) {
-            check(
-                Secret {
-                    value: &name,
-                    what: "custom table name",
-                    site: &site.code,
-                },
-                &everywhere,
-                false,
-            );
-        }
-        if private.is_empty() {
-            continue;
-        }
-        let kinds = [
-            "computer name",
-            "user name",
-            "IP address",
-            "MAC address",
-            "e-mail address",
-        ];
-        for client in generate::clients(site) {
-            for (value, what) in client.personal_values().into_iter().zip(kinds) {
-                check(
-                    Secret {
-                        value,
-                        what,
-                        site: &site.code,
-                    },
-                    &private,
-                    false,
-                );
+        for secret in secrets_of(site, !private.is_empty()) {
+            let scope = if secret.everywhere {
+                &everywhere
+            } else {
+                &private
+            };
+            for upload in scope {
+                if upload.contains(&secret.value, secret.case_sensitive)
+                    && reported.insert((secret.what, secret.value.clone()))
+                {
+                    findings.push(
+                        Finding::new(
+                            FindingCode::PiiLeak,
+                            format!(
+                                "{} `{}` found in upload {}",
+                                secret.what, secret.value, upload.upload.receipt_id
+                            ),
+                        )
+                        .site(&site.code),
+                    );
+                }
             }
         }
     }
     findings
+}
+
+/// Every value of a site that must not leave it: names of the site, its network and its own
+/// tables, and (when `with_clients`) every client's personal values, streamed.
+fn secrets_of(site: &SiteModel, with_clients: bool) -> impl Iterator<Item = Secret> + '_ {
+    let secret = |value: String, what, everywhere, case_sensitive| Secret {
+        value,
+        what,
+        everywhere,
+        case_sensitive,
+    };
+    // Site codes are three characters: matched case-sensitively, or `cas` (a site type) would
+    // be taken for the code `CAS`.
+    let site_values = [
+        secret(site.code.clone(), "site code", false, true),
+        secret(site.name.clone(), "site name", false, false),
+    ];
+    let network = generate::network_names(site)
+        .into_iter()
+        .map(move |n| secret(n, "boundary or boundary group", false, false));
+    let tables = generate::custom_table_names(site)
+        .into_iter()
+        .map(move |n| secret(n, "custom table name", true, false));
+    let kinds = [
+        "computer name",
+        "user name",
+        "IP address",
+        "MAC address",
+        "e-mail address",
+    ];
+    let clients = generate::clients(site)
+        .take(if with_clients { usize::MAX } else { 0 })
+        .flat_map(move |client| {
+            client
+                .personal_values()
+                .into_iter()
+                .zip(kinds)
+                .map(|(value, what)| secret(value.to_string(), what, false, false))
+                .collect::<Vec<_>>()
+        });
+    site_values
+        .into_iter()
+        .chain(network)
+        .chain(tables)
+        .chain(clients)
 }
 
 fn week_of(json: &[u8]) -> Option<u32> {
