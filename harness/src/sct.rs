@@ -1,4 +1,4 @@
-//! The service connection tool of an offline service connection point (DESIGN §1):
+//! The service connection tool of an offline service connection point:
 //! `-prepare` writes the week's usage data into a cabinet, `-export` into a CSV file for a person,
 //! `-connect` (on an internet-connected machine) uploads every cabinet of a folder and downloads
 //! the update packs each hierarchy is entitled to, and `-import` takes into the site database only
