@@ -5,7 +5,7 @@ use serde::{Serialize, Serializer};
 
 /// How a finding weighs on a run: an unlisted error fails it; an info is reported and never
 /// fails it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -65,6 +65,8 @@ finding_codes! {
     CabNameClash = "cab_name_clash", Error, "two hierarchies prepared cabinets under one name";
     UpdatePacks = "update_packs", Error, "the site imported other update packs than the service offers";
     BudgetExceeded = "budget_exceeded", Error, "the weekly collection took longer than its budget";
+    UploadRetried = "upload_retried", Info, "an upload needed more than one attempt";
+    UploadThrottled = "upload_throttled", Info, "the service throttled an upload (429 with Retry-After)";
 }
 
 impl FindingCode {

@@ -43,16 +43,19 @@ pub struct ProbeTiming {
     pub ms: f64,
 }
 
+/// One upload (online) or `-connect` (offline) of a week, with every attempt it made.
 #[derive(Debug, Clone, Serialize)]
 pub struct UploadAttempt {
     pub week: u32,
-    /// Attempts the upload took; 0 when it never succeeded.
+    /// Attempts made, whether or not the last one succeeded.
     pub attempts: u32,
     pub ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Every attempt: when, how long, the status or error, `Retry-After`.
+    pub attempt_log: Vec<usage_protocol::client::Attempt>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -90,9 +93,26 @@ pub struct ScenarioReport {
 }
 
 impl ScenarioReport {
-    /// Sets the outcome from the findings and compares it with what the scenario expects.
+    /// Applies the scenario's severities, sets the outcome and compares the run with `[expect]`.
+    ///
+    /// A listed finding code is required. The outcome is `pass` when no *unlisted error* was
+    /// found: an unlisted info never fails a run, and a listed error is what the scenario
+    /// reproduces. `max_attempts` bounds every single upload.
     pub fn evaluate(mut self, expect: &Expect) -> Self {
-        self.outcome = if !self.findings.iter().any(|f| f.severity == Severity::Error) {
+        for finding in &mut self.findings {
+            if let Some(severity) = expect.severity.get(finding.code.as_str()) {
+                finding.severity = *severity;
+            }
+        }
+        let wanted: std::collections::BTreeSet<&str> =
+            expect.findings.iter().map(String::as_str).collect();
+        let unlisted_errors: std::collections::BTreeSet<&str> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error && !wanted.contains(f.code.as_str()))
+            .map(|f| f.code.as_str())
+            .collect();
+        self.outcome = if unlisted_errors.is_empty() {
             Outcome::Pass
         } else {
             Outcome::Fail
@@ -114,20 +134,19 @@ impl ScenarioReport {
                 self.uploads_accepted
             ));
         }
-        // A listed code is required; an unlisted error fails the run, an unlisted info never does.
+        if let Some(max) = expect.max_attempts {
+            for upload in self.timings.uploads.iter().filter(|u| u.attempts > max) {
+                failures.push(format!(
+                    "the week {} upload took {} attempts; the scenario allows {max}",
+                    upload.week, upload.attempts
+                ));
+            }
+        }
         let found: std::collections::BTreeSet<&str> =
             self.findings.iter().map(|f| f.code.as_str()).collect();
-        let wanted: std::collections::BTreeSet<&str> =
-            expect.findings.iter().map(String::as_str).collect();
         for missing in wanted.difference(&found) {
             failures.push(format!("expected finding `{missing}` was not reported"));
         }
-        let unlisted_errors: std::collections::BTreeSet<&str> = self
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error && !wanted.contains(f.code.as_str()))
-            .map(|f| f.code.as_str())
-            .collect();
         for extra in unlisted_errors {
             failures.push(format!("unexpected finding `{extra}`"));
         }
@@ -181,10 +200,15 @@ impl RunReport {
             let verdict = if s.met_expectations { "ok  " } else { "FAIL" };
             let _ = writeln!(
                 out,
-                "{verdict} {:<28} outcome={:<4} uploads={} probes_checked={} mismatches={} findings={} seed={} engine={} {:.1}s",
+                "{verdict} {:<28} outcome={:<4} uploads={} retries={} probes_checked={} mismatches={} findings={} seed={} engine={} {:.1}s",
                 s.name,
                 format!("{:?}", s.outcome).to_lowercase(),
                 s.uploads_accepted,
+                s.timings
+                    .uploads
+                    .iter()
+                    .map(|u| u.attempts.saturating_sub(1))
+                    .sum::<u32>(),
                 s.probes_checked,
                 s.mismatches,
                 s.findings.len(),
@@ -201,7 +225,11 @@ impl RunReport {
                 );
             }
             for f in s.findings.iter().take(10) {
-                let _ = writeln!(out, "     finding {}: {}", f.code, f.message);
+                let severity = match f.severity {
+                    Severity::Error => "finding",
+                    Severity::Info => "info",
+                };
+                let _ = writeln!(out, "     {severity} {}: {}", f.code, f.message);
             }
             if s.findings.len() > 10 {
                 let _ = writeln!(
@@ -251,17 +279,23 @@ impl RunReport {
                 (!s.met_expectations).then(|| s.expectation_failures.join("; ")),
             );
             for code in FindingCode::ALL.iter().map(|c| c.as_str()) {
-                let hits: Vec<&str> = s
+                let hits: Vec<&Finding> = s
                     .findings
                     .iter()
                     .filter(|f| f.code.as_str() == code)
-                    .map(|f| f.message.as_str())
                     .collect();
                 let expected = s.expected_findings.iter().any(|e| e == code);
-                let failure = match (expected, hits.is_empty()) {
-                    (true, true) => Some(format!("expected finding `{code}` was not reported")),
-                    (false, false) => Some(hits.join("; ")),
-                    _ => None,
+                let errors: Vec<&str> = hits
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .map(|f| f.message.as_str())
+                    .collect();
+                let failure = if expected && hits.is_empty() {
+                    Some(format!("expected finding `{code}` was not reported"))
+                } else if !expected && !errors.is_empty() {
+                    Some(errors.join("; "))
+                } else {
+                    None
                 };
                 case(&format!("check {code}"), failure);
             }

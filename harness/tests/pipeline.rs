@@ -211,13 +211,14 @@ kind = "replication_down"
 week = 1
 site = "P02"
 [expect]
-outcome = "fail"
+outcome = "pass"
 uploads = 2
 findings = ["missing_site"]
 "#,
     );
     let report = run_scenario(&scenario, &options(dir.path())).await.unwrap();
-    assert_eq!(report.outcome, Outcome::Fail);
+    // A listed error is what the scenario reproduces: the outcome is a pass.
+    assert_eq!(report.outcome, Outcome::Pass);
     assert!(report.met_expectations, "{:?}", report.expectation_failures);
     let missing: Vec<_> = report
         .findings
@@ -328,4 +329,53 @@ async fn the_checker_catches_tampering_and_leaks() {
         &[upload(json.clone()).remove(0), upload(json).remove(0)],
     );
     assert!(codes(&twice).contains(&"upload_count"));
+}
+
+/// Transport is visible: a survived 503 is an info finding and a logged attempt; a scenario can
+/// raise its severity or bound the attempts, and then the same run fails.
+#[tokio::test]
+async fn retries_are_visible_and_expectations_can_bound_them() {
+    use harness::finding::Severity;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::shipped("hierarchy.toml");
+    let report = run_scenario(&scenario, &options(dir.path())).await.unwrap();
+    assert!(report.met_expectations, "{:?}", report.expectation_failures);
+    let retried: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code.as_str() == "upload_retried")
+        .collect();
+    assert_eq!(retried.len(), 1, "{:?}", report.findings);
+    assert_eq!(retried[0].severity, Severity::Info);
+    assert_eq!(retried[0].week, Some(2));
+    let week2 = report.timings.uploads.iter().find(|u| u.week == 2).unwrap();
+    assert_eq!(week2.attempts, 3);
+    let statuses: Vec<Option<u16>> = week2.attempt_log.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(201)]);
+
+    let mut strict = scenario.clone();
+    strict
+        .expect
+        .severity
+        .insert("upload_retried".into(), Severity::Error);
+    let report = run_scenario(&strict, &options(dir.path())).await.unwrap();
+    assert!(!report.met_expectations);
+    assert!(
+        report
+            .expectation_failures
+            .iter()
+            .any(|f| f.contains("upload_retried")),
+        "{:?}",
+        report.expectation_failures
+    );
+
+    let mut bounded = scenario.clone();
+    bounded.expect.max_attempts = Some(2);
+    let report = run_scenario(&bounded, &options(dir.path())).await.unwrap();
+    assert!(!report.met_expectations);
+    assert!(
+        report.expectation_failures[0].contains("3 attempts"),
+        "{:?}",
+        report.expectation_failures
+    );
 }

@@ -53,6 +53,40 @@ impl Default for RetryPolicy {
     }
 }
 
+/// One attempt of an upload, as the run's attempts log records it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// When it started, in milliseconds since the upload began.
+    pub started_ms: f64,
+    /// How long until its answer (or its failure).
+    pub latency_ms: f64,
+    /// The HTTP status, when the service answered.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<u16>,
+    /// `Retry-After` of the answer, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub retry_after_s: Option<u64>,
+    /// What went wrong: the transport error, or the service's error body.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// An upload's result with the record of every attempt.
+#[derive(Debug)]
+pub struct UploadOutcome {
+    pub attempts: Vec<Attempt>,
+    pub result: Result<UploadReceipt, UpstreamError>,
+}
+
+/// What one attempt's answer means.
+enum Answer {
+    Stored(UploadAnswer),
+    Transient(String),
+    Refused(UpstreamError),
+}
+
 /// The outcome of a successful upload.
 #[derive(Debug, Clone)]
 pub struct UploadReceipt {
@@ -197,6 +231,32 @@ impl Upstream {
         idempotency_key: &str,
         gzip_body: Vec<u8>,
     ) -> Result<UploadReceipt, UpstreamError> {
+        self.upload_usage_logged(token, idempotency_key, gzip_body)
+            .await
+            .result
+    }
+
+    /// [`Upstream::upload_usage`], with a record of every attempt it made.
+    pub async fn upload_usage_logged(
+        &self,
+        token: &str,
+        idempotency_key: &str,
+        gzip_body: Vec<u8>,
+    ) -> UploadOutcome {
+        let mut attempts = Vec::new();
+        let result = self
+            .upload_with_retries(token, idempotency_key, &gzip_body, &mut attempts)
+            .await;
+        UploadOutcome { attempts, result }
+    }
+
+    async fn upload_with_retries(
+        &self,
+        token: &str,
+        idempotency_key: &str,
+        gzip_body: &[u8],
+        log: &mut Vec<Attempt>,
+    ) -> Result<UploadReceipt, UpstreamError> {
         // A fresh connection per attempt, as a service connection point's weekly upload has:
         // a reused idle connection would hide a network path that resets connections.
         let client = reqwest::Client::builder()
@@ -207,59 +267,96 @@ impl Upstream {
                 url: self.base.clone(),
                 source,
             })?;
+        let began = std::time::Instant::now();
         let mut backoff = self.policy.first_backoff;
-        let mut last = String::new();
-        for attempt in 1..=self.policy.max_attempts {
+        for number in 1..=self.policy.max_attempts {
+            let started = began.elapsed();
             let sent = client
                 .post(self.url("/v1/usage"))
                 .bearer_auth(token)
                 .header("Idempotency-Key", idempotency_key)
                 .header(reqwest::header::CONTENT_ENCODING, "gzip")
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(gzip_body.clone())
+                .body(gzip_body.to_vec())
                 .send()
                 .await;
+            let mut attempt = Attempt {
+                number,
+                started_ms: started.as_secs_f64() * 1e3,
+                latency_ms: 0.0,
+                status: None,
+                retry_after_s: None,
+                error: None,
+            };
             let mut wait = backoff;
-            match sent {
-                Ok(response) if response.status().is_success() => {
-                    match response.json::<UploadAnswer>().await {
-                        Ok(answer) => {
-                            return Ok(UploadReceipt {
-                                receipt: answer.receipt,
-                                replayed: answer.replayed,
-                                attempts: attempt,
-                            });
-                        }
-                        Err(e) => last = format!("attempt {attempt}: unreadable receipt: {e}"),
-                    }
+            let answer = self.read_answer(sent, &mut attempt).await;
+            attempt.latency_ms = (began.elapsed() - started).as_secs_f64() * 1e3;
+            if let Some(after) = attempt.retry_after_s {
+                wait = Duration::from_secs(after).min(self.policy.max_retry_after);
+            }
+            log.push(attempt);
+            match answer {
+                Answer::Stored(answer) => {
+                    return Ok(UploadReceipt {
+                        receipt: answer.receipt,
+                        replayed: answer.replayed,
+                        attempts: number,
+                    });
                 }
-                Ok(response) => {
-                    let status = response.status();
-                    if let Some(after) = retry_after(&response) {
-                        wait = after.min(self.policy.max_retry_after);
-                    }
-                    let body = response.text().await.unwrap_or_default();
-                    if !is_transient(status) {
-                        return Err(UpstreamError::Status {
-                            what: "usage upload".into(),
-                            status: status.as_u16(),
-                            body,
+                Answer::Refused(error) => return Err(error),
+                Answer::Transient(last) => {
+                    if number == self.policy.max_attempts {
+                        return Err(UpstreamError::GaveUp {
+                            attempts: number,
+                            last,
                         });
                     }
-                    last = format!("attempt {attempt}: {status}: {body}");
+                    tracing::warn!("usage upload failed, retrying in {wait:?}: {last}");
+                    tokio::time::sleep(wait).await;
                 }
-                Err(e) => last = format!("attempt {attempt}: {e}"),
-            }
-            tracing::warn!("usage upload failed, retrying in {wait:?}: {last}");
-            if attempt < self.policy.max_attempts {
-                tokio::time::sleep(wait).await;
             }
             backoff = (backoff * 2).min(self.policy.max_backoff);
         }
-        Err(UpstreamError::GaveUp {
-            attempts: self.policy.max_attempts,
-            last,
-        })
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Reads one attempt's answer into the attempt's record and says what it means.
+    async fn read_answer(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        attempt: &mut Attempt,
+    ) -> Answer {
+        let number = attempt.number;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                attempt.error = Some(e.to_string());
+                return Answer::Transient(format!("attempt {number}: {e}"));
+            }
+        };
+        let status = response.status();
+        attempt.status = Some(status.as_u16());
+        attempt.retry_after_s = retry_after(&response).map(|d| d.as_secs());
+        if status.is_success() {
+            return match response.json::<UploadAnswer>().await {
+                Ok(answer) => Answer::Stored(answer),
+                Err(e) => {
+                    attempt.error = Some(format!("unreadable receipt: {e}"));
+                    Answer::Transient(format!("attempt {number}: unreadable receipt: {e}"))
+                }
+            };
+        }
+        let body = response.text().await.unwrap_or_default();
+        attempt.error = Some(body.clone());
+        if is_transient(status) {
+            Answer::Transient(format!("attempt {number}: {status}: {body}"))
+        } else {
+            Answer::Refused(UpstreamError::Status {
+                what: "usage upload".into(),
+                status: status.as_u16(),
+                body,
+            })
+        }
     }
 
     /// The service connection tool's `-connect`: every cabinet (file name, bytes) in one

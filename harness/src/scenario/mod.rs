@@ -301,7 +301,7 @@ pub enum FaultKind {
     UpstreamThrottle,
     /// The upstream resets the next `count` connections.
     UpstreamReset,
-    /// `site` does not replicate to the CAS during `week`; it catches up the week after.
+    /// `site` does not replicate to the CAS during `week`; its rows go up with the next pass.
     ReplicationDown,
     /// An administrator changes the telemetry level to `level` during `week`; it takes effect
     /// from the next weekly run.
@@ -358,9 +358,16 @@ pub struct Expect {
     pub outcome: Outcome,
     /// Accepted uploads at the upstream, exactly; unchecked when absent.
     pub uploads: Option<u32>,
-    /// Finding codes the checker must report (and no others).
+    /// Finding codes the run must report. Listing a code makes it required; an unlisted error
+    /// fails the run, an unlisted info never does.
     #[serde(default)]
     pub findings: Vec<String>,
+    /// A finding's severity for this scenario, overriding its default:
+    /// `[expect.severity] upload_retried = "error"`.
+    #[serde(default)]
+    pub severity: std::collections::BTreeMap<String, crate::finding::Severity>,
+    /// The most attempts any one upload may take.
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -75,6 +75,22 @@ impl Validator<'_> {
                 "must be a positive number of milliseconds",
             );
         }
+        for code in s.expect.severity.keys() {
+            if crate::finding::FindingCode::parse(code).is_none() {
+                return self.error(
+                    0..0,
+                    "expect.severity",
+                    format!("`{code}` is not a finding code"),
+                );
+            }
+        }
+        if s.expect.max_attempts == Some(0) {
+            return self.error(
+                0..0,
+                "expect.max_attempts",
+                "an upload takes at least 1 attempt",
+            );
+        }
         for code in &s.expect.findings {
             if crate::finding::FindingCode::parse(code).is_none() {
                 return self.error(

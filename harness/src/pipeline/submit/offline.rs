@@ -59,6 +59,7 @@ pub(super) async fn connect_week(
                     ms: ms(),
                     receipt: Some(u.receipt),
                     error: None,
+                    attempt_log: Vec::new(),
                 });
                 submitted.connected.push(u.hierarchy_hash);
             }
@@ -77,6 +78,7 @@ pub(super) async fn connect_week(
                 ms: ms(),
                 receipt: None,
                 error: Some(e.to_string()),
+                attempt_log: Vec::new(),
             });
         }
     }
