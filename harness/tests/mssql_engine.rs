@@ -3,7 +3,10 @@
 //! connection string) or a Docker engine for testcontainers — so its tests are `#[ignore]`d with
 //! the reason, and cargo reports them as ignored, never as passed. Run them with
 //! `cargo test -p harness --test mssql_engine -- --ignored`; without a server they then fail and
-//! say what is missing.
+//! say what is missing. A build without the `mssql` feature has no SQL Server engine, and no
+//! such tests.
+
+#![cfg(feature = "mssql")]
 
 mod common;
 

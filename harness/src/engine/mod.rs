@@ -1,11 +1,18 @@
 //! Where site databases live. One async trait, a driver per database, in the manner of `sqlx`:
 //! the pipeline only ever talks to [`SiteDatabase`], so the embedded SQLite engine and the SQL
 //! Server engine run the same collect → replicate → submit flow.
+//!
+//! The SQL Server driver is behind the `mssql` cargo feature (on by default). A build without it
+//! still knows the SQL Server dialect's scripts and the provisioning settings, but [`engine_for`]
+//! then refuses the `docker` and `external` engines with an [`EngineError::Unavailable`].
 
 pub mod mssql;
-pub mod provision;
 pub mod sqlite;
 
+/// Where SQL Server instances come from (kept at this path for the scenario defaults and tests).
+pub use mssql::provision;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,30 +24,34 @@ use crate::generate::Batch;
 use crate::model::{HierarchyModel, SiteModel};
 use crate::probes::{Dialect, EngineInfo, Probe};
 use crate::scenario::{EngineKind, Level, RunSpec};
-use mssql::MssqlEngine;
-use provision::{DockerServers, ExternalServers, Provisioner};
+use provision::Provisioner;
 use sqlite::SqliteEngine;
-use std::path::Path;
+
+/// The error a site database reports, whatever its driver.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The engine itself cannot be reached or started (exit code 2).
     #[error("engine unavailable: {0}")]
     Unavailable(String),
-    #[error("site {site}: {action}: {message}")]
+    /// An action on one site's database failed; `source` is the driver's own error.
+    #[error("site {site}: {action}: {source}")]
     Site {
         site: String,
         action: &'static str,
-        message: String,
+        #[source]
+        source: SourceError,
     },
 }
 
 impl EngineError {
-    pub fn site(site: &str, action: &'static str, e: impl std::fmt::Display) -> Self {
+    /// A failed `action` at `site`, keeping the error that caused it as its source.
+    pub fn site(site: &str, action: &'static str, source: impl Into<SourceError>) -> Self {
         EngineError::Site {
             site: site.to_string(),
             action,
-            message: e.to_string(),
+            source: source.into(),
         }
     }
 }
@@ -177,28 +188,44 @@ pub fn engine_for(
     run: &RunSpec,
     database_prefix: &str,
 ) -> Result<Box<dyn Engine>, EngineError> {
-    let provisioner = match kind {
-        EngineKind::Embedded => return Ok(Box::new(SqliteEngine::new(sites_dir))),
-        EngineKind::Docker => match provisioner {
-            Some(p) => p.clone(),
-            None => provisioner
-                .insert(Arc::new(Provisioner::Docker(DockerServers::new(
-                    &run.image_tag,
-                    run.sites_per_container,
-                )?)))
-                .clone(),
-        },
-        EngineKind::External => match provisioner {
-            Some(p) => p.clone(),
-            None => provisioner
-                .insert(Arc::new(Provisioner::External(
-                    ExternalServers::from_scenario_and_env(
-                        run.external.url.clone(),
-                        run.external.sites.clone(),
-                    ),
-                )))
-                .clone(),
-        },
+    match kind {
+        EngineKind::Embedded => Ok(Box::new(SqliteEngine::new(sites_dir))),
+        EngineKind::Docker | EngineKind::External => {
+            sql_server_engine(kind, provisioner, run, database_prefix)
+        }
+    }
+}
+
+#[cfg(feature = "mssql")]
+fn sql_server_engine(
+    kind: EngineKind,
+    provisioner: &mut Option<Arc<Provisioner>>,
+    run: &RunSpec,
+    database_prefix: &str,
+) -> Result<Box<dyn Engine>, EngineError> {
+    let provisioner = match provisioner {
+        Some(p) => p.clone(),
+        None => provisioner
+            .insert(Arc::new(Provisioner::for_run(kind, run)?))
+            .clone(),
     };
-    Ok(Box::new(MssqlEngine::new(provisioner, database_prefix)))
+    Ok(Box::new(mssql::MssqlEngine::new(
+        provisioner,
+        database_prefix,
+    )))
+}
+
+#[cfg(not(feature = "mssql"))]
+fn sql_server_engine(
+    kind: EngineKind,
+    _provisioner: &mut Option<Arc<Provisioner>>,
+    _run: &RunSpec,
+    _database_prefix: &str,
+) -> Result<Box<dyn Engine>, EngineError> {
+    Err(EngineError::Unavailable(format!(
+        "the {} engine runs on SQL Server, and this build of the harness has no SQL Server \
+         engine (it was built without the `mssql` feature): rebuild with `--features mssql`, \
+         or run on the embedded engine",
+        kind.as_str()
+    )))
 }
