@@ -11,12 +11,12 @@ CREATE OR ALTER PROCEDURE dbo.TEL_RunProbe
 AS
 SET NOCOUNT ON;
 DECLARE @probe_started DATETIME2 = SYSDATETIME();
-BEGIN TRY;
+BEGIN TRY
     EXEC @name @week = @week, @week_start = @week_start, @site_hash = @site_hash, @hierarchy_hash = @hierarchy_hash;
     INSERT INTO dbo.TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
     VALUES (@week, @name, DATEDIFF(MILLISECOND, @probe_started, SYSDATETIME()), NULL);
-END TRY;
-BEGIN CATCH;
+END TRY
+BEGIN CATCH
     INSERT INTO dbo.TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
     VALUES (@week, @name, DATEDIFF(MILLISECOND, @probe_started, SYSDATETIME()), ERROR_MESSAGE());
 END CATCH;
