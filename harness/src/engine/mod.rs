@@ -70,6 +70,15 @@ pub struct ResultRow {
     pub collected_on: String,
 }
 
+/// The (site hash, week) pairs of `rows`: the weeks of each site a replication pass replaces.
+pub(crate) fn site_weeks<'a>(
+    rows: impl IntoIterator<Item = &'a ResultRow>,
+) -> std::collections::BTreeSet<(&'a str, u32)> {
+    rows.into_iter()
+        .map(|r| (r.site_hash.as_str(), r.week))
+        .collect()
+}
+
 /// What the service connection tool needs to know about the site it runs at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteInfo {
@@ -142,7 +151,8 @@ pub trait SiteDatabase: Send + Sync {
     async fn set_level(&self, level: Level) -> Result<(), EngineError>;
 
     /// Runs the weekly TEL queries into `TEL_TelemetryResults` and records the run in
-    /// `TEL_RunHistory`. A failing probe is recorded as an error; the others still run.
+    /// `TEL_RunHistory`. A failing probe is recorded as an error; the others still run. Running a
+    /// week again replaces this site's rows and history of that week, in the same transaction.
     async fn run_weekly(&self, run: &WeeklyRun<'_>) -> Result<RunOutcome, EngineError>;
 
     /// `TEL_TelemetryResults` rows of one week, in ID order.
@@ -152,7 +162,9 @@ pub trait SiteDatabase: Send + Sync {
     async fn results_after(&self, after: i64) -> Result<Vec<ResultRow>, EngineError>;
 
     /// At a CAS: stores rows replicated from `source` and moves its watermark to the highest
-    /// source ID, atomically, so that a repeated pass adds nothing.
+    /// source ID, atomically, so that a repeated pass adds nothing. The rows of a site's week
+    /// replace the copy of that week stored before (the site ran the week again), so a pass must
+    /// carry all of a week's new rows, as `results_after` gives them.
     async fn apply_replicated(&self, source: &str, rows: &[ResultRow]) -> Result<(), EngineError>;
 
     /// At a CAS: the highest source ID already replicated from `source` (0 when none).

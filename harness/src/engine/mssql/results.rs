@@ -2,7 +2,7 @@
 
 use tiberius::{IntoSql, Row, TokenRow};
 
-use super::super::{EngineError, ResultRow};
+use super::super::{EngineError, ResultRow, site_weeks};
 use super::bulk::{bulk, token_row};
 use super::site::MssqlSite;
 use super::values::{ValueError, required, text, unsigned};
@@ -77,7 +77,7 @@ impl MssqlSite {
     }
 
     /// Stores the rows of `source` above its watermark and moves the watermark, in one
-    /// transaction.
+    /// transaction. The rows of a site's week replace the copy of that week stored before.
     pub(super) async fn store_replicated(
         &self,
         source: &str,
@@ -87,11 +87,12 @@ impl MssqlSite {
             return Ok(());
         };
         let current = self.read_watermark(source).await?;
-        let fresh: Vec<TokenRow<'static>> = rows
-            .iter()
-            .filter(|r| r.id > current)
-            .map(replicated_row)
+        let fresh: Vec<&ResultRow> = rows.iter().filter(|r| r.id > current).collect();
+        let replaced: Vec<(String, i32)> = site_weeks(fresh.iter().copied())
+            .into_iter()
+            .map(|(site, week)| (site.to_string(), week as i32))
             .collect();
+        let fresh: Vec<TokenRow<'static>> = fresh.into_iter().map(replicated_row).collect();
         let mut conn = self.conn.lock().await;
         let fail = self.fail("apply replicated rows");
         conn.simple_query("BEGIN TRANSACTION")
@@ -101,6 +102,13 @@ impl MssqlSite {
             .await
             .map_err(&fail)?;
         let applied: tiberius::Result<()> = async {
+            for (site_hash, week) in &replaced {
+                conn.execute(
+                    "DELETE FROM dbo.TEL_TelemetryResults WHERE SiteHash = @P1 AND Week = @P2",
+                    &[site_hash, week],
+                )
+                .await?;
+            }
             bulk(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, fresh).await?;
             conn.execute(
                 "MERGE dbo.TEL_ReplicationWatermark AS w USING (SELECT @P1 AS SourceSite, @P2 AS LastID) AS s

@@ -1,6 +1,7 @@
 //! The weekly run: every probe's query, its rows stored in `TEL_TelemetryResults` as JSON
 //! objects, and the run recorded in `TEL_ProbeRunHistory` and `TEL_RunHistory` — all in one
-//! transaction. A failing probe is recorded with its error and the others still run.
+//! transaction. A failing probe is recorded with its error and the others still run. A week run
+//! again replaces what the site recorded for that week, in the same transaction.
 
 use std::time::Instant;
 
@@ -21,7 +22,8 @@ pub(super) struct Work {
 
 pub(super) fn run(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOutcome> {
     let start = Instant::now();
-    let tx = conn.transaction()?;
+    let mut tx = conn.transaction()?;
+    forget_week(&tx, work)?;
     let hierarchy_hash: String =
         tx.query_row("SELECT tel_hash(HierarchyID) FROM TEL_Settings", [], |r| {
             r.get(0)
@@ -32,13 +34,13 @@ pub(super) fn run(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOut
     };
     for probe in &work.probes {
         let probe_start = Instant::now();
-        let (rows, error) = match store_probe(&tx, work, probe, &hierarchy_hash) {
+        let (rows, error) = match store_probe(&mut tx, work, probe, &hierarchy_hash) {
             Ok(n) => (n, None),
             Err(e) => (0, Some(e.to_string())),
         };
         let elapsed = probe_start.elapsed();
         tx.execute(
-            "INSERT OR REPLACE INTO TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
+            "INSERT INTO TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
              VALUES (?1, ?2, ?3, ?4)",
             params![work.week, probe.name, elapsed.as_millis() as i64, error],
         )?;
@@ -55,9 +57,37 @@ pub(super) fn run(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOut
     Ok(outcome)
 }
 
-/// Runs one probe and stores its rows; returns how many.
+/// What the site recorded for the week before: its own result rows (rows replicated from other
+/// sites stay) and the week's run history.
+fn forget_week(tx: &Transaction<'_>, work: &Work) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM TEL_TelemetryResults WHERE Week = ?1 AND SiteHash = ?2",
+        params![work.week, work.site_hash],
+    )?;
+    tx.execute(
+        "DELETE FROM TEL_ProbeRunHistory WHERE Week = ?1",
+        [work.week],
+    )?;
+    tx.execute("DELETE FROM TEL_RunHistory WHERE Week = ?1", [work.week])?;
+    Ok(())
+}
+
+/// Runs one probe and stores its rows; returns how many. A probe that fails part-way leaves no
+/// rows behind (its own savepoint is rolled back).
 fn store_probe(
-    tx: &Transaction<'_>,
+    tx: &mut Transaction<'_>,
+    work: &Work,
+    probe: &Probe,
+    hierarchy_hash: &str,
+) -> rusqlite::Result<u64> {
+    let savepoint = tx.savepoint()?;
+    let stored = store_rows(&savepoint, work, probe, hierarchy_hash)?;
+    savepoint.commit()?;
+    Ok(stored)
+}
+
+fn store_rows(
+    tx: &Connection,
     work: &Work,
     probe: &Probe,
     hierarchy_hash: &str,
@@ -88,7 +118,7 @@ fn record_run(tx: &Transaction<'_>, work: &Work, outcome: &RunOutcome) -> rusqli
     let errors = outcome.probes.iter().filter(|p| p.error.is_some()).count();
     let rows: u64 = outcome.probes.iter().map(|p| p.rows).sum();
     tx.execute(
-        "INSERT OR REPLACE INTO TEL_RunHistory
+        "INSERT INTO TEL_RunHistory
            (Week, StartedOn, Level, ProbeCount, ErrorCount, RowCount, DurationMs)
          VALUES (?1, ?2, (SELECT Level FROM TEL_Settings), ?3, ?4, ?5, ?6)",
         params![
@@ -140,5 +170,73 @@ fn to_json(value: ValueRef<'_>) -> Value {
             use base64::Engine as _;
             Value::from(base64::engine::general_purpose::STANDARD.encode(b))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use crate::engine::sqlite::SqliteEngine;
+    use crate::engine::{ResultRow, SiteDatabase, WeeklyRun};
+    use crate::hash::tel_hash;
+    use crate::model::HierarchyModel;
+    use crate::probes;
+    use crate::scenario::{Level, Scenario};
+
+    const SITE: &str = "name = \"rerun\"\nseed = 5\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
+                        [[hierarchy.primary]]\ncode = \"P01\"\nclients = 30\n";
+
+    /// How many times each (site, probe, row) of `week` is stored.
+    async fn copies(db: &dyn SiteDatabase, week: u32) -> BTreeMap<(String, String, u32), usize> {
+        let mut copies = BTreeMap::new();
+        for r in db.results_of_week(week).await.unwrap() {
+            *copies.entry((r.site_hash, r.probe, r.row_no)).or_default() += 1;
+        }
+        copies
+    }
+
+    #[tokio::test]
+    async fn a_week_run_again_replaces_the_sites_rows_of_that_week() {
+        let scenario = Scenario::parse(SITE, Path::new("rerun.toml")).unwrap();
+        let hierarchy = HierarchyModel::from_scenario(&scenario);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SqliteEngine::new(dir.path());
+        let bar = indicatif::ProgressBar::hidden();
+        let seeded = crate::pipeline::seed_site(&engine, &hierarchy, &hierarchy.sites[0], &bar)
+            .await
+            .unwrap();
+        let db = seeded.db.as_ref();
+        // A row another site replicated here for the same week is not this site's to replace.
+        let foreign = ResultRow {
+            id: 7,
+            week: 1,
+            probe: "TEL_SiteList".into(),
+            site_hash: tel_hash("P02"),
+            hierarchy_hash: tel_hash("h"),
+            row_no: 1,
+            data: "{}".into(),
+            collected_on: "2026-01-05".into(),
+        };
+        db.apply_replicated("P02", std::slice::from_ref(&foreign))
+            .await
+            .unwrap();
+        let catalog = probes::for_level(Level::Full);
+        let run = WeeklyRun {
+            week: 1,
+            started_on: hierarchy.week_start(1),
+            probes: &catalog,
+        };
+        db.run_weekly(&run).await.unwrap();
+        let once = copies(db, 1).await;
+        db.run_weekly(&run).await.unwrap();
+        let twice = copies(db, 1).await;
+        assert!(once.len() > catalog.len(), "the run stored rows");
+        assert_eq!(twice, once, "the second run replaced the first");
+        assert!(twice.values().all(|n| *n == 1), "one copy of each row");
+        assert!(twice.contains_key(&(foreign.site_hash, foreign.probe, 1)));
+        let runs = db.site_info().await.unwrap().runs;
+        assert_eq!(runs.len(), 1, "{runs:?}");
     }
 }
