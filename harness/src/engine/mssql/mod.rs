@@ -10,6 +10,7 @@
 //! - `engine`: the [`Engine`](super::Engine), which makes a database per site;
 //! - `site`: the [`SiteDatabase`](super::SiteDatabase) of one site, which hands each call to
 //!   `install`, `load` (over `bulk`), `weekly`, `results` or `records`;
+//! - `transaction`: explicit transactions, ended so that the first error is the one reported;
 //! - `values`: typed values out of result rows.
 //!
 //! Only `script` and `provision`'s settings are compiled without the `mssql` feature.
@@ -35,6 +36,8 @@ mod records;
 mod results;
 #[cfg(feature = "mssql")]
 mod site;
+#[cfg(feature = "mssql")]
+mod transaction;
 #[cfg(feature = "mssql")]
 mod values;
 #[cfg(feature = "mssql")]

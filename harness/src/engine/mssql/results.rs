@@ -5,6 +5,7 @@ use tiberius::{IntoSql, Row, TokenRow};
 use super::super::{EngineError, ResultRow, site_weeks};
 use super::bulk::{bulk, token_row};
 use super::site::MssqlSite;
+use super::transaction;
 use super::values::{ValueError, required, text, unsigned};
 
 const RESULT_COLUMNS: &str =
@@ -95,12 +96,7 @@ impl MssqlSite {
         let fresh: Vec<TokenRow<'static>> = fresh.into_iter().map(replicated_row).collect();
         let mut conn = self.conn.lock().await;
         let fail = self.fail("apply replicated rows");
-        conn.simple_query("BEGIN TRANSACTION")
-            .await
-            .map_err(&fail)?
-            .into_results()
-            .await
-            .map_err(&fail)?;
+        transaction::begin(&mut conn).await.map_err(&fail)?;
         let applied: tiberius::Result<()> = async {
             for (site_hash, week) in &replaced {
                 conn.execute(
@@ -121,17 +117,8 @@ impl MssqlSite {
             Ok(())
         }
         .await;
-        let end = if applied.is_ok() {
-            "COMMIT TRANSACTION"
-        } else {
-            "ROLLBACK TRANSACTION"
-        };
-        conn.simple_query(end)
+        transaction::end(&mut conn, applied, &self.code)
             .await
-            .map_err(&fail)?
-            .into_results()
-            .await
-            .map_err(&fail)?;
-        applied.map_err(fail)
+            .map_err(fail)
     }
 }
