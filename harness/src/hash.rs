@@ -1,4 +1,4 @@
-//! The product's one-way hash for identifying strings (DESIGN §1).
+//! The product's one-way hash for identifying strings.
 //!
 //! Configuration Manager never sends an identifying value in clear text at Basic and Enhanced:
 //! it sends `base64(SHA-256(bytes))`. The bytes depend on what the value is, because the product

@@ -3,15 +3,24 @@
 //! connection string) or a Docker engine for testcontainers — so its tests are `#[ignore]`d with
 //! the reason, and cargo reports them as ignored, never as passed. Run them with
 //! `cargo test -p harness --test mssql_engine -- --ignored`; without a server they then fail and
-//! say what is missing.
+//! say what is missing. A build without the `mssql` feature has no SQL Server engine, and no
+//! such tests.
+
+#![cfg(feature = "mssql")]
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use harness::engine::provision::{MSSQL_URL_ENV, docker_reachable};
+use harness::engine::{Engine, SiteDatabase, WeeklyRun, engine_for};
+use harness::model::HierarchyModel;
+use harness::pipeline::seed::seed_site;
 use harness::pipeline::{RunOptions, run_scenario};
-use harness::scenario::EngineKind;
+use harness::probes;
+use harness::scenario::{EngineKind, Level};
 use usage_protocol::client::RetryPolicy;
 
 fn engine() -> EngineKind {
@@ -82,4 +91,54 @@ async fn the_shipped_scenarios_pass_on_sql_server() {
             report.expectation_failures, report.findings
         );
     }
+}
+
+/// One small seeded site on SQL Server, in a database named after `name`.
+async fn seeded_site(name: &str) -> (HierarchyModel, Box<dyn Engine>, Arc<dyn SiteDatabase>) {
+    let scenario = common::scenario(&format!(
+        "name = \"{name}\"\nseed = 4\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
+         [[hierarchy.primary]]\ncode = \"P01\"\nclients = 40\n"
+    ));
+    let hierarchy = HierarchyModel::from_scenario(&scenario);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_for(
+        engine(),
+        dir.path(),
+        &mut None,
+        &scenario.run,
+        &format!("cm_{name}_"),
+    )
+    .expect("a SQL Server engine");
+    let bar = indicatif::ProgressBar::hidden();
+    let seeded = seed_site(engine.as_ref(), &hierarchy, &hierarchy.sites[0], &bar)
+        .await
+        .expect("the site seeds");
+    (hierarchy, engine, seeded.db)
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: set HARNESS_MSSQL_URL or run a Docker engine, then pass --ignored"]
+async fn a_week_run_again_replaces_the_sites_rows_on_sql_server() {
+    let (hierarchy, _engine, db) = seeded_site("rerun").await;
+    let catalog = probes::for_level(Level::Full);
+    let run = WeeklyRun {
+        week: 1,
+        started_on: hierarchy.week_start(1),
+        probes: &catalog,
+    };
+    let copies = |rows: Vec<harness::engine::ResultRow>| {
+        let mut copies: BTreeMap<(String, u32), usize> = BTreeMap::new();
+        for r in rows {
+            *copies.entry((r.probe, r.row_no)).or_default() += 1;
+        }
+        copies
+    };
+    let first = db.run_weekly(&run).await.expect("the first run");
+    assert!(first.probes.iter().all(|p| p.error.is_none()), "{first:?}");
+    let once = copies(db.results_of_week(1).await.unwrap());
+    db.run_weekly(&run).await.expect("the same week again");
+    let twice = copies(db.results_of_week(1).await.unwrap());
+    assert_eq!(twice, once);
+    assert!(twice.values().all(|n| *n == 1), "one copy of each row");
+    assert_eq!(db.site_info().await.unwrap().runs.len(), 1);
 }

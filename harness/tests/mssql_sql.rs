@@ -1,38 +1,50 @@
-//! Every T-SQL file of the SQL Server dialect goes through a T-SQL parser (sqlparser's
-//! MsSqlDialect): the schema batch by batch, the weekly procedure, and every probe procedure as
-//! the engine installs it. No SQL Server is needed for this, so it runs everywhere.
+//! Every T-SQL file of the SQL Server dialect goes through a strict T-SQL check (`tsql`:
+//! sqlparser's MsSqlDialect for statements and expressions, read to the last token of every
+//! batch, plus a lint for traps SQL Server rejects): the schema batch by batch, the weekly
+//! procedures, and every probe procedure as the engine installs it. No SQL Server is needed for
+//! this, so it runs everywhere.
+
+mod tsql;
 
 use harness::engine::mssql::{PROBE_TEMPLATE, SCHEMA, WEEKLY, batches, probe_procedure};
 use harness::probes::{self, Dialect};
 use sqlparser::dialect::MsSqlDialect;
 use sqlparser::parser::Parser;
 
-fn parse(what: &str, sql: &str) {
-    if let Err(e) = Parser::parse_sql(&MsSqlDialect {}, sql) {
-        panic!("{what} does not parse as T-SQL: {e}\n---\n{sql}");
+/// Every batch of every T-SQL script the engine installs, named.
+fn installed_batches() -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    for (file, script) in [("schema.sql", SCHEMA), ("weekly.sql", WEEKLY)] {
+        for (i, batch) in batches(script).into_iter().enumerate() {
+            all.push((format!("{file} batch {}", i + 1), batch));
+        }
     }
+    for probe in probes::CATALOG {
+        for (i, batch) in batches(&probe_procedure(probe)).into_iter().enumerate() {
+            all.push((format!("{} procedure batch {}", probe.name, i + 1), batch));
+        }
+    }
+    all
 }
 
 #[test]
-fn the_schema_parses_batch_by_batch() {
-    let batches = batches(SCHEMA);
-    assert!(batches.len() >= 3, "tables, fnTelHash, fnGetHierarchyID");
-    for (i, batch) in batches.iter().enumerate() {
-        parse(&format!("schema.sql batch {}", i + 1), batch);
+fn every_installed_batch_passes_the_strict_check() {
+    let mut failures = Vec::new();
+    for (name, batch) in installed_batches() {
+        for finding in tsql::check_batch(&batch) {
+            failures.push(format!("{name}:{finding}"));
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
-fn the_weekly_procedures_parse() {
-    let batches = batches(WEEKLY);
-    assert_eq!(batches.len(), 2, "TEL_RunProbe and TEL_RunWeekly");
-    for (i, batch) in batches.iter().enumerate() {
-        parse(&format!("weekly.sql batch {}", i + 1), batch);
-    }
-}
-
-#[test]
-fn every_probe_procedure_parses() {
+fn every_script_has_the_batches_it_should() {
+    assert!(
+        batches(SCHEMA).len() >= 3,
+        "tables, fnTelHash, fnGetHierarchyID"
+    );
+    assert_eq!(batches(WEEKLY).len(), 2, "TEL_RunProbe and TEL_RunWeekly");
     assert!(PROBE_TEMPLATE.contains("PROBE_QUERY"));
     for probe in probes::CATALOG {
         let procedure = probe_procedure(probe);
@@ -41,7 +53,7 @@ fn every_probe_procedure_parses() {
             "{} procedure is not named after it",
             probe.name
         );
-        parse(&format!("{} procedure", probe.name), &procedure);
+        assert_eq!(batches(&procedure).len(), 1, "{}", probe.name);
     }
 }
 
@@ -65,4 +77,107 @@ fn every_probe_has_a_tsql_file_writing_its_columns() {
             probe.name
         );
     }
+}
+
+/// Why the check is more than `Parser::parse_sql`: sqlparser reads `BEGIN TRY;` and `END TRY;` as
+/// transaction statements, ends the procedure at the first `END`, and returns success with the
+/// rest of the batch unread.
+#[test]
+fn the_plain_parse_alone_lets_these_through() {
+    let broken = "CREATE PROCEDURE dbo.p AS\nSET NOCOUNT ON;\nBEGIN TRY;\n    SELECT 1;\nEND TRY;\nBEGIN CATCH;\n    THIS IS NOT T-SQL;\nEND CATCH;";
+    assert!(Parser::parse_sql(&MsSqlDialect {}, broken).is_ok());
+    let findings = strict_findings(broken);
+    assert!(
+        findings.contains("END TRY must be followed by BEGIN CATCH"),
+        "{findings}"
+    );
+    assert!(findings.contains("does not parse"), "{findings}");
+}
+
+fn strict_findings(sql: &str) -> String {
+    tsql::check_batch(sql)
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_strict_check_catches_a_semicolon_after_end_try() {
+    let run_probe = &batches(WEEKLY)[0];
+    assert!(run_probe.contains("END TRY"), "{run_probe}");
+    let planted = run_probe.replacen("END TRY", "END TRY;", 1);
+    let findings = strict_findings(&planted);
+    assert!(
+        findings.contains("END TRY must be followed by BEGIN CATCH"),
+        "{findings}"
+    );
+}
+
+#[test]
+fn the_strict_check_reads_catch_blocks() {
+    let run_probe = &batches(WEEKLY)[0];
+    let planted = run_probe.replacen(
+        "BEGIN CATCH",
+        "BEGIN CATCH\n    THIS IS NOT T-SQL AT ALL;",
+        1,
+    );
+    assert!(planted != *run_probe);
+    let findings = strict_findings(&planted);
+    assert!(findings.contains("does not parse"), "{findings}");
+}
+
+#[test]
+fn the_strict_check_reads_every_batch_to_its_last_token() {
+    for sql in [
+        "SELECT 1 FROM dbo.Sites garbage garbage;",
+        "CREATE PROCEDURE dbo.p AS BEGIN SELECT 1; END\nSELEC 2",
+        "CREATE PROCEDURE dbo.p AS BEGIN SELECT 1;",
+        "BEGIN SELECT 1; END END",
+        "IF 1 = 1 BEGIN SELECT 1; END ELSE ELSE SELECT 2;",
+        "BEGIN TRY SELECT 1; END TRY SELECT 2;",
+        "BEGIN TRY SELECT 1; END CATCH",
+        "CREATE FUNCTION dbo.f () RETURNS INT AS BEGIN RETURN 1; END SELECT 2;",
+    ] {
+        assert!(!tsql::check_batch(sql).is_empty(), "accepted: {sql}");
+    }
+}
+
+#[test]
+fn the_strict_check_accepts_sound_control_flow() {
+    for sql in [
+        "SELECT 1; SELECT 2",
+        "CREATE OR ALTER PROCEDURE dbo.p (@a INT) AS\nSET NOCOUNT ON;\nBEGIN TRY\n    SELECT @a;\nEND TRY\n-- a comment may stand here\nBEGIN CATCH\n    IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;\n    THROW;\nEND CATCH",
+        "CREATE FUNCTION dbo.f (@v NVARCHAR(MAX)) RETURNS INT AS BEGIN DECLARE @n INT = 0; WHILE @n < 3 BEGIN SET @n = @n + 1; END; IF @n = 3 RETURN 1; ELSE RETURN 2; RETURN 0; END",
+        "BEGIN TRANSACTION; DELETE FROM dbo.Sites WHERE SiteCode = N'P01'; COMMIT TRANSACTION;",
+    ] {
+        let findings = strict_findings(sql);
+        assert!(findings.is_empty(), "{sql}\n{findings}");
+    }
+}
+
+#[test]
+fn the_lint_finds_a_create_procedure_that_is_not_first_in_its_batch() {
+    let findings = strict_findings("SET NOCOUNT ON;\nCREATE PROCEDURE dbo.p AS SELECT 1;");
+    assert!(
+        findings.contains("first statement of its batch"),
+        "{findings}"
+    );
+    let findings = strict_findings("SELECT 1;\nCREATE OR ALTER VIEW dbo.v AS SELECT 1 AS one;");
+    assert!(
+        findings.contains("first statement of its batch"),
+        "{findings}"
+    );
+}
+
+#[test]
+fn the_lint_finds_an_unterminated_statement_before_throw() {
+    let findings = strict_findings(
+        "BEGIN TRY SELECT 1; END TRY BEGIN CATCH ROLLBACK TRANSACTION THROW; END CATCH",
+    );
+    assert!(findings.contains("before THROW"), "{findings}");
+    let findings = strict_findings(
+        "BEGIN TRY SELECT 1; END TRY BEGIN CATCH SELECT 2 THROW 50000, 'x', 1; END CATCH",
+    );
+    assert!(findings.contains("before THROW"), "{findings}");
 }

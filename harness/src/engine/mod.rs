@@ -1,11 +1,18 @@
 //! Where site databases live. One async trait, a driver per database, in the manner of `sqlx`:
 //! the pipeline only ever talks to [`SiteDatabase`], so the embedded SQLite engine and the SQL
 //! Server engine run the same collect → replicate → submit flow.
+//!
+//! The SQL Server driver is behind the `mssql` cargo feature (on by default). A build without it
+//! still knows the SQL Server dialect's scripts and the provisioning settings, but [`engine_for`]
+//! then refuses the `docker` and `external` engines with an [`EngineError::Unavailable`].
 
 pub mod mssql;
-pub mod provision;
 pub mod sqlite;
 
+/// Where SQL Server instances come from (kept at this path for the scenario defaults and tests).
+pub use mssql::provision;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,30 +24,34 @@ use crate::generate::Batch;
 use crate::model::{HierarchyModel, SiteModel};
 use crate::probes::{Dialect, EngineInfo, Probe};
 use crate::scenario::{EngineKind, Level, RunSpec};
-use mssql::MssqlEngine;
-use provision::{DockerServers, ExternalServers, Provisioner};
+use provision::Provisioner;
 use sqlite::SqliteEngine;
-use std::path::Path;
+
+/// The error a site database reports, whatever its driver.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The engine itself cannot be reached or started (exit code 2).
     #[error("engine unavailable: {0}")]
     Unavailable(String),
-    #[error("site {site}: {action}: {message}")]
+    /// An action on one site's database failed; `source` is the driver's own error.
+    #[error("site {site}: {action}: {source}")]
     Site {
         site: String,
         action: &'static str,
-        message: String,
+        #[source]
+        source: SourceError,
     },
 }
 
 impl EngineError {
-    pub fn site(site: &str, action: &'static str, e: impl std::fmt::Display) -> Self {
+    /// A failed `action` at `site`, keeping the error that caused it as its source.
+    pub fn site(site: &str, action: &'static str, source: impl Into<SourceError>) -> Self {
         EngineError::Site {
             site: site.to_string(),
             action,
-            message: e.to_string(),
+            source: source.into(),
         }
     }
 }
@@ -57,6 +68,15 @@ pub struct ResultRow {
     /// The result row as a JSON object.
     pub data: String,
     pub collected_on: String,
+}
+
+/// The (site hash, week) pairs of `rows`: the weeks of each site a replication pass replaces.
+pub(crate) fn site_weeks<'a>(
+    rows: impl IntoIterator<Item = &'a ResultRow>,
+) -> std::collections::BTreeSet<(&'a str, u32)> {
+    rows.into_iter()
+        .map(|r| (r.site_hash.as_str(), r.week))
+        .collect()
 }
 
 /// What the service connection tool needs to know about the site it runs at.
@@ -131,7 +151,8 @@ pub trait SiteDatabase: Send + Sync {
     async fn set_level(&self, level: Level) -> Result<(), EngineError>;
 
     /// Runs the weekly TEL queries into `TEL_TelemetryResults` and records the run in
-    /// `TEL_RunHistory`. A failing probe is recorded as an error; the others still run.
+    /// `TEL_RunHistory`. A failing probe is recorded as an error; the others still run. Running a
+    /// week again replaces this site's rows and history of that week, in the same transaction.
     async fn run_weekly(&self, run: &WeeklyRun<'_>) -> Result<RunOutcome, EngineError>;
 
     /// `TEL_TelemetryResults` rows of one week, in ID order.
@@ -141,7 +162,9 @@ pub trait SiteDatabase: Send + Sync {
     async fn results_after(&self, after: i64) -> Result<Vec<ResultRow>, EngineError>;
 
     /// At a CAS: stores rows replicated from `source` and moves its watermark to the highest
-    /// source ID, atomically, so that a repeated pass adds nothing.
+    /// source ID, atomically, so that a repeated pass adds nothing. The rows of a site's week
+    /// replace the copy of that week stored before (the site ran the week again), so a pass must
+    /// carry all of a week's new rows, as `results_after` gives them.
     async fn apply_replicated(&self, source: &str, rows: &[ResultRow]) -> Result<(), EngineError>;
 
     /// At a CAS: the highest source ID already replicated from `source` (0 when none).
@@ -177,30 +200,44 @@ pub fn engine_for(
     run: &RunSpec,
     database_prefix: &str,
 ) -> Result<Box<dyn Engine>, EngineError> {
-    let provisioner = match kind {
-        EngineKind::Embedded => return Ok(Box::new(SqliteEngine::new(sites_dir))),
-        EngineKind::Docker => match provisioner {
-            Some(p) => p.clone(),
-            None => provisioner
-                .insert(Arc::new(Provisioner::Docker(DockerServers::new(
-                    run.image_tag
-                        .as_deref()
-                        .unwrap_or(provision::DEFAULT_IMAGE_TAG),
-                    run.sites_per_container,
-                )?)))
-                .clone(),
-        },
-        EngineKind::External => match provisioner {
-            Some(p) => p.clone(),
-            None => provisioner
-                .insert(Arc::new(Provisioner::External(
-                    ExternalServers::from_scenario_and_env(
-                        run.external.url.clone(),
-                        run.external.sites.clone(),
-                    ),
-                )))
-                .clone(),
-        },
+    match kind {
+        EngineKind::Embedded => Ok(Box::new(SqliteEngine::new(sites_dir))),
+        EngineKind::Docker | EngineKind::External => {
+            sql_server_engine(kind, provisioner, run, database_prefix)
+        }
+    }
+}
+
+#[cfg(feature = "mssql")]
+fn sql_server_engine(
+    kind: EngineKind,
+    provisioner: &mut Option<Arc<Provisioner>>,
+    run: &RunSpec,
+    database_prefix: &str,
+) -> Result<Box<dyn Engine>, EngineError> {
+    let provisioner = match provisioner {
+        Some(p) => p.clone(),
+        None => provisioner
+            .insert(Arc::new(Provisioner::for_run(kind, run)?))
+            .clone(),
     };
-    Ok(Box::new(MssqlEngine::new(provisioner, database_prefix)))
+    Ok(Box::new(mssql::MssqlEngine::new(
+        provisioner,
+        database_prefix,
+    )))
+}
+
+#[cfg(not(feature = "mssql"))]
+fn sql_server_engine(
+    kind: EngineKind,
+    _provisioner: &mut Option<Arc<Provisioner>>,
+    _run: &RunSpec,
+    _database_prefix: &str,
+) -> Result<Box<dyn Engine>, EngineError> {
+    Err(EngineError::Unavailable(format!(
+        "the {} engine runs on SQL Server, and this build of the harness has no SQL Server \
+         engine (it was built without the `mssql` feature): rebuild with `--features mssql`, \
+         or run on the embedded engine",
+        kind.as_str()
+    )))
 }

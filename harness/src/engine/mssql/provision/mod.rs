@@ -1,18 +1,22 @@
-//! Where SQL Server instances come from, one module's knowledge each way:
+//! Where SQL Server instances come from:
 //! - `docker`: containers of `mcr.microsoft.com/mssql/server` started through `testcontainers`,
 //!   several site databases per container (so a 26-site hierarchy fits one machine), removed when
 //!   the run ends and, through testcontainers' watchdog, on Ctrl-C;
-//! - `external`: servers the user already runs, by ADO.NET connection string: one for every site
-//!   or one per site, from the scenario or the environment.
+//! - [`ExternalServers`]: servers the user already runs, by ADO.NET connection string: one for
+//!   every site or one per site, from the scenario or the environment.
+//!
+//! The settings here are plain data and compile without the `mssql` feature; starting containers
+//! needs it.
+
+#[cfg(feature = "mssql")]
+mod docker;
 
 use std::collections::BTreeMap;
 
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, ImageExt};
-use testcontainers_modules::mssql_server::MssqlServer;
-use tokio::sync::Mutex;
+#[cfg(feature = "mssql")]
+pub use docker::DockerServers;
 
-use super::EngineError;
+use super::super::EngineError;
 
 /// The environment variable naming a SQL Server for every site.
 pub const MSSQL_URL_ENV: &str = "HARNESS_MSSQL_URL";
@@ -20,13 +24,39 @@ pub const MSSQL_URL_ENV: &str = "HARNESS_MSSQL_URL";
 pub const DEFAULT_IMAGE_TAG: &str = "2022-latest";
 
 pub enum Provisioner {
+    #[cfg(feature = "mssql")]
     Docker(DockerServers),
     External(ExternalServers),
 }
 
 impl Provisioner {
+    /// The provisioner a scenario's run asks for.
+    #[cfg(feature = "mssql")]
+    pub fn for_run(
+        kind: crate::scenario::EngineKind,
+        run: &crate::scenario::RunSpec,
+    ) -> Result<Self, EngineError> {
+        use crate::scenario::EngineKind;
+        match kind {
+            EngineKind::Docker => Ok(Provisioner::Docker(DockerServers::new(
+                run.image_tag.as_deref().unwrap_or(DEFAULT_IMAGE_TAG),
+                run.sites_per_container,
+            )?)),
+            EngineKind::External => Ok(Provisioner::External(
+                ExternalServers::from_scenario_and_env(
+                    run.external.url.clone(),
+                    run.external.sites.clone(),
+                ),
+            )),
+            EngineKind::Embedded => Err(EngineError::Unavailable(
+                "the embedded engine has no SQL Server to provision".into(),
+            )),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
+            #[cfg(feature = "mssql")]
             Provisioner::Docker(_) => "docker",
             Provisioner::External(_) => "external",
         }
@@ -35,6 +65,7 @@ impl Provisioner {
     /// The connection string of the server that hosts `site`'s database.
     pub async fn server_for(&self, site: &str) -> Result<String, EngineError> {
         match self {
+            #[cfg(feature = "mssql")]
             Provisioner::Docker(d) => d.server_for(site).await,
             Provisioner::External(e) => e.server_for(site),
         }
@@ -84,72 +115,10 @@ impl ExternalServers {
     }
 }
 
-/// SQL Server containers, filled `sites_per_container` site databases at a time.
-pub struct DockerServers {
-    image_tag: String,
-    sites_per_container: usize,
-    containers: Mutex<Vec<(ContainerAsync<MssqlServer>, usize)>>,
-}
-
 /// True when a Docker engine could be there: an explicit `DOCKER_HOST` or the default socket.
 pub fn docker_reachable() -> bool {
     std::env::var_os("DOCKER_HOST").is_some()
         || std::path::Path::new("/var/run/docker.sock").exists()
-}
-
-impl DockerServers {
-    pub fn new(
-        image_tag: impl Into<String>,
-        sites_per_container: usize,
-    ) -> Result<Self, EngineError> {
-        if !docker_reachable() {
-            return Err(EngineError::Unavailable(format!(
-                "the docker engine needs a Docker engine, and none is reachable (no DOCKER_HOST, no \
-                 /var/run/docker.sock). Start Docker, or run against SQL Servers you have with \
-                 --engine external and {MSSQL_URL_ENV}=\"server=tcp:HOST,1433;user=sa;password=...;TrustServerCertificate=true\""
-            )));
-        }
-        Ok(Self {
-            image_tag: image_tag.into(),
-            sites_per_container: sites_per_container.max(1),
-            containers: Mutex::new(Vec::new()),
-        })
-    }
-
-    async fn server_for(&self, _site: &str) -> Result<String, EngineError> {
-        let mut containers = self.containers.lock().await;
-        let needs_new = containers
-            .last()
-            .is_none_or(|(_, sites)| *sites >= self.sites_per_container);
-        if needs_new {
-            let container = MssqlServer::default()
-                .with_accept_eula()
-                .with_tag(self.image_tag.clone())
-                .start()
-                .await
-                .map_err(|e| {
-                    EngineError::Unavailable(format!(
-                        "cannot start mcr.microsoft.com/mssql/server:{} through Docker: {e}",
-                        self.image_tag
-                    ))
-                })?;
-            containers.push((container, 0));
-        }
-        let (container, sites) = containers.last_mut().expect("a container was just ensured");
-        *sites += 1;
-        let host = container
-            .get_host()
-            .await
-            .map_err(|e| EngineError::Unavailable(format!("container host: {e}")))?;
-        let port = container
-            .get_host_port_ipv4(1433)
-            .await
-            .map_err(|e| EngineError::Unavailable(format!("container port: {e}")))?;
-        Ok(format!(
-            "server=tcp:{host},{port};user=sa;password={};TrustServerCertificate=true",
-            MssqlServer::DEFAULT_SA_PASSWORD
-        ))
-    }
 }
 
 #[cfg(test)]

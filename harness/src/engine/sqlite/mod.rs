@@ -1,0 +1,147 @@
+//! The embedded engine: one SQLite database file per site, in the run's output folder, kept after
+//! the run so that a person can open it with `sqlite3`.
+//!
+//! SQLite has no stored procedures and no SHA-256, so the engine registers `tel_hash()` (the
+//! product's hash, see [`crate::hash`]) and runs each probe's `.sql` file itself, writing the rows
+//! into `TEL_TelemetryResults` in the same transaction — the job the `TEL_*` procedures do on SQL
+//! Server. Calls run on tokio's blocking pool; a connection is used by one call at a time.
+//!
+//! - [`functions`]: the SQL functions the probes call;
+//! - `site`: the [`SiteDatabase`] of one site file, handing each call to the module below;
+//! - `load`: generated rows into the site's tables;
+//! - `weekly`: the weekly run of the probes;
+//! - `results`: `TEL_TelemetryResults` read back, and rows replicated in at a CAS;
+//! - `records`: the site's identity, settings, run history and update packs.
+
+mod functions;
+mod load;
+mod records;
+mod results;
+mod site;
+mod weekly;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use super::{Engine, EngineError, SiteDatabase};
+use crate::model::SiteModel;
+use crate::probes::{Dialect, EngineInfo};
+pub use functions::register_functions;
+pub use site::SqliteSite;
+
+const SCHEMA: &str = include_str!("../../../sql/sqlite/schema.sql");
+
+pub struct SqliteEngine {
+    dir: PathBuf,
+}
+
+impl SqliteEngine {
+    /// Site databases go to `dir/CODE.db`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The database file of a site.
+    pub fn path_of(dir: &Path, code: &str) -> PathBuf {
+        dir.join(format!("{code}.db"))
+    }
+
+    /// Opens a site database a run kept, for the service connection tool and `view`.
+    pub fn open_existing(path: &Path) -> Result<Arc<dyn SiteDatabase>, EngineError> {
+        let code = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("site")
+            .to_string();
+        let at = |source| FileError {
+            path: path.to_path_buf(),
+            source,
+        };
+        if !path.exists() {
+            return Err(EngineError::site(
+                &code,
+                "open",
+                format!("{} does not exist", path.display()),
+            ));
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| EngineError::site(&code, "open", at(e)))?;
+        register_functions(&conn).map_err(|e| EngineError::site(&code, "register tel_hash", e))?;
+        let code: String = conn
+            .query_row("SELECT SiteCode FROM Sites", [], |r| r.get(0))
+            .map_err(|e| EngineError::site(&code, "read site: not a site database", at(e)))?;
+        Ok(Arc::new(SqliteSite::new(code, conn)))
+    }
+}
+
+/// An error about one file, naming it and keeping its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct FileError<E: std::error::Error + 'static> {
+    pub path: PathBuf,
+    #[source]
+    pub source: E,
+}
+
+/// Creates a new, empty database for `code` at `path`, removing any file a former run left there.
+fn create_database(code: &str, path: &Path) -> Result<Connection, EngineError> {
+    fn at<E>(code: &str, action: &'static str, path: &Path, source: E) -> EngineError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let path = path.to_path_buf();
+        EngineError::site(code, action, FileError { path, source })
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| at(code, "create folder", dir, e))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(at(code, "remove old database", &file, e));
+            }
+            _ => {}
+        }
+    }
+    let conn = Connection::open(path).map_err(|e| at(code, "open", path, e))?;
+    let fail = |action| move |e| EngineError::site(code, action, e);
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(fail("configure"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(fail("configure"))?;
+    register_functions(&conn).map_err(fail("register tel_hash"))?;
+    Ok(conn)
+}
+
+#[async_trait]
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            product: "SQLite".into(),
+            version: rusqlite::version().into(),
+            edition: "embedded".into(),
+            collation: "BINARY".into(),
+        }
+    }
+
+    async fn open_site(&self, site: &SiteModel) -> Result<Arc<dyn SiteDatabase>, EngineError> {
+        let path = Self::path_of(&self.dir, &site.code);
+        let code = site.code.clone();
+        let conn = tokio::task::spawn_blocking(move || create_database(&code, &path))
+            .await
+            .map_err(|e| EngineError::site(&site.code, "open", e))??;
+        Ok(Arc::new(SqliteSite::new(site.code.clone(), conn)))
+    }
+}

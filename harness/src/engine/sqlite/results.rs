@@ -1,0 +1,151 @@
+//! `TEL_TelemetryResults` read back, and the rows a CAS stores when a child site replicates.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::super::{ResultRow, site_weeks};
+
+/// The result rows `filter` (a `WHERE … ORDER BY …` with one parameter, `?1`) selects.
+pub(super) fn read(conn: &Connection, filter: &str, arg: i64) -> rusqlite::Result<Vec<ResultRow>> {
+    let sql = format!(
+        "SELECT ID, Week, ProbeName, SiteHash, HierarchyHash, RowNo, ResultData, CollectedOn
+         FROM TEL_TelemetryResults {filter}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map([arg], |r| {
+        Ok(ResultRow {
+            id: r.get(0)?,
+            week: r.get(1)?,
+            probe: r.get(2)?,
+            site_hash: r.get(3)?,
+            hierarchy_hash: r.get(4)?,
+            row_no: r.get(5)?,
+            data: r.get(6)?,
+            collected_on: r.get(7)?,
+        })
+    })?
+    .collect()
+}
+
+/// The highest ID of `source` already replicated here (0 when none).
+pub(super) fn watermark(conn: &Connection, source: &str) -> rusqlite::Result<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT LastID FROM TEL_ReplicationWatermark WHERE SourceSite = ?1",
+            [source],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Stores the rows of `source` above its watermark and moves the watermark to the highest ID
+/// given, in one transaction, so that a repeated pass adds nothing. The rows of a site's week
+/// replace any copy of that site's week stored before: a site that ran a week again replaced its
+/// own rows, and its new rows come up in one pass (a run's rows are written in one transaction).
+pub(super) fn apply_replicated(
+    conn: &mut Connection,
+    source: &str,
+    rows: &[ResultRow],
+) -> rusqlite::Result<()> {
+    let Some(last) = rows.iter().map(|r| r.id).max() else {
+        return Ok(());
+    };
+    let tx = conn.transaction()?;
+    let current = watermark(&tx, source)?;
+    let fresh: Vec<&ResultRow> = rows.iter().filter(|r| r.id > current).collect();
+    {
+        let mut forget = tx
+            .prepare_cached("DELETE FROM TEL_TelemetryResults WHERE SiteHash = ?1 AND Week = ?2")?;
+        for (site_hash, week) in site_weeks(fresh.iter().copied()) {
+            forget.execute(params![site_hash, week])?;
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO TEL_TelemetryResults
+               (Week, ProbeName, SiteHash, HierarchyHash, RowNo, ResultData, CollectedOn)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        // Rows at or below the watermark were applied by an earlier pass.
+        for r in fresh {
+            insert.execute(params![
+                r.week,
+                r.probe,
+                r.site_hash,
+                r.hierarchy_hash,
+                r.row_no,
+                r.data,
+                r.collected_on
+            ])?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO TEL_ReplicationWatermark (SourceSite, LastID) VALUES (?1, ?2)
+         ON CONFLICT (SourceSite) DO UPDATE SET LastID = max(LastID, excluded.LastID)",
+        params![source, last],
+    )?;
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::engine::sqlite::SqliteEngine;
+    use crate::engine::{SiteDatabase, WeeklyRun};
+    use crate::model::HierarchyModel;
+    use crate::pipeline::replicate::replicate;
+    use crate::probes;
+    use crate::scenario::{Level, Scenario};
+
+    const HIERARCHY: &str = "name = \"rerun\"\nseed = 9\n[hierarchy]\ncas = true\n\
+                             installed = \"2026-01-05\"\n[[hierarchy.primary]]\ncode = \"P01\"\n\
+                             clients = 20\n";
+
+    async fn rows_of(db: &dyn SiteDatabase, site_hash: &str) -> Vec<(String, u32, String)> {
+        let mut rows: Vec<_> = db
+            .results_of_week(1)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.site_hash == site_hash)
+            .map(|r| (r.probe, r.row_no, r.data))
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[tokio::test]
+    async fn a_week_a_child_ran_again_replaces_its_copy_at_the_cas() {
+        let scenario = Scenario::parse(HIERARCHY, Path::new("rerun.toml")).unwrap();
+        let hierarchy = HierarchyModel::from_scenario(&scenario);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SqliteEngine::new(dir.path());
+        let mut dbs = Vec::new();
+        for site in &hierarchy.sites {
+            let bar = indicatif::ProgressBar::hidden();
+            let seeded = crate::pipeline::seed::seed_site(&engine, &hierarchy, site, &bar)
+                .await
+                .unwrap();
+            dbs.push(seeded.db);
+        }
+        let (cas, child) = (dbs[0].as_ref(), dbs[1].as_ref());
+        let catalog = probes::for_level(Level::Enhanced);
+        let run = WeeklyRun {
+            week: 1,
+            started_on: hierarchy.week_start(1),
+            probes: &catalog,
+        };
+        let child_hash = crate::hash::tel_hash(child.code());
+        child.run_weekly(&run).await.unwrap();
+        replicate(cas, child).await.unwrap();
+        child.run_weekly(&run).await.unwrap();
+        assert!(
+            replicate(cas, child).await.unwrap() > 0,
+            "the new rows go up"
+        );
+        let at_child = rows_of(child, &child_hash).await;
+        assert!(!at_child.is_empty());
+        let at_cas = rows_of(cas, &child_hash).await;
+        assert_eq!(at_cas.len(), at_child.len(), "one copy at the CAS");
+        assert_eq!(at_cas, at_child);
+    }
+}

@@ -1,0 +1,166 @@
+//! One site's database file as a [`SiteDatabase`]: each call takes the connection on tokio's
+//! blocking pool and hands it to the module that knows the job.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use tokio::sync::mpsc;
+
+use super::super::{
+    EngineError, ImportedPack, ResultRow, RunOutcome, SiteDatabase, SiteInfo, WeeklyRun,
+};
+use super::{SCHEMA, load, records, results, weekly};
+use crate::generate::Batch;
+use crate::hash::tel_hash;
+use crate::model::{HierarchyModel, SiteModel};
+use crate::scenario::Level;
+
+pub struct SqliteSite {
+    code: String,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteSite {
+    pub(super) fn new(code: String, conn: Connection) -> Self {
+        Self {
+            code,
+            conn: Arc::new(Mutex::new(conn)),
+        }
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        action: &'static str,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let conn = self.conn.clone();
+        let code = self.code.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().expect("connection poisoned");
+            f(&mut conn).map_err(|e| EngineError::site(&code, action, e))
+        })
+        .await
+        .map_err(|e| EngineError::site(&self.code, action, e))?
+    }
+}
+
+#[async_trait]
+impl SiteDatabase for SqliteSite {
+    fn code(&self) -> &str {
+        &self.code
+    }
+
+    async fn install(
+        &self,
+        hierarchy: &HierarchyModel,
+        site: &SiteModel,
+    ) -> Result<(), EngineError> {
+        let site = site.clone();
+        let (id, level, mode, installed) = (
+            hierarchy.id.to_string(),
+            hierarchy.level.as_str(),
+            hierarchy.mode.as_str(),
+            hierarchy.installed.to_string(),
+        );
+        self.with_conn("install schema", move |conn| {
+            conn.execute_batch(SCHEMA)?;
+            conn.execute(
+                "INSERT INTO Sites (SiteCode, SiteName, SiteType, ParentSiteCode, Version, Status, TimeZone, InstallDate)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'Active', ?6, ?7)",
+                params![site.code, site.name, site.role.as_str(), site.parent, site.version, site.time_zone, installed],
+            )?;
+            conn.execute(
+                "INSERT INTO TEL_Settings (HierarchyID, Level, Mode) VALUES (?1, ?2, ?3)",
+                params![id, level, mode],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load(&self, mut batches: mpsc::Receiver<Batch>) -> Result<u64, EngineError> {
+        self.with_conn("bulk load", move |conn| {
+            let mut rows = 0;
+            while let Some(batch) = batches.blocking_recv() {
+                let tx = conn.transaction()?;
+                load::insert_batch(&tx, &batch)?;
+                tx.commit()?;
+                rows += batch.rows();
+            }
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn set_level(&self, level: Level) -> Result<(), EngineError> {
+        self.with_conn("set level", move |conn| {
+            conn.execute("UPDATE TEL_Settings SET Level = ?1", [level.as_str()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn run_weekly(&self, run: &WeeklyRun<'_>) -> Result<RunOutcome, EngineError> {
+        let work = weekly::Work {
+            probes: run.probes.to_vec(),
+            week: run.week,
+            started_on: run.started_on.to_string(),
+            site_hash: tel_hash(&self.code),
+        };
+        self.with_conn("weekly run", move |conn| weekly::run(conn, &work))
+            .await
+    }
+
+    async fn results_of_week(&self, week: u32) -> Result<Vec<ResultRow>, EngineError> {
+        self.with_conn("read results", move |conn| {
+            results::read(conn, "WHERE Week = ?1 ORDER BY ID", week.into())
+        })
+        .await
+    }
+
+    async fn results_after(&self, after: i64) -> Result<Vec<ResultRow>, EngineError> {
+        self.with_conn("read results", move |conn| {
+            results::read(conn, "WHERE ID > ?1 ORDER BY ID", after)
+        })
+        .await
+    }
+
+    async fn apply_replicated(&self, source: &str, rows: &[ResultRow]) -> Result<(), EngineError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (source, rows) = (source.to_string(), rows.to_vec());
+        self.with_conn("apply replicated rows", move |conn| {
+            results::apply_replicated(conn, &source, &rows)
+        })
+        .await
+    }
+
+    async fn watermark(&self, source: &str) -> Result<i64, EngineError> {
+        let source = source.to_string();
+        self.with_conn("read watermark", move |conn| {
+            results::watermark(conn, &source)
+        })
+        .await
+    }
+
+    async fn site_info(&self) -> Result<SiteInfo, EngineError> {
+        self.with_conn("read site", |conn| records::site_info(conn))
+            .await
+    }
+
+    async fn import_update_packs(&self, packs: &[ImportedPack]) -> Result<(), EngineError> {
+        let packs = packs.to_vec();
+        self.with_conn("import update packs", move |conn| {
+            records::import_update_packs(conn, &packs)
+        })
+        .await
+    }
+
+    async fn update_packs(&self) -> Result<Vec<ImportedPack>, EngineError> {
+        self.with_conn("read update packs", |conn| records::update_packs(conn))
+            .await
+    }
+}
