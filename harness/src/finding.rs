@@ -65,11 +65,22 @@ finding_codes! {
     CabNameClash = "cab_name_clash", Error, "two hierarchies prepared cabinets under one name";
     UpdatePacks = "update_packs", Error, "the site imported other update packs than the service offers";
     BudgetExceeded = "budget_exceeded", Error, "the weekly collection took longer than its budget";
+    DataNotDelivered = "data_not_delivered", Error, "a probe run never arrived, and a fault in the schedule explains why";
+    DataLost = "data_lost", Error, "a probe run never arrived and nothing explains it (no [expect] can excuse this)";
+    DuplicateEntry = "duplicate_entry", Error, "a probe run arrived more than once, or twice in one upload";
+    DuplicateSite = "duplicate_site", Error, "an upload lists a site twice";
+    ReceiptMismatch = "receipt_mismatch", Error, "a stored body does not match the digest in its receipt";
+    LateDelivery = "late_delivery", Info, "a probe run arrived in a later upload than the first that could have carried it";
     UploadRetried = "upload_retried", Info, "an upload needed more than one attempt";
     UploadThrottled = "upload_throttled", Info, "the service throttled an upload (429 with Retry-After)";
 }
 
 impl FindingCode {
+    /// Whether a scenario can list the code: `data_lost` is never an expected outcome.
+    pub fn excusable(self) -> bool {
+        self != FindingCode::DataLost
+    }
+
     /// The code named by `text`, as in a scenario's `[expect] findings`.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|c| c.as_str() == text)

@@ -4,7 +4,7 @@
 //! ```text
 //! OUT/report.json
 //! OUT/<scenario>/sites/<CODE>.db            site databases (embedded engine)
-//! OUT/<scenario>/payloads/week-NNN.json     the payload the SCP built each week
+//! OUT/<scenario>/payloads/week-NNN.json     the payload the SCP sent each week (-part-K: more parts)
 //! OUT/<scenario>/upstream/                  what the mock cloud service stored
 //! OUT/<scenario>/usb/week-NNN/              the offline transfer folder of a week
 //! OUT/<scenario>/neighbor-N/{sites,payloads} the other hierarchies of a shared transfer folder
@@ -153,8 +153,19 @@ impl HierarchyLayout {
         self.dir.join("payloads")
     }
 
+    /// The payload of a cycle, as sent (its first part when the backlog went in parts).
     pub fn payload(&self, week: u32) -> PathBuf {
-        self.payloads().join(format!("week-{week:03}.json"))
+        self.payload_part(week, 1)
+    }
+
+    /// One part of a cycle's upload: `week-NNN.json` for the first, `week-NNN-part-K.json` after.
+    pub fn payload_part(&self, week: u32, part: u32) -> PathBuf {
+        if part <= 1 {
+            self.payloads().join(format!("week-{week:03}.json"))
+        } else {
+            self.payloads()
+                .join(format!("week-{week:03}-part-{part}.json"))
+        }
     }
 
     pub fn create(&self) -> std::io::Result<()> {

@@ -67,6 +67,7 @@ pub fn payload_of_size(hierarchy: &str, kb: usize) -> (Vec<u8>, Vec<u8>) {
                 week: 1,
                 start: "2026-01-12".into(),
             },
+            part: None,
             sites: vec![SiteEntry {
                 site: site.clone(),
                 site_type: "standalone".into(),
@@ -78,6 +79,8 @@ pub fn payload_of_size(hierarchy: &str, kb: usize) -> (Vec<u8>, Vec<u8>) {
             results: vec![ProbeResult {
                 probe: "TEL_SchemaHash".into(),
                 site: site.clone(),
+                week: Some(1),
+                period_start: Some("2026-01-05".into()),
                 rows: rows.clone(),
             }],
         };

@@ -2,12 +2,15 @@
 //! `TEL_TelemetryResults`: what the online SCP uploads and the service connection tool's
 //! `-prepare` writes into a cabinet.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
-use usage_protocol::payload::{Period, ProbeResult, Row, SCHEMA_VERSION, SiteEntry, UsagePayload};
+use usage_protocol::payload::{
+    Part, Period, ProbeResult, Row, SCHEMA_VERSION, SiteEntry, UsagePayload,
+};
 
-use crate::engine::{ResultRow, SiteDatabase, SiteInfo};
+use crate::engine::{EntryKey, PendingEntry, ResultRow, SiteDatabase, SiteInfo};
+use crate::probes;
+use crate::scenario::Level;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadBuildError {
@@ -21,6 +24,8 @@ pub enum PayloadBuildError {
     Row { id: i64, source: serde_json::Error },
     #[error("TEL_SiteList row {id} lacks `{field}`")]
     SiteList { id: i64, field: &'static str },
+    #[error("TEL_Settings holds the level `{0}`, which is not basic, enhanced or full")]
+    Level(String),
 }
 
 /// What a payload says about itself, from the top-level site's own records.
@@ -28,7 +33,7 @@ pub enum PayloadBuildError {
 pub struct PayloadHeader {
     pub hierarchy_hash: String,
     pub product_version: String,
-    /// The level the week's run was at.
+    /// The level in force when it is sent.
     pub level: String,
     pub mode: String,
     pub week: u32,
@@ -63,7 +68,7 @@ impl PayloadHeader {
         Ok(Self {
             hierarchy_hash: crate::hash::tel_hash(&info.hierarchy_id),
             product_version: info.version.clone(),
-            level: run.level.clone(),
+            level: info.level.clone(),
             mode: info.mode.clone(),
             week: run.week,
             start: run.started_on.clone(),
@@ -71,60 +76,123 @@ impl PayloadHeader {
     }
 }
 
-/// The usage payload of a week, read from the top-level site's `TEL_TelemetryResults`: what the
-/// online service connection point uploads and `sct prepare` writes into a cabinet.
-pub async fn payload_for_week(
+/// The largest JSON body of one upload. A backlog larger than this goes in parts, each under
+/// its own `Idempotency-Key`; the mock upstream refuses decompressed bodies over 64 MiB, so a
+/// part always fits. (A single entry larger than the limit still goes, alone, in its own part.)
+pub const MAX_PART_BYTES: usize = 16 << 20;
+
+/// What the service connection point has to send: every probe run not yet delivered.
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    pub header: PayloadHeader,
+    pub sites: Vec<SiteEntry>,
+    /// Entries allowed at the level in force, oldest week first.
+    pub entries: Vec<PendingEntry>,
+    /// Entries whose probe is above the level in force now: they are never sent.
+    pub above_level: Vec<EntryKey>,
+}
+
+/// One upload of a backlog, and the probe runs it carries.
+#[derive(Debug, Clone)]
+pub struct PreparedPart {
+    pub payload: UsagePayload,
+    pub entries: Vec<EntryKey>,
+}
+
+/// Reads the top-level site's backlog, the upload stamped with cycle `week` (`None`: the latest
+/// weekly run). A row is sent only if its probe is allowed at the level in force when it is sent.
+pub async fn backlog(
+    db: &dyn SiteDatabase,
+    week: Option<u32>,
+) -> Result<Backlog, PayloadBuildError> {
+    let info = db.site_info().await?;
+    let header = PayloadHeader::of(&info, week)?;
+    let level =
+        Level::parse(&info.level).map_err(|_| PayloadBuildError::Level(info.level.clone()))?;
+    let mut sites = db
+        .site_list()
+        .await?
+        .iter()
+        .map(|r| site_entry(r.id, &parse_row(r)?))
+        .collect::<Result<Vec<_>, _>>()?;
+    sites.sort_by(|a, b| a.site.cmp(&b.site));
+    let (entries, above): (Vec<PendingEntry>, Vec<PendingEntry>) = db
+        .pending_entries()
+        .await?
+        .into_iter()
+        .partition(|e| probes::by_name(&e.key.probe).is_none_or(|p| p.level <= level));
+    Ok(Backlog {
+        header,
+        sites,
+        entries,
+        above_level: above.into_iter().map(|e| e.key).collect(),
+    })
+}
+
+/// The backlog as uploads of at most [`MAX_PART_BYTES`] of JSON each (one when it fits).
+pub fn parts(backlog: &Backlog, limit: usize) -> Result<Vec<PreparedPart>, PayloadBuildError> {
+    let mut groups: Vec<(Vec<ProbeResult>, Vec<EntryKey>, usize)> = vec![Default::default()];
+    for entry in &backlog.entries {
+        let result = probe_result(entry)?;
+        let size = serde_json::to_vec(&result).map_or(0, |j| j.len());
+        let current = groups.last_mut().expect("one group at least");
+        if current.2 + size > limit && !current.0.is_empty() {
+            groups.push(Default::default());
+        }
+        let current = groups.last_mut().expect("one group at least");
+        current.0.push(result);
+        current.1.push(entry.key.clone());
+        current.2 += size;
+    }
+    let count = groups.len() as u32;
+    Ok(groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, (results, entries, _))| PreparedPart {
+            payload: UsagePayload {
+                schema_version: SCHEMA_VERSION,
+                hierarchy_id: backlog.header.hierarchy_hash.clone(),
+                product_version: backlog.header.product_version.clone(),
+                level: backlog.header.level.clone(),
+                mode: backlog.header.mode.clone(),
+                period: Period {
+                    week: backlog.header.week,
+                    start: backlog.header.start.clone(),
+                },
+                part: (count > 1).then_some(Part {
+                    index: i as u32 + 1,
+                    count,
+                }),
+                sites: backlog.sites.clone(),
+                results,
+            },
+            entries,
+        })
+        .collect())
+}
+
+/// The backlog as one payload, whatever its size: what `sct export` shows and tests read.
+pub async fn pending_payload(
     db: &dyn SiteDatabase,
     week: Option<u32>,
 ) -> Result<UsagePayload, PayloadBuildError> {
-    let header = PayloadHeader::of(&db.site_info().await?, week)?;
-    let rows = db.results_of_week(header.week).await?;
-    build_payload(&header, &rows)
+    let backlog = backlog(db, week).await?;
+    let mut parts = parts(&backlog, usize::MAX)?;
+    Ok(parts.remove(0).payload)
 }
 
-/// Builds a payload from the week's result rows.
-pub fn build_payload(
-    header: &PayloadHeader,
-    rows: &[ResultRow],
-) -> Result<UsagePayload, PayloadBuildError> {
-    let week = header.week;
-    let mut results: BTreeMap<(String, String), Vec<(u32, Row)>> = BTreeMap::new();
-    let mut sites = Vec::new();
-    for r in rows.iter().filter(|r| r.week == week) {
-        let data: Row = serde_json::from_str(&r.data)
-            .map_err(|source| PayloadBuildError::Row { id: r.id, source })?;
-        if r.probe == "TEL_SiteList" {
-            sites.push(site_entry(r.id, &data)?);
-        }
-        results
-            .entry((r.site_hash.clone(), r.probe.clone()))
-            .or_default()
-            .push((r.row_no, data));
-    }
-    sites.sort_by(|a: &SiteEntry, b| a.site.cmp(&b.site));
-    Ok(UsagePayload {
-        schema_version: SCHEMA_VERSION,
-        hierarchy_id: header.hierarchy_hash.clone(),
-        product_version: header.product_version.clone(),
-        level: header.level.clone(),
-        mode: header.mode.clone(),
-        period: Period {
-            week,
-            start: header.start.clone(),
-        },
-        sites,
-        results: results
-            .into_iter()
-            .map(|((site, probe), mut rows)| {
-                rows.sort_by_key(|(n, _)| *n);
-                ProbeResult {
-                    probe,
-                    site,
-                    rows: rows.into_iter().map(|(_, r)| r).collect(),
-                }
-            })
-            .collect(),
+fn probe_result(entry: &PendingEntry) -> Result<ProbeResult, PayloadBuildError> {
+    Ok(ProbeResult {
+        probe: entry.key.probe.clone(),
+        site: entry.key.site_hash.clone(),
+        week: Some(entry.key.week),
+        period_start: Some(entry.period_start.clone()),
+        rows: entry.rows.iter().map(parse_row).collect::<Result<_, _>>()?,
     })
+}
+
+fn parse_row(r: &ResultRow) -> Result<Row, PayloadBuildError> {
+    serde_json::from_str(&r.data).map_err(|source| PayloadBuildError::Row { id: r.id, source })
 }
 
 fn site_entry(id: i64, data: &Row) -> Result<SiteEntry, PayloadBuildError> {
@@ -159,9 +227,9 @@ pub fn encode(payload: &UsagePayload) -> (Vec<u8>, Vec<u8>) {
     (json, gzip)
 }
 
-/// The upload's `Idempotency-Key`: one per hierarchy and week, so every retry of a week's upload
-/// carries the same key.
-pub fn idempotency_key(hierarchy_hash: &str, week: u32) -> String {
-    let name = format!("usage/{hierarchy_hash}/week/{week}");
+/// The upload's `Idempotency-Key`: one per hierarchy, cycle and part, so every retry of an
+/// upload carries the same key.
+pub fn idempotency_key(hierarchy_hash: &str, cycle: u32, part: u32) -> String {
+    let name = format!("usage/{hierarchy_hash}/week/{cycle}/part/{part}");
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
 }

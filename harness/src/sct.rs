@@ -10,11 +10,13 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use usage_protocol::Receipt;
 use usage_protocol::client::{Upstream, UpstreamError};
+use usage_protocol::connect;
 use usage_protocol::payload::UsagePayload;
 use usage_protocol::usage_cab::{self, CabError};
 
-use crate::engine::{EngineError, ImportedPack, SiteDatabase};
+use crate::engine::{EngineError, ImportedPack, SiteDatabase, StagedBatch};
 use crate::hash::tel_hash;
 use crate::payload::{self, PayloadBuildError};
 
@@ -65,28 +67,33 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SctError> {
     usage_protocol::durable::write_file(path, bytes).map_err(SctError::from)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PreparedCab {
     pub path: PathBuf,
     pub hierarchy_hash: String,
     pub week: u32,
     pub bytes: u64,
+    /// What the cabinet carries.
+    pub payload: UsagePayload,
 }
 
-/// `-prepare -usagedatadest FILE`: the week's usage data (latest week when `None`) into a cabinet.
-/// Refuses to overwrite another hierarchy's cabinet.
+/// `-prepare -usagedatadest FILE`: every probe run not yet acknowledged into a cabinet, stamped
+/// with the week's cycle (latest when `None`). Runs above the level in force are dropped, never
+/// sent. The batch is staged at the site; `-import` of the receipt marks it delivered. Refuses
+/// to overwrite another hierarchy's cabinet.
 pub async fn prepare(
     db: &dyn SiteDatabase,
     week: Option<u32>,
     dest: &Path,
 ) -> Result<PreparedCab, SctError> {
     let info = db.site_info().await?;
-    let payload = payload::payload_for_week(db, week).await?;
+    let backlog = payload::backlog(db, week).await?;
+    let payload = payload::parts(&backlog, usize::MAX)?.remove(0);
     if dest.exists() {
         let existing = fs_err::read(dest)?;
         if let Ok(cab) = usage_cab::read(&existing, MAX_PAYLOAD_BYTES)
             && let Ok(other) = UsagePayload::from_json(&cab.payload_json)
-            && other.hierarchy_id != payload.hierarchy_id
+            && other.hierarchy_id != payload.payload.hierarchy_id
         {
             return Err(SctError::NameClash {
                 path: dest.to_path_buf(),
@@ -97,9 +104,9 @@ pub async fn prepare(
     if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs_err::create_dir_all(parent)?;
     }
-    let (json, _) = payload::encode(&payload);
+    let (json, _) = payload::encode(&payload.payload);
     let date = time::Date::parse(
-        &payload.period.start,
+        &payload.payload.period.start,
         time::macros::format_description!("[year]-[month]-[day]"),
     )
     .unwrap_or(time::Date::MIN);
@@ -108,21 +115,38 @@ pub async fn prepare(
         source,
     })?;
     write_atomically(dest, &bytes)?;
+    if !backlog.above_level.is_empty() {
+        db.mark_dropped(&backlog.above_level, "level_change")
+            .await?;
+    }
+    // A cabinet prepared again replaces the batch staged before: what was not acknowledged is
+    // in this one too.
+    db.stage_outbox(&StagedBatch {
+        idempotency_key: connect::idempotency_key(
+            &payload.payload.hierarchy_id,
+            payload.payload.period.week,
+        ),
+        entries: payload.entries,
+        body: bytes.clone(),
+    })
+    .await?;
     Ok(PreparedCab {
         path: dest.to_path_buf(),
-        hierarchy_hash: payload.hierarchy_id,
-        week: payload.period.week,
+        hierarchy_hash: payload.payload.hierarchy_id.clone(),
+        week: payload.payload.period.week,
         bytes: bytes.len() as u64,
+        payload: payload.payload,
     })
 }
 
-/// `-export -dest FILE.csv`: the same data as CSV, one line per result row.
+/// `-export -dest FILE.csv`: what `-prepare` would carry, as CSV, one line per result row, each
+/// with its own week and period.
 pub async fn export(
     db: &dyn SiteDatabase,
     week: Option<u32>,
     dest: &Path,
 ) -> Result<usize, SctError> {
-    let payload = payload::payload_for_week(db, week).await?;
+    let payload = payload::pending_payload(db, week).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "hierarchy_id",
@@ -146,8 +170,11 @@ pub async fn export(
             writer
                 .write_record([
                     payload.hierarchy_id.as_str(),
-                    &payload.period.week.to_string(),
-                    &payload.period.start,
+                    &result.week_in(&payload).to_string(),
+                    result
+                        .period_start
+                        .as_deref()
+                        .unwrap_or(&payload.period.start),
                     &payload.level,
                     &result.site,
                     &result.probe,
@@ -182,6 +209,8 @@ pub struct ManifestPack {
 }
 
 pub const MANIFEST: &str = "manifest.json";
+/// The upstream's receipt of a hierarchy's cabinet, beside its packs.
+pub const RECEIPT: &str = "receipt.json";
 
 /// The folder name of a hierarchy's packs: its hash, made safe for file systems.
 pub fn hierarchy_folder(hierarchy_hash: &str) -> String {
@@ -278,6 +307,9 @@ pub async fn connect(
         }
         let text = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
         write_atomically(&folder.join(MANIFEST), &text)?;
+        // The receipt goes back to the site beside its packs; -import marks the batch delivered.
+        let receipt = serde_json::to_vec_pretty(&r.receipt).expect("receipts serialise");
+        write_atomically(&folder.join(RECEIPT), &receipt)?;
         uploaded.push(Uploaded {
             file: r.file,
             hierarchy_hash: r.hierarchy_id,
@@ -295,6 +327,8 @@ pub struct ImportOutcome {
     pub imported: Vec<String>,
     /// Hashed IDs of the other hierarchies whose packs were left alone.
     pub left_alone: Vec<String>,
+    /// The receipt that acknowledged the site's staged batch, when the folder brought it.
+    pub acknowledged: Option<String>,
 }
 
 /// `-import -updatepacksrc DIR`: imports the packs meant for this site's hierarchy, each checked
@@ -335,6 +369,28 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
         }
         db.import_update_packs(&packs).await?;
         outcome.imported.extend(packs.into_iter().map(|p| p.id));
+        outcome.acknowledged = acknowledge(db, &folder.join(RECEIPT)).await?;
     }
     Ok(outcome)
+}
+
+/// Marks the staged batch delivered when `receipt` (if the folder has one) acknowledges it. A
+/// receipt of another batch (imported before, or of an older cabinet) changes nothing.
+async fn acknowledge(db: &dyn SiteDatabase, receipt: &Path) -> Result<Option<String>, SctError> {
+    if !receipt.is_file() {
+        return Ok(None);
+    }
+    let text = fs_err::read(receipt)?;
+    let receipt: Receipt = serde_json::from_slice(&text).map_err(|e| SctError::Manifest {
+        path: receipt.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    match db.outbox().await? {
+        Some(staged) if staged.idempotency_key == receipt.idempotency_key => {
+            db.mark_delivered(&staged.idempotency_key, &receipt.id)
+                .await?;
+            Ok(Some(receipt.id))
+        }
+        _ => Ok(None),
+    }
 }

@@ -155,9 +155,12 @@ async fn a_probe_above_the_level_is_caught() {
     assert!(report.met_expectations);
     let mut sent = payload(dir.path(), "t", 1);
     let site = sent.sites[0].site.clone();
+    let period_start = Some(sent.period.start.clone());
     sent.results.push(usage_protocol::payload::ProbeResult {
         probe: "TEL_TopCPUs".into(),
         site,
+        week: Some(1),
+        period_start,
         rows: vec![
             [
                 ("cpu".to_string(), serde_json::json!("x")),
@@ -181,9 +184,15 @@ async fn a_probe_above_the_level_is_caught() {
     );
     let upload = ReceivedUpload {
         receipt_id: "r".into(),
+        body_sha256: None,
         json: serde_json::to_vec(&sent).unwrap(),
     };
-    let summary = check::check_uploads(&hierarchy, &expected, &[upload]);
-    let codes: Vec<&str> = summary.findings.iter().map(|f| f.code.as_str()).collect();
-    assert_eq!(codes, vec!["unexpected_probe"], "{:?}", summary.findings);
+    let summary = check::check_uploads(&hierarchy, &expected, &[upload], &Default::default());
+    let codes: BTreeSet<&str> = summary.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        BTreeSet::from(["unexpected_probe"]),
+        "{:?}",
+        summary.findings
+    );
 }

@@ -114,9 +114,13 @@ async fn a_prepared_cab_is_a_real_cabinet() {
     let cab_path = dir.path().join("usb").join("UsageData.cab");
     let prepared = sct::prepare(db.as_ref(), None, &cab_path).await.unwrap();
     assert_eq!(prepared.week, 2);
-    let expected = harness::payload::payload_for_week(db.as_ref(), Some(2))
+    // Nothing is acknowledged yet: the cabinet carries both weeks, each entry with its own week.
+    let expected = harness::payload::pending_payload(db.as_ref(), Some(2))
         .await
         .unwrap();
+    let weeks: std::collections::BTreeSet<u32> =
+        expected.results.iter().filter_map(|r| r.week).collect();
+    assert_eq!(weeks, [1, 2].into());
 
     // Our own reader.
     let cab = usage_protocol::usage_cab::read(&std::fs::read(&cab_path).unwrap(), 1 << 26).unwrap();
@@ -172,7 +176,7 @@ async fn a_prepared_cab_is_a_real_cabinet() {
 async fn the_tool_reads_a_cabinet_written_by_gcab_and_uploads_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = site_with_runs(dir.path(), 1).await;
-    let payload = harness::payload::payload_for_week(db.as_ref(), Some(1))
+    let payload = harness::payload::pending_payload(db.as_ref(), Some(1))
         .await
         .unwrap();
     let Some(gcab) = tool("gcab") else { return };
@@ -288,7 +292,7 @@ async fn the_csv_export_parses() {
     let db = site_with_runs(dir.path(), 1).await;
     let dest = dir.path().join("UsageData.csv");
     let rows = sct::export(db.as_ref(), None, &dest).await.unwrap();
-    let payload = harness::payload::payload_for_week(db.as_ref(), None)
+    let payload = harness::payload::pending_payload(db.as_ref(), None)
         .await
         .unwrap();
     assert_eq!(

@@ -189,7 +189,7 @@ async fn one_seed_gives_identical_payload_bytes() {
 }
 
 #[tokio::test]
-async fn replication_down_is_found_as_a_missing_site() {
+async fn replication_down_delivers_the_week_late_and_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::scenario(
         r#"
@@ -213,23 +213,40 @@ site = "P02"
 [expect]
 outcome = "pass"
 uploads = 2
-findings = ["missing_site"]
+findings = ["late_delivery"]
 "#,
     );
     let report = run_scenario(&scenario, &options(dir.path())).await.unwrap();
-    // A listed error is what the scenario reproduces: the outcome is a pass.
     assert_eq!(report.outcome, Outcome::Pass);
     assert!(report.met_expectations, "{:?}", report.expectation_failures);
-    let missing: Vec<_> = report
+    // P02's week 1 was held back by the outage and went up, whole, with week 2's upload.
+    let late: Vec<_> = report
         .findings
         .iter()
-        .filter(|f| f.code.as_str() == "missing_site")
+        .filter(|f| f.code.as_str() == "late_delivery")
         .collect();
-    assert_eq!(missing.len(), 1);
+    assert_eq!(late.len(), 1, "{:?}", report.findings);
     assert_eq!(
-        (missing[0].week, missing[0].site.as_deref()),
+        (late[0].week, late[0].site.as_deref()),
         (Some(1), Some("P02"))
     );
+    assert!(
+        late[0].message.contains("1 upload(s) late"),
+        "{}",
+        late[0].message
+    );
+    let week2: UsagePayload = UsagePayload::from_json(
+        &std::fs::read(dir.path().join("repl-down/payloads/week-002.json")).unwrap(),
+    )
+    .unwrap();
+    let p02 = harness::hash::tel_hash("P02");
+    let p02_weeks: std::collections::BTreeSet<u32> = week2
+        .results
+        .iter()
+        .filter(|r| r.site == p02)
+        .filter_map(|r| r.week)
+        .collect();
+    assert_eq!(p02_weeks, [1, 2].into());
 }
 
 /// The checker must fail on what it exists to catch; a checker that passes everything passes
@@ -254,14 +271,16 @@ async fn the_checker_catches_tampering_and_leaks() {
         &[hierarchy.level],
         &harness::engine::Engine::info(&engine),
     );
+    let why = check::Explanations::default();
     let upload = |json: Vec<u8>| {
         vec![ReceivedUpload {
             receipt_id: "r".into(),
+            body_sha256: None,
             json,
         }]
     };
 
-    let clean = check::check_uploads(&hierarchy, &expected, &upload(json.clone()));
+    let clean = check::check_uploads(&hierarchy, &expected, &upload(json.clone()), &why);
     assert!(clean.findings.is_empty(), "{:?}", clean.findings);
     assert!(clean.probes_checked >= 10);
 
@@ -273,7 +292,7 @@ async fn the_checker_catches_tampering_and_leaks() {
             .map(|f| f.code.as_str())
             .collect::<Vec<_>>()
     };
-    let found = check::check_uploads(&hierarchy, &expected, &upload(tampered.into_bytes()));
+    let found = check::check_uploads(&hierarchy, &expected, &upload(tampered.into_bytes()), &why);
     assert!(
         codes(&found).contains(&"probe_mismatch"),
         "{:?}",
@@ -289,7 +308,7 @@ async fn the_checker_catches_tampering_and_leaks() {
             &format!("\"status\":\"{leaked}\""),
             1,
         );
-        let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()));
+        let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()), &why);
         assert!(
             codes(&found).contains(&"pii_leak"),
             "{leaked} was not caught: {:?}",
@@ -302,13 +321,13 @@ async fn the_checker_catches_tampering_and_leaks() {
         &format!("\"time_zone\":\"{table}\""),
         1,
     );
-    let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()));
+    let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()), &why);
     assert!(
         codes(&found).contains(&"pii_leak"),
         "custom table name was not caught"
     );
     let leaky = text.replacen("\"time_zone\":\"UTC\"", "\"time_zone\":\"P01\"", 1);
-    let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()));
+    let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()), &why);
     assert!(
         codes(&found).contains(&"pii_leak"),
         "site code was not caught"
@@ -318,15 +337,22 @@ async fn the_checker_catches_tampering_and_leaks() {
         &harness::hash::tel_hash(&hierarchy.id.to_string()),
         &harness::hash::tel_hash("x"),
     );
-    let found = check::check_uploads(&hierarchy, &expected, &upload(other_hierarchy.into_bytes()));
+    let found = check::check_uploads(
+        &hierarchy,
+        &expected,
+        &upload(other_hierarchy.into_bytes()),
+        &why,
+    );
     assert!(codes(&found).contains(&"hierarchy_hash"));
 
-    let found = check::check_uploads(&hierarchy, &expected, &[]);
-    assert_eq!(codes(&found), vec!["missing_upload"]);
+    // Nothing arrived and nothing explains it: the week is missing and its data lost.
+    let found = check::check_uploads(&hierarchy, &expected, &[], &why);
+    assert_eq!(codes(&found), vec!["missing_upload", "data_lost"]);
     let twice = check::check_uploads(
         &hierarchy,
         &expected,
         &[upload(json.clone()).remove(0), upload(json).remove(0)],
+        &why,
     );
     assert!(codes(&twice).contains(&"upload_count"));
 }

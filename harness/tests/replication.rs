@@ -25,7 +25,7 @@ weeks = 3
 "#;
 
 async fn count(db: &dyn harness::engine::SiteDatabase) -> usize {
-    db.results_after(0).await.unwrap().len()
+    db.replication_batch(0).await.unwrap().rows.len()
 }
 
 #[tokio::test]
@@ -80,14 +80,17 @@ async fn replaying_an_old_batch_is_ignored() {
     })
     .await
     .unwrap();
-    let batch = p.db.results_after(0).await.unwrap();
+    let batch = p.db.replication_batch(0).await.unwrap();
     cas.db.apply_replicated(p.db.code(), &batch).await.unwrap();
     cas.db.apply_replicated(p.db.code(), &batch).await.unwrap();
-    assert_eq!(count(cas.db.as_ref()).await, batch.len());
+    assert_eq!(count(cas.db.as_ref()).await, batch.rows.len());
     assert_eq!(
         cas.db.watermark(p.db.code()).await.unwrap(),
-        batch.last().unwrap().id
+        batch.runs.iter().map(|r| r.id).max().unwrap()
     );
+    // The probe runs came up too, one per probe, and once.
+    let at_cas = cas.db.replication_batch(0).await.unwrap();
+    assert_eq!(at_cas.runs.len(), catalog.len());
 }
 
 proptest! {
@@ -121,10 +124,10 @@ proptest! {
             for p in primaries {
                 replicate(cas.db.as_ref(), p.db.as_ref()).await.unwrap();
             }
-            let cas_rows = cas.db.results_after(0).await.unwrap();
+            let cas_rows = cas.db.replication_batch(0).await.unwrap().rows;
             let mut child_rows: Vec<(u32, String, String, u32, String)> = Vec::new();
             for p in primaries {
-                for r in p.db.results_after(0).await.unwrap() {
+                for r in p.db.replication_batch(0).await.unwrap().rows {
                     child_rows.push((r.week, r.probe, r.site_hash, r.row_no, r.data));
                 }
             }

@@ -26,8 +26,19 @@ fn payload(hierarchy: &str, week: u32, mode: &str) -> Value {
         "mode": mode,
         "period": {"week": week, "start": "2026-01-12"},
         "sites": [{"site": SITE, "type": "standalone", "version": "5.00.8540.1000", "status": "Active", "clients": 10, "time_zone": "UTC"}],
-        "results": [{"probe": "TEL_Settings", "site": SITE, "rows": [{"level": "enhanced", "mode": mode}]}]
+        "results": [{"probe": "TEL_Settings", "site": SITE, "week": week, "period_start": "2026-01-05",
+                     "rows": [{"level": "enhanced", "mode": mode}]}]
     })
+}
+
+/// The same payload in the first schema: entries without their own week.
+fn payload_v1(hierarchy: &str, week: u32) -> Value {
+    let mut v = payload(hierarchy, week, "online");
+    v["schema_version"] = json!(1);
+    let entry = v["results"][0].as_object_mut().unwrap();
+    entry.remove("week");
+    entry.remove("period_start");
+    v
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -274,6 +285,30 @@ async fn malformed_uploads_get_a_4xx_naming_the_problem() {
     )
     .await;
     assert!(message.contains("surprise"), "{message}");
+    // A version 2 entry must name its week; a version 1 entry must not.
+    let mut weekless = payload(HIERARCHY, 1, "online");
+    weekless["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("week");
+    let (_, message) = error_of(
+        send("g", "identity", weekless.to_string().into_bytes())
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("results[].week"), "{message}");
+    let mut mixed = payload_v1(HIERARCHY, 1);
+    mixed["results"][0]["week"] = json!(1);
+    let (_, message) = error_of(
+        send("h", "identity", mixed.to_string().into_bytes())
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("version 1"), "{message}");
     assert!(
         s.admin_get("/admin/uploads")
             .await
@@ -282,6 +317,22 @@ async fn malformed_uploads_get_a_4xx_naming_the_problem() {
             .is_empty(),
         "nothing bad was stored"
     );
+}
+
+/// Version 1 payloads (entries without their own week) are still accepted.
+#[tokio::test]
+async fn a_version_1_payload_is_still_accepted() {
+    let s = service().await;
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(&s.token)
+        .header("Idempotency-Key", "v1")
+        .body(payload_v1(HIERARCHY, 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]

@@ -25,3 +25,9 @@ pub struct ConnectResult {
 pub struct ConnectAnswer {
     pub results: Vec<ConnectResult>,
 }
+
+/// The key a cabinet is stored under: one per hierarchy and cycle, so a cabinet connected again
+/// is recognised, and the receipt names the batch the site staged.
+pub fn idempotency_key(hierarchy_id: &str, week: u32) -> String {
+    format!("sct/{hierarchy_id}/week/{week}")
+}

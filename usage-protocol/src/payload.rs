@@ -8,7 +8,14 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a field changes meaning; the upstream refuses versions it does not know.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2: every `results[]` entry carries its own `week` and `period_start` (late rows ride
+/// in a later upload with their own week), the top-level `period` is the upload's own cycle, and
+/// an upload may be one `part` of a cycle's backlog.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The versions the service accepts.
+pub const SUPPORTED_VERSIONS: [u32; 2] = [1, 2];
 
 /// A result row: column name to value. A `BTreeMap` keeps serialisation order stable, which is
 /// what makes "same seed, same payload bytes" hold.
@@ -26,8 +33,20 @@ pub struct UsagePayload {
     /// `online` or `offline`.
     pub mode: String,
     pub period: Period,
+    /// Which part of the cycle's backlog this upload is (version 2; absent when it is whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<Part>,
     pub sites: Vec<SiteEntry>,
     pub results: Vec<ProbeResult>,
+}
+
+/// A backlog too large for one upload goes in parts, each under its own `Idempotency-Key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    /// 1 for the first part.
+    pub index: u32,
+    pub count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +77,20 @@ pub struct ProbeResult {
     pub probe: String,
     /// `tel_hash` of the site code the rows were collected at.
     pub site: String,
+    /// The site's weekly run the rows come from (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub week: Option<u32>,
+    /// The first day of that run's period, `YYYY-MM-DD` (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<String>,
     pub rows: Vec<Row>,
+}
+
+impl ProbeResult {
+    /// The run the entry belongs to: its own week in version 2, the upload's in version 1.
+    pub fn week_in(&self, payload: &UsagePayload) -> u32 {
+        self.week.unwrap_or(payload.period.week)
+    }
 }
 
 /// What is wrong with a payload that parsed as JSON but breaks the contract.
@@ -66,7 +98,7 @@ pub struct ProbeResult {
 pub enum PayloadError {
     #[error("payload is not valid JSON for the usage schema: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("schema_version {0} is not supported (this service knows version {SCHEMA_VERSION})")]
+    #[error("schema_version {0} is not supported (this service knows versions 1 and 2)")]
     SchemaVersion(u32),
     #[error("field `{field}`: {problem}")]
     Field {
@@ -84,9 +116,10 @@ impl UsagePayload {
     }
 
     pub fn validate(&self) -> Result<(), PayloadError> {
-        if self.schema_version != SCHEMA_VERSION {
+        if !SUPPORTED_VERSIONS.contains(&self.schema_version) {
             return Err(PayloadError::SchemaVersion(self.schema_version));
         }
+        self.validate_version_fields()?;
         if !is_sha256_base64(&self.hierarchy_id) {
             return Err(PayloadError::Field {
                 field: "hierarchy_id",
@@ -137,6 +170,49 @@ impl UsagePayload {
                     field: "results[].site",
                     problem: "must be a base64 SHA-256 digest, not a site code".into(),
                 });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl UsagePayload {
+    /// Version 2 entries name their week and period; version 1 entries do not, and have no parts.
+    fn validate_version_fields(&self) -> Result<(), PayloadError> {
+        let v2 = self.schema_version >= 2;
+        let field = |field, problem: &str| {
+            Err(PayloadError::Field {
+                field,
+                problem: problem.into(),
+            })
+        };
+        if !v2 && self.part.is_some() {
+            return field("part", "version 1 payloads have no parts");
+        }
+        if let Some(part) = self.part
+            && !(part.index >= 1 && part.index <= part.count)
+        {
+            return field("part", "index must be 1 to count");
+        }
+        for result in &self.results {
+            match (v2, result.week, &result.period_start) {
+                (true, Some(0), _) => return field("results[].week", "weeks are counted from 1"),
+                (true, Some(_), Some(start)) if chrono_like_date(start).is_none() => {
+                    return field("results[].period_start", "not a YYYY-MM-DD date");
+                }
+                (true, Some(_), Some(_)) | (false, None, None) => {}
+                (true, _, _) => {
+                    return field(
+                        "results[].week",
+                        "version 2 entries carry `week` and `period_start`",
+                    );
+                }
+                (false, _, _) => {
+                    return field(
+                        "results[].week",
+                        "version 1 entries have no `week` or `period_start`",
+                    );
+                }
             }
         }
         Ok(())

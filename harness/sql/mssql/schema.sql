@@ -130,6 +130,40 @@ CREATE TABLE dbo.TEL_TelemetryResults (
 
 CREATE INDEX TEL_TelemetryResults_Week ON dbo.TEL_TelemetryResults (Week);
 
+-- How each probe of each weekly run went, here and (at a CAS) at every child: tells an empty
+-- result (sent as an empty entry) from a failed one (not sent) from a missing one. Replicated with
+-- the results; its IDs drive replication.
+CREATE TABLE dbo.TEL_ProbeRuns (
+    ID              BIGINT        IDENTITY (1, 1) NOT NULL PRIMARY KEY,
+    SiteHash        VARCHAR(44)   NOT NULL,
+    Week            INT           NOT NULL,
+    PeriodStart     VARCHAR(10)   NOT NULL,
+    ProbeName       NVARCHAR(64)  NOT NULL,
+    [RowCount]      BIGINT        NOT NULL,
+    Error           NVARCHAR(4000) NULL,
+    CONSTRAINT UQ_TEL_ProbeRuns UNIQUE (SiteHash, Week, ProbeName)
+);
+
+-- At the top-level site: what the service connection point did with each probe run; a side
+-- table, so that SELECT * FROM TEL_TelemetryResults still shows exactly what is sent.
+CREATE TABLE dbo.TEL_UploadState (
+    SiteHash        VARCHAR(44)   NOT NULL,
+    Week            INT           NOT NULL,
+    ProbeName       NVARCHAR(64)  NOT NULL,
+    Outcome         NVARCHAR(16)  NOT NULL,
+    Receipt         NVARCHAR(64)  NULL,
+    Cause           NVARCHAR(64)  NULL,
+    CONSTRAINT PK_TEL_UploadState PRIMARY KEY (SiteHash, Week, ProbeName)
+);
+
+-- At the top-level site: the batch being sent (key, probe runs, exact body), persisted before it
+-- leaves; at most one is in flight.
+CREATE TABLE dbo.TEL_Outbox (
+    IdempotencyKey  NVARCHAR(64)   NOT NULL PRIMARY KEY,
+    Entries         NVARCHAR(MAX)  NOT NULL,
+    Body            VARBINARY(MAX) NOT NULL
+);
+
 CREATE TABLE dbo.TEL_RunHistory (
     Week            INT           NOT NULL PRIMARY KEY,
     StartedOn       VARCHAR(10)   NOT NULL,

@@ -18,6 +18,10 @@ BEGIN TRY
     EXEC @name @week = @week, @week_start = @week_start, @site_hash = @site_hash, @hierarchy_hash = @hierarchy_hash;
     INSERT INTO dbo.TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
     VALUES (@week, @name, DATEDIFF(MILLISECOND, @probe_started, SYSDATETIME()), NULL);
+    INSERT INTO dbo.TEL_ProbeRuns (SiteHash, Week, PeriodStart, ProbeName, [RowCount], Error)
+    SELECT @site_hash, @week, CONVERT(VARCHAR(10), @week_start, 23), @name, COUNT_BIG(*), NULL
+    FROM dbo.TEL_TelemetryResults
+    WHERE Week = @week AND SiteHash = @site_hash AND ProbeName = @name;
 END TRY
 BEGIN CATCH
     IF XACT_STATE() = -1
@@ -26,13 +30,15 @@ BEGIN CATCH
     END;
     INSERT INTO dbo.TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
     VALUES (@week, @name, DATEDIFF(MILLISECOND, @probe_started, SYSDATETIME()), ERROR_MESSAGE());
+    INSERT INTO dbo.TEL_ProbeRuns (SiteHash, Week, PeriodStart, ProbeName, [RowCount], Error)
+    VALUES (@site_hash, @week, CONVERT(VARCHAR(10), @week_start, 23), @name, 0, ERROR_MESSAGE());
 END CATCH;
 GO
 
 -- The weekly run: every probe of the level in force (a comma-separated list), then the run's
 -- history, in one transaction. A week run again replaces what this site recorded for it: its own
--- rows of the week in TEL_TelemetryResults (rows replicated from other sites stay) and the week's
--- run history. Returns one row per probe (name, duration, error, rows written) for the harness's
+-- rows and probe runs of the week in TEL_TelemetryResults and TEL_ProbeRuns (rows replicated from
+-- other sites stay) and the week's run history. Returns one row per probe (name, duration, error, rows written) for the harness's
 -- timing report.
 CREATE OR ALTER PROCEDURE dbo.TEL_RunWeekly
 (
@@ -56,6 +62,7 @@ BEGIN
     BEGIN TRY
         BEGIN TRANSACTION;
         DELETE FROM dbo.TEL_TelemetryResults WHERE Week = @week AND SiteHash = @site_hash;
+        DELETE FROM dbo.TEL_ProbeRuns WHERE Week = @week AND SiteHash = @site_hash;
         DELETE FROM dbo.TEL_ProbeRunHistory WHERE Week = @week;
         DELETE FROM dbo.TEL_RunHistory WHERE Week = @week;
         WHILE @next <= (SELECT COUNT(*) FROM #probes)

@@ -131,6 +131,41 @@ CREATE TABLE TEL_TelemetryResults (
 );
 CREATE INDEX TEL_TelemetryResults_Week ON TEL_TelemetryResults (Week);
 
+-- How each probe of each weekly run went, here and (at a CAS) at every child: it tells an empty
+-- result (ran, 0 rows: sent as an empty entry) from a failed one (not sent) from a missing one.
+-- Replicated with the results; its IDs drive replication.
+CREATE TABLE TEL_ProbeRuns (
+    ID              INTEGER PRIMARY KEY AUTOINCREMENT,
+    SiteHash        TEXT NOT NULL,
+    Week            INTEGER NOT NULL,
+    PeriodStart     TEXT NOT NULL,
+    ProbeName       TEXT NOT NULL,
+    RowCount        INTEGER NOT NULL,
+    Error           TEXT,
+    UNIQUE (SiteHash, Week, ProbeName)
+);
+
+-- At the top-level site: what the service connection point has done with each probe run.
+-- A side table, so that SELECT * FROM TEL_TelemetryResults still shows exactly what is sent.
+CREATE TABLE TEL_UploadState (
+    SiteHash        TEXT NOT NULL,
+    Week            INTEGER NOT NULL,
+    ProbeName       TEXT NOT NULL,
+    Outcome         TEXT NOT NULL,      -- delivered | dropped
+    Receipt         TEXT,               -- the upstream's receipt of the upload that carried it
+    Cause           TEXT,               -- why it was dropped
+    PRIMARY KEY (SiteHash, Week, ProbeName)
+);
+
+-- At the top-level site: the batch being sent, persisted before it leaves (its key, the probe
+-- runs it carries and its exact body), so that after a restart the same bytes under the same
+-- Idempotency-Key go first. At most one batch is in flight.
+CREATE TABLE TEL_Outbox (
+    IdempotencyKey  TEXT PRIMARY KEY,
+    Entries         TEXT NOT NULL,      -- JSON: [{site_hash, week, probe}, ...]
+    Body            BLOB NOT NULL       -- the gzip'd payload as sent
+);
+
 CREATE TABLE TEL_RunHistory (
     Week            INTEGER PRIMARY KEY,
     StartedOn       TEXT NOT NULL,

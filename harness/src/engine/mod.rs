@@ -70,13 +70,55 @@ pub struct ResultRow {
     pub collected_on: String,
 }
 
-/// The (site hash, week) pairs of `rows`: the weeks of each site a replication pass replaces.
-pub(crate) fn site_weeks<'a>(
-    rows: impl IntoIterator<Item = &'a ResultRow>,
-) -> std::collections::BTreeSet<(&'a str, u32)> {
-    rows.into_iter()
-        .map(|r| (r.site_hash.as_str(), r.week))
-        .collect()
+/// One line of `TEL_ProbeRuns`: how one probe of one weekly run went at one site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRunRecord {
+    /// Its ID in the database it was read from (a CAS numbers replicated runs itself).
+    pub id: i64,
+    pub site_hash: String,
+    pub week: u32,
+    /// The first day of the week's period, `YYYY-MM-DD`.
+    pub period_start: String,
+    pub probe: String,
+    pub rows: u64,
+    /// Set when the probe failed: its run is reported, never sent.
+    pub error: Option<String>,
+}
+
+/// What one replication pass carries from a child to the CAS: the probe runs above the CAS's
+/// watermark and every result row of their sites' weeks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicationBatch {
+    pub runs: Vec<ProbeRunRecord>,
+    pub rows: Vec<ResultRow>,
+}
+
+/// The unit the service connection point delivers: one probe of one site's weekly run, with all
+/// its rows (none, for an empty result).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct EntryKey {
+    pub site_hash: String,
+    pub week: u32,
+    pub probe: String,
+}
+
+/// The batch in flight: persisted before it is sent, replayed first after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedBatch {
+    pub idempotency_key: String,
+    pub entries: Vec<EntryKey>,
+    /// The exact gzip'd body sent, so a replay is byte for byte the same upload.
+    pub body: Vec<u8>,
+}
+
+/// A probe run the top-level site has not delivered yet, with its rows in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    pub key: EntryKey,
+    pub period_start: String,
+    pub rows: Vec<ResultRow>,
 }
 
 /// What the service connection tool needs to know about the site it runs at.
@@ -158,18 +200,36 @@ pub trait SiteDatabase: Send + Sync {
     /// `TEL_TelemetryResults` rows of one week, in ID order.
     async fn results_of_week(&self, week: u32) -> Result<Vec<ResultRow>, EngineError>;
 
-    /// `TEL_TelemetryResults` rows with an ID above `after`, in ID order.
-    async fn results_after(&self, after: i64) -> Result<Vec<ResultRow>, EngineError>;
+    /// What a replication pass from this site carries: its probe runs with an ID above
+    /// `after` and every result row of their sites' weeks.
+    async fn replication_batch(&self, after: i64) -> Result<ReplicationBatch, EngineError>;
 
-    /// At a CAS: stores rows replicated from `source` and moves its watermark to the highest
-    /// source ID, atomically, so that a repeated pass adds nothing. The rows of a site's week
-    /// replace the copy of that week stored before (the site ran the week again), so a pass must
-    /// carry all of a week's new rows, as `results_after` gives them.
-    async fn apply_replicated(&self, source: &str, rows: &[ResultRow]) -> Result<(), EngineError>;
-
+    /// At a CAS: stores a batch replicated from `source` and moves its watermark to the
+    /// batch's highest probe-run ID, atomically, so that a repeated pass adds nothing. A site's
+    /// week in the batch replaces the copy of that week stored before (the site ran it again).
+    async fn apply_replicated(
+        &self,
+        source: &str,
+        batch: &ReplicationBatch,
+    ) -> Result<(), EngineError>;
     /// At a CAS: the highest source ID already replicated from `source` (0 when none).
     async fn watermark(&self, source: &str) -> Result<i64, EngineError>;
 
+    /// At the top-level site: every probe run (its own and replicated) that ran without error
+    /// and was neither delivered nor dropped, oldest week first, with its rows.
+    async fn pending_entries(&self) -> Result<Vec<PendingEntry>, EngineError>;
+    /// Each site's latest `TEL_SiteList` row.
+    async fn site_list(&self) -> Result<Vec<ResultRow>, EngineError>;
+    /// Persists the batch about to be sent, replacing any other.
+    async fn stage_outbox(&self, batch: &StagedBatch) -> Result<(), EngineError>;
+    /// The batch staged and not yet acknowledged, if any: sent again first after a restart.
+    async fn outbox(&self) -> Result<Option<StagedBatch>, EngineError>;
+    /// The upstream acknowledged the staged batch `key` with `receipt`: its entries are
+    /// delivered and the outbox is empty, atomically. A key other than the staged one is an
+    /// error.
+    async fn mark_delivered(&self, key: &str, receipt: &str) -> Result<(), EngineError>;
+    /// Entries that will never be sent (e.g. above the level in force), with why.
+    async fn mark_dropped(&self, entries: &[EntryKey], cause: &str) -> Result<(), EngineError>;
     /// The site's identity, settings and run history.
     async fn site_info(&self) -> Result<SiteInfo, EngineError>;
 

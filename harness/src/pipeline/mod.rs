@@ -130,7 +130,8 @@ pub async fn run_scenario(
 
     let t = Instant::now();
     let offline = scenario.hierarchy.scp_mode == ScpMode::Offline;
-    let verified = verify::verify_run(&upstream, &seeded, offline, &connected).await?;
+    let why = verify::Explanations::of_run(&scenario, &findings);
+    let verified = verify::verify_run(&upstream, &seeded, &why, offline, &connected).await?;
     findings.extend(verified.findings);
     stages.check_ms = ms(t);
     server.stop().await;

@@ -75,6 +75,13 @@ impl Validator<'_> {
                 "must be a positive number of milliseconds",
             );
         }
+        if s.expect.findings.iter().any(|c| c == "data_lost") {
+            return self.error(
+                0..0,
+                "expect.findings",
+                "`data_lost` cannot be expected: data that nothing explains is always a failure",
+            );
+        }
         for code in s.expect.severity.keys() {
             if crate::finding::FindingCode::parse(code).is_none() {
                 return self.error(

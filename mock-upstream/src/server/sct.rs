@@ -163,7 +163,7 @@ async fn accept(state: &AppState, file: String, bytes: &[u8]) -> Result<Accepted
             ),
         ));
     }
-    let key = format!("sct/{}/week/{}", payload.hierarchy_id, payload.period.week);
+    let key = usage_protocol::connect::idempotency_key(&payload.hierarchy_id, payload.period.week);
     if let Some(existing) = state.store.by_key(&key).await
         && existing.body_sha256 != sha256_hex(&cab.payload_json)
     {

@@ -9,7 +9,7 @@
 //! - `connection`: connecting to a server by connection string;
 //! - `engine`: the [`Engine`](super::Engine), which makes a database per site;
 //! - `site`: the [`SiteDatabase`](super::SiteDatabase) of one site, which hands each call to
-//!   `install`, `load` (over `bulk`), `weekly`, `results` or `records`;
+//!   `install`, `load` (over `bulk`), `weekly`, `results`, `delivery` or `records`;
 //! - `transaction`: explicit transactions, ended so that the first error is the one reported;
 //! - `values`: typed values out of result rows.
 //!
@@ -24,6 +24,8 @@ pub use script::{PROBE_TEMPLATE, SCHEMA, WEEKLY, batches, probe_procedure, quote
 mod bulk;
 #[cfg(feature = "mssql")]
 mod connection;
+#[cfg(feature = "mssql")]
+mod delivery;
 #[cfg(feature = "mssql")]
 mod engine;
 #[cfg(feature = "mssql")]

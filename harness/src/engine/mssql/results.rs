@@ -2,11 +2,13 @@
 
 use tiberius::{IntoSql, Row, TokenRow};
 
-use super::super::{EngineError, ResultRow, site_weeks};
+use std::collections::BTreeSet;
+
+use super::super::{EngineError, ProbeRunRecord, ReplicationBatch, ResultRow};
 use super::bulk::{bulk, token_row};
 use super::site::MssqlSite;
 use super::transaction;
-use super::values::{ValueError, required, text, unsigned};
+use super::values::{ValueError, optional_text, required, text, unsigned, unsigned_big};
 
 const RESULT_COLUMNS: &str =
     "ID, Week, ProbeName, SiteHash, HierarchyHash, RowNo, ResultData, CollectedOn";
@@ -22,7 +24,43 @@ const REPLICATED_COLUMNS: [&str; 7] = [
     "CollectedOn",
 ];
 
-fn result_row(row: &Row) -> Result<ResultRow, ValueError> {
+pub(super) const RUN_COLUMNS: &str =
+    "ID, SiteHash, Week, PeriodStart, ProbeName, [RowCount], Error";
+
+/// The columns a replicated probe run is stored in.
+const REPLICATED_RUN_COLUMNS: [&str; 6] = [
+    "SiteHash",
+    "Week",
+    "PeriodStart",
+    "ProbeName",
+    "RowCount",
+    "Error",
+];
+
+pub(super) fn probe_run(row: &Row) -> Result<ProbeRunRecord, ValueError> {
+    Ok(ProbeRunRecord {
+        id: required(row, 0)?,
+        site_hash: text(row, 1)?,
+        week: unsigned(row, 2)?,
+        period_start: text(row, 3)?,
+        probe: text(row, 4)?,
+        rows: unsigned_big(row, 5)?,
+        error: optional_text(row, 6)?,
+    })
+}
+
+fn replicated_run(r: &ProbeRunRecord) -> TokenRow<'static> {
+    token_row(vec![
+        r.site_hash.clone().into_sql(),
+        (r.week as i32).into_sql(),
+        r.period_start.clone().into_sql(),
+        r.probe.clone().into_sql(),
+        (r.rows as i64).into_sql(),
+        r.error.clone().into_sql(),
+    ])
+}
+
+pub(super) fn result_row(row: &Row) -> Result<ResultRow, ValueError> {
     Ok(ResultRow {
         id: required(row, 0)?,
         week: unsigned(row, 1)?,
@@ -77,35 +115,67 @@ impl MssqlSite {
         }
     }
 
-    /// Stores the rows of `source` above its watermark and moves the watermark, in one
-    /// transaction. The rows of a site's week replace the copy of that week stored before.
+    /// The probe runs above `after` and every result row of their sites' weeks. A week run again
+    /// between the two reads gets new probe-run IDs, so the next pass carries it whole.
+    pub(super) async fn read_replication_batch(
+        &self,
+        after: i64,
+    ) -> Result<ReplicationBatch, EngineError> {
+        let same_weeks = "EXISTS (SELECT 1 FROM dbo.TEL_ProbeRuns AS n WHERE n.ID > @P1 \
+                          AND n.SiteHash = t.SiteHash AND n.Week = t.Week)";
+        let runs = self
+            .query(
+                &format!("SELECT {RUN_COLUMNS} FROM dbo.TEL_ProbeRuns AS t WHERE {same_weeks} ORDER BY ID"),
+                &[&after],
+                "read replication batch",
+            )
+            .await?
+            .iter()
+            .map(probe_run)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.fail("read replication batch"))?;
+        let rows = self
+            .read_results(&format!("AS t WHERE {same_weeks} ORDER BY ID"), &after)
+            .await?;
+        Ok(ReplicationBatch { runs, rows })
+    }
+
+    /// Stores a batch of `source` and moves its watermark to the batch's highest probe-run ID,
+    /// in one transaction. A site's week in the batch replaces the copy stored before; a batch
+    /// at or below the watermark was applied already and changes nothing.
     pub(super) async fn store_replicated(
         &self,
         source: &str,
-        rows: &[ResultRow],
+        batch: &ReplicationBatch,
     ) -> Result<(), EngineError> {
-        let Some(last) = rows.iter().map(|r| r.id).max() else {
+        let Some(last) = batch.runs.iter().map(|r| r.id).max() else {
             return Ok(());
         };
-        let current = self.read_watermark(source).await?;
-        let fresh: Vec<&ResultRow> = rows.iter().filter(|r| r.id > current).collect();
-        let replaced: Vec<(String, i32)> = site_weeks(fresh.iter().copied())
-            .into_iter()
-            .map(|(site, week)| (site.to_string(), week as i32))
+        if last <= self.read_watermark(source).await? {
+            return Ok(());
+        }
+        let replaced: BTreeSet<(String, i32)> = batch
+            .runs
+            .iter()
+            .map(|r| (r.site_hash.clone(), r.week as i32))
             .collect();
-        let fresh: Vec<TokenRow<'static>> = fresh.into_iter().map(replicated_row).collect();
+        let rows: Vec<TokenRow<'static>> = batch.rows.iter().map(replicated_row).collect();
+        let runs: Vec<TokenRow<'static>> = batch.runs.iter().map(replicated_run).collect();
         let mut conn = self.conn.lock().await;
         let fail = self.fail("apply replicated rows");
         transaction::begin(&mut conn).await.map_err(&fail)?;
         let applied: tiberius::Result<()> = async {
             for (site_hash, week) in &replaced {
-                conn.execute(
-                    "DELETE FROM dbo.TEL_TelemetryResults WHERE SiteHash = @P1 AND Week = @P2",
-                    &[site_hash, week],
-                )
-                .await?;
+                for table in ["dbo.TEL_TelemetryResults", "dbo.TEL_ProbeRuns"] {
+                    conn.execute(
+                        format!("DELETE FROM {table} WHERE SiteHash = @P1 AND Week = @P2"),
+                        &[site_hash, week],
+                    )
+                    .await?;
+                }
             }
-            bulk(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, fresh).await?;
+            bulk(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, rows).await?;
+            bulk(&mut conn, "dbo.TEL_ProbeRuns", &REPLICATED_RUN_COLUMNS, runs).await?;
             conn.execute(
                 "MERGE dbo.TEL_ReplicationWatermark AS w USING (SELECT @P1 AS SourceSite, @P2 AS LastID) AS s
                    ON w.SourceSite = s.SourceSite

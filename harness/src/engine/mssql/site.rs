@@ -7,7 +7,8 @@ use tiberius::Row;
 use tokio::sync::{Mutex, mpsc};
 
 use super::super::{
-    EngineError, ImportedPack, ResultRow, RunOutcome, SiteDatabase, SiteInfo, WeeklyRun,
+    EngineError, EntryKey, ImportedPack, PendingEntry, ReplicationBatch, ResultRow, RunOutcome,
+    SiteDatabase, SiteInfo, StagedBatch, WeeklyRun,
 };
 use super::connection::Connection;
 use super::script::batches;
@@ -119,13 +120,48 @@ impl SiteDatabase for MssqlSite {
             .await
     }
 
-    async fn results_after(&self, after: i64) -> Result<Vec<ResultRow>, EngineError> {
-        self.read_results("WHERE ID > @P1 ORDER BY ID", &after)
-            .await
+    async fn replication_batch(&self, after: i64) -> Result<ReplicationBatch, EngineError> {
+        self.read_replication_batch(after).await
     }
 
-    async fn apply_replicated(&self, source: &str, rows: &[ResultRow]) -> Result<(), EngineError> {
-        self.store_replicated(source, rows).await
+    async fn apply_replicated(
+        &self,
+        source: &str,
+        batch: &ReplicationBatch,
+    ) -> Result<(), EngineError> {
+        self.store_replicated(source, batch).await
+    }
+
+    async fn pending_entries(&self) -> Result<Vec<PendingEntry>, EngineError> {
+        self.read_pending().await
+    }
+
+    async fn site_list(&self) -> Result<Vec<ResultRow>, EngineError> {
+        self.read_site_list().await
+    }
+
+    async fn stage_outbox(&self, batch: &StagedBatch) -> Result<(), EngineError> {
+        self.write_outbox(batch).await
+    }
+
+    async fn outbox(&self) -> Result<Option<StagedBatch>, EngineError> {
+        self.read_outbox().await
+    }
+
+    async fn mark_delivered(&self, key: &str, receipt: &str) -> Result<(), EngineError> {
+        if self.write_delivered(key, receipt).await? {
+            Ok(())
+        } else {
+            Err(EngineError::site(
+                &self.code,
+                "mark delivered",
+                format!("the outbox holds no batch {key}"),
+            ))
+        }
+    }
+
+    async fn mark_dropped(&self, entries: &[EntryKey], cause: &str) -> Result<(), EngineError> {
+        self.write_dropped(entries, cause).await
     }
 
     async fn watermark(&self, source: &str) -> Result<i64, EngineError> {

@@ -13,6 +13,7 @@
 //! - `results`: `TEL_TelemetryResults` read back, and rows replicated in at a CAS;
 //! - `records`: the site's identity, settings, run history and update packs.
 
+mod delivery;
 mod functions;
 mod load;
 mod records;

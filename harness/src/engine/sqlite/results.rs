@@ -2,7 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::super::{ResultRow, site_weeks};
+use std::collections::BTreeSet;
+
+use super::super::{ProbeRunRecord, ReplicationBatch, ResultRow};
 
 /// The result rows `filter` (a `WHERE … ORDER BY …` with one parameter, `?1`) selects.
 pub(super) fn read(conn: &Connection, filter: &str, arg: i64) -> rusqlite::Result<Vec<ResultRow>> {
@@ -26,7 +28,7 @@ pub(super) fn read(conn: &Connection, filter: &str, arg: i64) -> rusqlite::Resul
     .collect()
 }
 
-/// The highest ID of `source` already replicated here (0 when none).
+/// The highest probe-run ID of `source` already replicated here (0 when none).
 pub(super) fn watermark(conn: &Connection, source: &str) -> rusqlite::Result<i64> {
     Ok(conn
         .query_row(
@@ -38,51 +40,121 @@ pub(super) fn watermark(conn: &Connection, source: &str) -> rusqlite::Result<i64
         .unwrap_or(0))
 }
 
-/// Stores the rows of `source` above its watermark and moves the watermark to the highest ID
-/// given, in one transaction, so that a repeated pass adds nothing. The rows of a site's week
-/// replace any copy of that site's week stored before: a site that ran a week again replaced its
-/// own rows, and its new rows come up in one pass (a run's rows are written in one transaction).
+/// The probe runs `filter` (a `WHERE … ORDER BY …` with one parameter, `?1`) selects.
+pub(super) fn read_runs(
+    conn: &Connection,
+    filter: &str,
+    arg: i64,
+) -> rusqlite::Result<Vec<ProbeRunRecord>> {
+    let sql = format!(
+        "SELECT ID, SiteHash, Week, PeriodStart, ProbeName, RowCount, Error
+         FROM TEL_ProbeRuns {filter}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map([arg], |r| {
+        Ok(ProbeRunRecord {
+            id: r.get(0)?,
+            site_hash: r.get(1)?,
+            week: r.get(2)?,
+            period_start: r.get(3)?,
+            probe: r.get(4)?,
+            rows: r.get::<_, i64>(5)? as u64,
+            error: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
+/// The probe runs above `after` and every result row of their sites' weeks, read in one
+/// transaction so the two agree.
+pub(super) fn replication_batch(
+    conn: &mut Connection,
+    after: i64,
+) -> rusqlite::Result<ReplicationBatch> {
+    let tx = conn.transaction()?;
+    let same_weeks = "(SiteHash, Week) IN (SELECT SiteHash, Week FROM TEL_ProbeRuns WHERE ID > ?1)";
+    let runs = read_runs(&tx, &format!("WHERE {same_weeks} ORDER BY ID"), after)?;
+    let rows = read(&tx, &format!("WHERE {same_weeks} ORDER BY ID"), after)?;
+    tx.commit()?;
+    Ok(ReplicationBatch { runs, rows })
+}
+
+/// Stores a batch of `source` and moves its watermark to the batch's highest probe-run ID, in
+/// one transaction, so that a repeated pass adds nothing. A site's week in the batch replaces
+/// any copy of that week stored before: a site that ran a week again replaced its own rows, and
+/// a run's rows and probe runs are written in one transaction, so they come up in one pass.
 pub(super) fn apply_replicated(
     conn: &mut Connection,
     source: &str,
-    rows: &[ResultRow],
+    batch: &ReplicationBatch,
 ) -> rusqlite::Result<()> {
-    let Some(last) = rows.iter().map(|r| r.id).max() else {
+    let Some(last) = batch.runs.iter().map(|r| r.id).max() else {
         return Ok(());
     };
     let tx = conn.transaction()?;
-    let current = watermark(&tx, source)?;
-    let fresh: Vec<&ResultRow> = rows.iter().filter(|r| r.id > current).collect();
-    {
-        let mut forget = tx
-            .prepare_cached("DELETE FROM TEL_TelemetryResults WHERE SiteHash = ?1 AND Week = ?2")?;
-        for (site_hash, week) in site_weeks(fresh.iter().copied()) {
-            forget.execute(params![site_hash, week])?;
-        }
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO TEL_TelemetryResults
-               (Week, ProbeName, SiteHash, HierarchyHash, RowNo, ResultData, CollectedOn)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        // Rows at or below the watermark were applied by an earlier pass.
-        for r in fresh {
-            insert.execute(params![
-                r.week,
-                r.probe,
-                r.site_hash,
-                r.hierarchy_hash,
-                r.row_no,
-                r.data,
-                r.collected_on
-            ])?;
+    if last <= watermark(&tx, source)? {
+        // Applied by an earlier pass: a batch delivered twice changes nothing.
+        return Ok(());
+    }
+    let weeks: BTreeSet<(&str, u32)> = batch
+        .runs
+        .iter()
+        .map(|r| (r.site_hash.as_str(), r.week))
+        .collect();
+    for (site_hash, week) in weeks {
+        for table in ["TEL_TelemetryResults", "TEL_ProbeRuns"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE SiteHash = ?1 AND Week = ?2"),
+                params![site_hash, week],
+            )?;
         }
     }
+    insert_rows(&tx, &batch.rows)?;
+    insert_runs(&tx, &batch.runs)?;
     tx.execute(
         "INSERT INTO TEL_ReplicationWatermark (SourceSite, LastID) VALUES (?1, ?2)
          ON CONFLICT (SourceSite) DO UPDATE SET LastID = max(LastID, excluded.LastID)",
         params![source, last],
     )?;
     tx.commit()
+}
+
+fn insert_rows(tx: &Connection, rows: &[ResultRow]) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO TEL_TelemetryResults
+           (Week, ProbeName, SiteHash, HierarchyHash, RowNo, ResultData, CollectedOn)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for r in rows {
+        insert.execute(params![
+            r.week,
+            r.probe,
+            r.site_hash,
+            r.hierarchy_hash,
+            r.row_no,
+            r.data,
+            r.collected_on
+        ])?;
+    }
+    Ok(())
+}
+
+fn insert_runs(tx: &Connection, runs: &[ProbeRunRecord]) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO TEL_ProbeRuns (SiteHash, Week, PeriodStart, ProbeName, RowCount, Error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for r in runs {
+        insert.execute(params![
+            r.site_hash,
+            r.week,
+            r.period_start,
+            r.probe,
+            r.rows as i64,
+            r.error
+        ])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@ use rusqlite::{Connection, params};
 use tokio::sync::mpsc;
 
 use super::super::{
-    EngineError, ImportedPack, ResultRow, RunOutcome, SiteDatabase, SiteInfo, WeeklyRun,
+    EngineError, EntryKey, ImportedPack, PendingEntry, ReplicationBatch, ResultRow, RunOutcome,
+    SiteDatabase, SiteInfo, StagedBatch, WeeklyRun,
 };
-use super::{SCHEMA, load, records, results, weekly};
+use super::{SCHEMA, delivery, load, records, results, weekly};
 use crate::generate::Batch;
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteModel};
@@ -120,20 +121,72 @@ impl SiteDatabase for SqliteSite {
         .await
     }
 
-    async fn results_after(&self, after: i64) -> Result<Vec<ResultRow>, EngineError> {
-        self.with_conn("read results", move |conn| {
-            results::read(conn, "WHERE ID > ?1 ORDER BY ID", after)
+    async fn replication_batch(&self, after: i64) -> Result<ReplicationBatch, EngineError> {
+        self.with_conn("read replication batch", move |conn| {
+            results::replication_batch(conn, after)
         })
         .await
     }
 
-    async fn apply_replicated(&self, source: &str, rows: &[ResultRow]) -> Result<(), EngineError> {
-        if rows.is_empty() {
+    async fn apply_replicated(
+        &self,
+        source: &str,
+        batch: &ReplicationBatch,
+    ) -> Result<(), EngineError> {
+        if batch.runs.is_empty() {
             return Ok(());
         }
-        let (source, rows) = (source.to_string(), rows.to_vec());
+        let (source, batch) = (source.to_string(), batch.clone());
         self.with_conn("apply replicated rows", move |conn| {
-            results::apply_replicated(conn, &source, &rows)
+            results::apply_replicated(conn, &source, &batch)
+        })
+        .await
+    }
+
+    async fn pending_entries(&self) -> Result<Vec<PendingEntry>, EngineError> {
+        self.with_conn("read pending deliveries", delivery::pending)
+            .await
+    }
+
+    async fn site_list(&self) -> Result<Vec<ResultRow>, EngineError> {
+        self.with_conn("read site list", |conn| delivery::site_list(conn))
+            .await
+    }
+
+    async fn stage_outbox(&self, batch: &StagedBatch) -> Result<(), EngineError> {
+        let batch = batch.clone();
+        self.with_conn("stage outbox", move |conn| delivery::stage(conn, &batch))
+            .await
+    }
+
+    async fn outbox(&self) -> Result<Option<StagedBatch>, EngineError> {
+        self.with_conn("read outbox", |conn| delivery::outbox(conn))
+            .await
+    }
+
+    async fn mark_delivered(&self, key: &str, receipt: &str) -> Result<(), EngineError> {
+        let (key, receipt) = (key.to_string(), receipt.to_string());
+        let marked = self
+            .with_conn("mark delivered", {
+                let key = key.clone();
+                move |conn| delivery::delivered(conn, &key, &receipt)
+            })
+            .await?;
+        if marked {
+            Ok(())
+        } else {
+            Err(EngineError::site(
+                &self.code,
+                "mark delivered",
+                format!("the outbox holds no batch {key}"),
+            ))
+        }
+    }
+
+    async fn mark_dropped(&self, entries: &[EntryKey], cause: &str) -> Result<(), EngineError> {
+        let (entries, cause) = (entries.to_vec(), cause.to_string());
+        self.with_conn("mark dropped", move |conn| {
+            delivery::dropped(conn, &entries, &cause)
         })
         .await
     }

@@ -44,6 +44,18 @@ pub(super) fn run(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOut
              VALUES (?1, ?2, ?3, ?4)",
             params![work.week, probe.name, elapsed.as_millis() as i64, error],
         )?;
+        tx.execute(
+            "INSERT INTO TEL_ProbeRuns (SiteHash, Week, PeriodStart, ProbeName, RowCount, Error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                work.site_hash,
+                work.week,
+                work.started_on,
+                probe.name,
+                rows as i64,
+                error
+            ],
+        )?;
         outcome.probes.push(ProbeRun {
             probe: probe.name,
             rows,
@@ -62,6 +74,10 @@ pub(super) fn run(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOut
 fn forget_week(tx: &Transaction<'_>, work: &Work) -> rusqlite::Result<()> {
     tx.execute(
         "DELETE FROM TEL_TelemetryResults WHERE Week = ?1 AND SiteHash = ?2",
+        params![work.week, work.site_hash],
+    )?;
+    tx.execute(
+        "DELETE FROM TEL_ProbeRuns WHERE Week = ?1 AND SiteHash = ?2",
         params![work.week, work.site_hash],
     )?;
     tx.execute(
@@ -179,7 +195,7 @@ mod tests {
     use std::path::Path;
 
     use crate::engine::sqlite::SqliteEngine;
-    use crate::engine::{ResultRow, SiteDatabase, WeeklyRun};
+    use crate::engine::{ProbeRunRecord, ReplicationBatch, ResultRow, SiteDatabase, WeeklyRun};
     use crate::hash::tel_hash;
     use crate::model::HierarchyModel;
     use crate::probes;
@@ -220,9 +236,19 @@ mod tests {
             data: "{}".into(),
             collected_on: "2026-01-05".into(),
         };
-        db.apply_replicated("P02", std::slice::from_ref(&foreign))
-            .await
-            .unwrap();
+        let batch = ReplicationBatch {
+            runs: vec![ProbeRunRecord {
+                id: 7,
+                site_hash: foreign.site_hash.clone(),
+                week: 1,
+                period_start: "2026-01-05".into(),
+                probe: foreign.probe.clone(),
+                rows: 1,
+                error: None,
+            }],
+            rows: vec![foreign.clone()],
+        };
+        db.apply_replicated("P02", &batch).await.unwrap();
         let catalog = probes::for_level(Level::Full);
         let run = WeeklyRun {
             week: 1,

@@ -10,7 +10,6 @@ use usage_protocol::client::Upstream;
 use super::RunError;
 use super::seed::SeededHierarchy;
 use crate::finding::Finding;
-use crate::payload;
 use crate::report::UploadAttempt;
 use crate::scenario::{Scenario, ScpMode};
 
@@ -23,8 +22,9 @@ pub struct Submitted {
     pub connected: Vec<String>,
 }
 
-/// Builds and keeps each hierarchy's payload of `week`, then sends the scenario's own (online),
-/// or every hierarchy's through one shared transfer folder (offline).
+/// The service connection point's weekly check: online, the scenario's own hierarchy uploads
+/// its backlog; offline, every hierarchy prepares its cabinet into one shared transfer folder.
+/// What is sent is kept under `payloads/`.
 pub async fn submit_week(
     scenario: &Scenario,
     hierarchies: &[SeededHierarchy],
@@ -32,22 +32,8 @@ pub async fn submit_week(
     transfer: &std::path::Path,
     upstream: &Upstream,
 ) -> Result<Submitted, RunError> {
-    // Each payload is built once: the kept file and the online upload share the bytes.
-    let mut gzipped = Vec::new();
-    for hierarchy in hierarchies {
-        let built = payload::payload_for_week(hierarchy.top().db.as_ref(), Some(week))
-            .await
-            .map_err(|source| RunError::Payload { week, source })?;
-        let (json, gzip) = payload::encode(&built);
-        fs_err::write(hierarchy.layout.payload(week), &json)?;
-        gzipped.push(gzip);
-    }
     match scenario.hierarchy.scp_mode {
-        ScpMode::Online => {
-            let own = &hierarchies[0];
-            let gzip = gzipped.swap_remove(0);
-            Ok(online::upload_week(upstream, own, week, gzip).await)
-        }
+        ScpMode::Online => online::upload_week(upstream, &hierarchies[0], week).await,
         ScpMode::Offline => {
             offline::connect_week(scenario, hierarchies, week, transfer, upstream).await
         }

@@ -28,7 +28,10 @@ pub(super) async fn connect_week(
     for hierarchy in hierarchies {
         let dest = transfer.join(&hierarchy.model.cab_name);
         match sct::prepare(hierarchy.top().db.as_ref(), Some(week), &dest).await {
-            Ok(_) => {}
+            Ok(prepared) => {
+                let (json, _) = crate::payload::encode(&prepared.payload);
+                fs_err::write(hierarchy.layout.payload(week), &json)?;
+            }
             Err(e @ sct::SctError::NameClash { .. }) => submitted.findings.push(
                 Finding::new(FindingCode::CabNameClash, format!("week {week}: {e}"))
                     .week(week)

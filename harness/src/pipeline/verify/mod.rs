@@ -1,31 +1,37 @@
-//! Verify: what arrived upstream against what the oracles computed from the model alone — every
-//! probe's rows, the site list, the hierarchy hash, the level, one upload per week — and a scan
-//! of every received byte for personal and identifying values.
+//! Verify: what arrived upstream against what the oracles computed from the model alone. Each
+//! stored body against its receipt's digest; each upload on its own (hierarchy hash, level,
+//! site list, entries once each); delivery over the whole run (every probe run of every site's
+//! every week exactly once, or its absence explained, lateness reported); one upload per cycle
+//! and part; and a scan of every received byte for personal and identifying values.
 
+mod delivery;
 mod expected;
 mod packs;
 mod payload;
 mod pii;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use usage_protocol::client::Upstream;
-use usage_protocol::payload::UsagePayload;
+use usage_protocol::payload::{Row, UsagePayload};
 
 use super::RunError;
 use super::seed::Seeded;
 use crate::finding::{Finding, FindingCode};
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteFacts};
+use crate::probes;
+use crate::scenario::{FaultKind, Scenario};
 
 pub use expected::{ExpectedSite, ExpectedWeek, expected_weeks};
-use payload::check_payload;
 pub use pii::scan_for_personal_data;
 
 /// One upload as the upstream stored it.
 pub struct ReceivedUpload {
     pub receipt_id: String,
+    /// The digest the receipt states for the body (hex SHA-256); checked against the body.
+    pub body_sha256: Option<String>,
     pub json: Vec<u8>,
 }
 
@@ -37,60 +43,178 @@ pub struct CheckSummary {
     pub findings: Vec<Finding>,
 }
 
-/// Compares what the upstream received with the expectation.
+/// What in the run can explain a probe run that never arrived.
+#[derive(Debug, Clone, Default)]
+pub struct Explanations {
+    /// Cycles whose upload (or `-connect`) failed or was struck by a fault on its way.
+    pub transport_faults: BTreeSet<u32>,
+    /// Site code → the weeks its replication was down.
+    pub replication_down: BTreeMap<String, BTreeSet<u32>>,
+    /// (site code, week, probe) of the probes that failed: reported, never sent.
+    pub failed_probes: BTreeSet<(String, u32, String)>,
+}
+
+impl Explanations {
+    /// Why the probe run of `site` in `week` may never have arrived; `None` when nothing in the
+    /// run explains it.
+    fn cause(
+        &self,
+        expected: &[ExpectedWeek],
+        site: &str,
+        week: u32,
+        probe: &str,
+    ) -> Option<&'static str> {
+        let later = expected.iter().filter(|w| w.week >= week);
+        if let Some(p) = probes::by_name(probe)
+            && later.clone().any(|w| w.level < p.level)
+        {
+            return Some("the level was lowered before it could be sent (level_change)");
+        }
+        if self
+            .replication_down
+            .get(site)
+            .is_some_and(|weeks| weeks.range(week..).next().is_some())
+        {
+            return Some("the site's replication was down (replication_down)");
+        }
+        if self.transport_faults.range(week..).next().is_some() {
+            return Some("the uploads that could carry it failed (upload_failed)");
+        }
+        None
+    }
+
+    /// The explanations of a scenario's run: its schedule, and what the run reported so far.
+    pub fn of_run(scenario: &Scenario, findings: &[Finding]) -> Self {
+        let mut why = Explanations::default();
+        for f in &scenario.faults {
+            let week = *f.week.get_ref();
+            match *f.kind.get_ref() {
+                FaultKind::ReplicationDown => {
+                    if let Some(site) = &f.site {
+                        why.replication_down
+                            .entry(site.get_ref().to_ascii_uppercase())
+                            .or_default()
+                            .insert(week);
+                    }
+                }
+                FaultKind::LevelChange => {}
+                _ => {
+                    why.transport_faults.insert(week);
+                }
+            }
+        }
+        for f in findings {
+            match (f.code, f.week) {
+                (FindingCode::UploadFailed | FindingCode::CabNameClash, Some(week)) => {
+                    why.transport_faults.insert(week);
+                }
+                (FindingCode::ProbeError, Some(week)) => {
+                    if let (Some(site), Some(probe)) = (&f.site, &f.probe) {
+                        why.failed_probes
+                            .insert((site.clone(), week, probe.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        why
+    }
+}
+
+/// Compares what the upstream received for one hierarchy with the expectation.
 pub fn check_uploads(
     hierarchy: &HierarchyModel,
     expected: &[ExpectedWeek],
     uploads: &[ReceivedUpload],
+    why: &Explanations,
 ) -> CheckSummary {
     let mut summary = CheckSummary {
         uploads_accepted: uploads.len() as u32,
         ..Default::default()
     };
     let hierarchy_hash = tel_hash(&hierarchy.id.to_string());
-    let mut by_week: BTreeMap<u32, Vec<(&ReceivedUpload, UsagePayload)>> = BTreeMap::new();
+    let mut parsed = Vec::new();
     for upload in uploads {
+        if let Some(stated) = &upload.body_sha256
+            && *stated != usage_protocol::sha256_hex(&upload.json)
+        {
+            summary.findings.push(Finding::new(
+                FindingCode::ReceiptMismatch,
+                format!(
+                    "upload {}: the stored body's SHA-256 is not the {stated} its receipt states",
+                    upload.receipt_id
+                ),
+            ));
+        }
         match UsagePayload::from_json(&upload.json) {
-            Ok(payload) => by_week
-                .entry(payload.period.week)
-                .or_default()
-                .push((upload, payload)),
+            Ok(payload) => parsed.push((upload, payload)),
             Err(e) => summary.findings.push(Finding::new(
                 FindingCode::PayloadInvalid,
                 format!("upload {}: {e}", upload.receipt_id),
             )),
         }
     }
+    for (upload, payload) in &parsed {
+        payload::check_upload(
+            &hierarchy_hash,
+            expected,
+            &upload.receipt_id,
+            payload,
+            &mut summary,
+        );
+    }
+    check_cycles(expected, &parsed, &mut summary);
+    delivery::check_delivery(expected, &parsed, why, &mut summary);
+    summary
+        .findings
+        .extend(scan_for_personal_data(hierarchy, expected, &parsed));
+    summary
+}
+
+/// One upload per cycle and part; none for a cycle the run did not have.
+fn check_cycles(
+    expected: &[ExpectedWeek],
+    parsed: &[(&ReceivedUpload, UsagePayload)],
+    summary: &mut CheckSummary,
+) {
+    let mut by_cycle: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (_, payload) in parsed {
+        by_cycle
+            .entry(payload.period.week)
+            .or_default()
+            .push(payload.part.map_or(1, |p| p.index));
+    }
     for week in expected {
-        match by_week.remove(&week.week).as_deref() {
-            None | Some([]) => summary.findings.push(
+        match by_cycle.remove(&week.week) {
+            None => summary.findings.push(
                 Finding::new(
                     FindingCode::MissingUpload,
                     format!("no upload for week {}", week.week),
                 )
                 .week(week.week),
             ),
-            Some(received) => {
-                if received.len() > 1 {
+            Some(mut parts) => {
+                let count = parts.len();
+                parts.sort_unstable();
+                parts.dedup();
+                if parts.len() < count {
                     summary.findings.push(
                         Finding::new(
                             FindingCode::UploadCount,
                             format!(
-                                "week {} was stored {} times; one upload per hierarchy and week",
+                                "week {} was stored {count} times for {} part(s); one upload per \
+                                 hierarchy, cycle and part",
                                 week.week,
-                                received.len()
+                                parts.len()
                             ),
                         )
                         .week(week.week),
                     );
                 }
-                for (_, payload) in received {
-                    check_payload(&hierarchy_hash, week, payload, &mut summary);
-                }
             }
         }
     }
-    for (week, received) in by_week {
+    for (week, received) in by_cycle {
         summary.findings.push(
             Finding::new(
                 FindingCode::UploadCount,
@@ -102,10 +226,25 @@ pub fn check_uploads(
             .week(week),
         );
     }
-    summary
-        .findings
-        .extend(scan_for_personal_data(hierarchy, expected, uploads));
-    summary
+}
+
+/// A few rows on each side of a difference between two multisets of rows.
+fn describe_difference(sent: &[Row], oracle: &[Row]) -> String {
+    let as_text = |rows: &[Row]| -> BTreeSet<String> {
+        rows.iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .collect()
+    };
+    let (sent_set, oracle_set) = (as_text(sent), as_text(oracle));
+    let extra: Vec<_> = sent_set.difference(&oracle_set).take(3).cloned().collect();
+    let missing: Vec<_> = oracle_set.difference(&sent_set).take(3).cloned().collect();
+    format!(
+        "{} row(s) sent, {} expected; unexpected: [{}]; missing: [{}]",
+        sent.len(),
+        oracle.len(),
+        extra.join(", "),
+        missing.join(", ")
+    )
 }
 
 /// Reads back everything the upstream stored and checks it, hierarchy by hierarchy, against
@@ -114,6 +253,7 @@ pub fn check_uploads(
 pub async fn verify_run(
     upstream: &Upstream,
     seeded: &Seeded,
+    why: &Explanations,
     offline: bool,
     connected: &[String],
 ) -> Result<CheckSummary, RunError> {
@@ -125,6 +265,7 @@ pub async fn verify_run(
             .or_default()
             .push(ReceivedUpload {
                 receipt_id: receipt.id,
+                body_sha256: Some(receipt.body_sha256),
                 json,
             });
     }
@@ -141,10 +282,22 @@ pub async fn verify_run(
             &hierarchy.levels,
             &seeded.engine_info,
         );
+        // Faults of the schedule strike the scenario's own hierarchy; a failed transfer, all.
+        let own_why;
+        let why = if hierarchy.label.is_empty() {
+            why
+        } else {
+            own_why = Explanations {
+                replication_down: BTreeMap::new(),
+                ..why.clone()
+            };
+            &own_why
+        };
         let summary = check_uploads(
             &hierarchy.model,
             &expected,
             received.get(&hierarchy.hash).map_or(&[][..], |v| &v[..]),
+            why,
         );
         total.uploads_accepted += summary.uploads_accepted;
         total.probes_checked += summary.probes_checked;

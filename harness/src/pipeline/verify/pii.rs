@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use usage_protocol::payload::UsagePayload;
+
 use super::{ExpectedWeek, ReceivedUpload};
 use crate::finding::{Finding, FindingCode};
 use crate::generate;
@@ -18,13 +20,17 @@ struct Secret {
     case_sensitive: bool,
 }
 
-/// One upload prepared for scanning: its bytes and the set of its tokens.
+/// Bytes of one upload prepared for scanning — the whole upload, or one entry of it — with the
+/// set of their tokens.
 struct Scannable<'a> {
-    upload: &'a ReceivedUpload,
+    receipt_id: &'a str,
+    bytes: Vec<u8>,
     /// Lower-cased bytes, for case-insensitive confirmation.
     folded: Vec<u8>,
     tokens: HashSet<Vec<u8>>,
-    case_sensitive_tokens: HashSet<&'a [u8]>,
+    case_sensitive_tokens: HashSet<Vec<u8>>,
+    /// Collected at Basic or Enhanced: nothing personal may be in it.
+    private: bool,
 }
 
 /// Characters that continue a token: a value only counts as found when it stands alone, so
@@ -38,15 +44,17 @@ fn tokens(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 impl<'a> Scannable<'a> {
-    fn new(upload: &'a ReceivedUpload) -> Self {
-        let folded = upload.json.to_ascii_lowercase();
+    fn new(receipt_id: &'a str, bytes: Vec<u8>, private: bool) -> Self {
+        let folded = bytes.to_ascii_lowercase();
         let folded_tokens = tokens(&folded).map(<[u8]>::to_vec).collect();
-        let case_sensitive_tokens = tokens(&upload.json).collect();
+        let case_sensitive_tokens = tokens(&bytes).map(<[u8]>::to_vec).collect();
         Self {
-            upload,
+            receipt_id,
+            bytes,
             folded,
             tokens: folded_tokens,
             case_sensitive_tokens,
+            private,
         }
     }
 
@@ -58,7 +66,7 @@ impl<'a> Scannable<'a> {
             if !tokens(value.as_bytes()).all(|t| self.case_sensitive_tokens.contains(t)) {
                 return false;
             }
-            (&self.upload.json[..], value.as_bytes().to_vec())
+            (&self.bytes[..], value.as_bytes().to_vec())
         } else {
             let needle = value.as_bytes().to_ascii_lowercase();
             if !tokens(&needle).all(|t| self.tokens.contains(t)) {
@@ -81,25 +89,40 @@ impl<'a> Scannable<'a> {
     }
 }
 
-/// Scans every received byte for values that identify a person, machine or the customer. At
-/// Basic and Enhanced none may appear; custom table names may never appear at all. Clients are
+/// Scans every received byte for values that identify a person, machine or the customer. An
+/// upload sent at Basic or Enhanced may hold none; in one sent at Full, each entry is held to
+/// the level its own week ran at; custom table names may never appear at all. Clients are
 /// generated again from the seed rather than kept, so the scan's memory stays flat however many
 /// clients a site has.
 pub fn scan_for_personal_data(
     hierarchy: &HierarchyModel,
     expected: &[ExpectedWeek],
-    uploads: &[ReceivedUpload],
+    uploads: &[(&ReceivedUpload, UsagePayload)],
 ) -> Vec<Finding> {
-    let private_weeks: BTreeSet<u32> = expected
-        .iter()
-        .filter(|w| w.level < Level::Full)
-        .map(|w| w.week)
-        .collect();
-    let all: Vec<Scannable> = uploads.iter().map(Scannable::new).collect();
-    let private: Vec<&Scannable> = all
-        .iter()
-        .filter(|u| week_of(&u.upload.json).is_none_or(|w| private_weeks.contains(&w)))
-        .collect();
+    let level_of = |week: u32| {
+        (week as usize)
+            .checked_sub(1)
+            .and_then(|i| expected.get(i))
+            .map_or(Level::Basic, |w| w.level)
+    };
+    let mut all = Vec::new();
+    for (upload, payload) in uploads {
+        let sent_at = Level::parse(&payload.level).unwrap_or(Level::Basic);
+        all.push(Scannable::new(
+            &upload.receipt_id,
+            upload.json.clone(),
+            sent_at < Level::Full,
+        ));
+        if sent_at == Level::Full {
+            for r in &payload.results {
+                if level_of(r.week_in(payload)) < Level::Full {
+                    let bytes = serde_json::to_vec(r).expect("entries serialise");
+                    all.push(Scannable::new(&upload.receipt_id, bytes, true));
+                }
+            }
+        }
+    }
+    let private: Vec<&Scannable> = all.iter().filter(|u| u.private).collect();
     let everywhere: Vec<&Scannable> = all.iter().collect();
     let mut findings = Vec::new();
     let mut reported = BTreeSet::new();
@@ -119,7 +142,7 @@ pub fn scan_for_personal_data(
                             FindingCode::PiiLeak,
                             format!(
                                 "{} `{}` found in upload {}",
-                                secret.what, secret.value, upload.upload.receipt_id
+                                secret.what, secret.value, upload.receipt_id
                             ),
                         )
                         .site(&site.code),
@@ -174,18 +197,4 @@ fn secrets_of(site: &SiteModel, with_clients: bool) -> impl Iterator<Item = Secr
         .chain(network)
         .chain(tables)
         .chain(clients)
-}
-
-fn week_of(json: &[u8]) -> Option<u32> {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        period: Period,
-    }
-    #[derive(serde::Deserialize)]
-    struct Period {
-        week: u32,
-    }
-    serde_json::from_slice::<Head>(json)
-        .ok()
-        .map(|h| h.period.week)
 }
