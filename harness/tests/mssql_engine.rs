@@ -3,8 +3,8 @@
 //! connection string) or a Docker engine for testcontainers — so its tests are `#[ignore]`d with
 //! the reason, and cargo reports them as ignored, never as passed. Run them with
 //! `cargo test -p harness --test mssql_engine -- --ignored`; without a server they then fail and
-//! say what is missing. A build without the `mssql` feature has no SQL Server engine, and no
-//! such tests.
+//! say what is missing. The tests that need no server (how an unreachable server fails) run
+//! always. A build without the `mssql` feature has no SQL Server engine, and no such tests.
 
 #![cfg(feature = "mssql")]
 
@@ -140,4 +140,48 @@ async fn a_week_run_again_replaces_the_sites_rows_on_sql_server() {
     assert_eq!(twice, once);
     assert!(twice.values().all(|n| *n == 1), "one copy of each row");
     assert_eq!(db.site_info().await.unwrap().runs.len(), 1);
+}
+
+/// No server needed: a SQL Server that cannot be reached (here a listener whose queue is full,
+/// so the kernel leaves connection attempts unanswered) fails the run within the connection
+/// string's `Connect Timeout`, with exit code 2 and a message, instead of hanging.
+#[tokio::test]
+async fn an_unreachable_external_server_fails_fast_with_exit_code_2() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let _listener = socket.listen(0).unwrap();
+    let _queued = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("unreachable.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"unreachable\"\nseed = 1\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
+         [[hierarchy.primary]]\ncode = \"P01\"\nclients = 10\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--no-progress", "--engine", "external", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .env_remove(MSSQL_URL_ENV)
+        .env(
+            format!("{MSSQL_URL_ENV}_P01"),
+            format!("server=tcp:127.0.0.1,{port};user=sa;password=x;Connect Timeout=2"),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach SQL Server at 127.0.0.1:{port}"))
+            && stderr.contains("within 2 s"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
 }
