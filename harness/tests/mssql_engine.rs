@@ -185,3 +185,35 @@ async fn an_unreachable_external_server_fails_fast_with_exit_code_2() {
         started.elapsed()
     );
 }
+
+/// A replicated result row longer than a TDS bulk insert carries (32,767 UTF-16 code units)
+/// arrives whole, in its place among the others.
+#[tokio::test]
+#[ignore = "needs SQL Server: set HARNESS_MSSQL_URL or run a Docker engine, then pass --ignored"]
+async fn replicated_rows_with_long_text_arrive_whole() {
+    let (_hierarchy, _engine, cas) = seeded_site("longtext").await;
+    let long = format!("{{\"note\":\"{}\"}}", "é".repeat(40_000));
+    let rows: Vec<harness::engine::ResultRow> = (1..=3)
+        .map(|id| harness::engine::ResultRow {
+            id,
+            week: 1,
+            probe: "TEL_SiteList".into(),
+            site_hash: harness::hash::tel_hash("P02"),
+            hierarchy_hash: harness::hash::tel_hash("h"),
+            row_no: id as u32,
+            data: if id == 2 { long.clone() } else { "{}".into() },
+            collected_on: "2026-01-05".into(),
+        })
+        .collect();
+    cas.apply_replicated("P02", &rows).await.expect("stored");
+    let stored: Vec<_> = cas
+        .results_after(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.site_hash == rows[0].site_hash)
+        .map(|r| (r.row_no, r.data))
+        .collect();
+    let sent: Vec<_> = rows.into_iter().map(|r| (r.row_no, r.data)).collect();
+    assert_eq!(stored, sent);
+}

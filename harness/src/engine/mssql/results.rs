@@ -1,9 +1,9 @@
 //! `TEL_TelemetryResults` read back, and the rows a CAS stores when a child site replicates.
 
-use tiberius::{IntoSql, Row, TokenRow};
+use tiberius::{IntoSql, Row};
 
 use super::super::{EngineError, ResultRow, site_weeks};
-use super::bulk::{bulk, token_row};
+use super::bulk::{Values, load};
 use super::site::MssqlSite;
 use super::transaction;
 use super::values::{ValueError, required, text, unsigned};
@@ -35,8 +35,8 @@ fn result_row(row: &Row) -> Result<ResultRow, ValueError> {
     })
 }
 
-fn replicated_row(r: &ResultRow) -> TokenRow<'static> {
-    token_row(vec![
+fn replicated_row(r: &ResultRow) -> Values {
+    vec![
         (r.week as i32).into_sql(),
         r.probe.clone().into_sql(),
         r.site_hash.clone().into_sql(),
@@ -44,7 +44,7 @@ fn replicated_row(r: &ResultRow) -> TokenRow<'static> {
         (r.row_no as i32).into_sql(),
         r.data.clone().into_sql(),
         r.collected_on.clone().into_sql(),
-    ])
+    ]
 }
 
 impl MssqlSite {
@@ -93,7 +93,7 @@ impl MssqlSite {
             .into_iter()
             .map(|(site, week)| (site.to_string(), week as i32))
             .collect();
-        let fresh: Vec<TokenRow<'static>> = fresh.into_iter().map(replicated_row).collect();
+        let fresh: Vec<Values> = fresh.into_iter().map(replicated_row).collect();
         let mut conn = self.conn.lock().await;
         let fail = self.fail("apply replicated rows");
         transaction::begin(&mut conn).await.map_err(&fail)?;
@@ -105,7 +105,7 @@ impl MssqlSite {
                 )
                 .await?;
             }
-            bulk(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, fresh).await?;
+            load(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, fresh).await?;
             conn.execute(
                 "MERGE dbo.TEL_ReplicationWatermark AS w USING (SELECT @P1 AS SourceSite, @P2 AS LastID) AS s
                    ON w.SourceSite = s.SourceSite
@@ -120,5 +120,16 @@ impl MssqlSite {
         transaction::end(&mut conn, applied, &self.code)
             .await
             .map_err(fail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REPLICATED_COLUMNS;
+    use crate::engine::mssql::load::tests::schema_columns;
+
+    #[test]
+    fn replicated_rows_fill_every_column_but_the_id() {
+        assert_eq!(schema_columns("TEL_TelemetryResults"), REPLICATED_COLUMNS);
     }
 }
