@@ -217,3 +217,66 @@ async fn replicated_rows_with_long_text_arrive_whole() {
     let sent: Vec<_> = rows.into_iter().map(|r| (r.row_no, r.data)).collect();
     assert_eq!(stored, sent);
 }
+
+/// The shared vector table (`harness/sql/hash_vectors.csv`, which the Rust hash meets in its
+/// unit tests) against `dbo.fnTelHash` on a server.
+#[tokio::test]
+#[ignore = "needs SQL Server: set HARNESS_MSSQL_URL or run a Docker engine, then pass --ignored"]
+async fn fn_tel_hash_meets_every_shared_vector() {
+    let scenario = common::scenario(
+        "name = \"hashvectors\"\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
+         [[hierarchy.primary]]\ncode = \"P01\"\nclients = 1\n",
+    );
+    let hierarchy = HierarchyModel::from_scenario(&scenario);
+    let dir = tempfile::tempdir().unwrap();
+    let mut provisioner = None;
+    let engine = engine_for(
+        engine(),
+        dir.path(),
+        &mut provisioner,
+        &scenario.run,
+        "cm_hashvectors_",
+    )
+    .expect("a SQL Server engine");
+    let site = &hierarchy.sites[0];
+    let db = engine.open_site(site).await.expect("a site database");
+    db.install(&hierarchy, site)
+        .await
+        .expect("the schema installs");
+    let server = provisioner
+        .expect("a SQL Server engine has a provisioner")
+        .server_for(&site.code)
+        .await
+        .unwrap();
+    let mut conn = harness::engine::mssql::connect(&server, Some("cm_hashvectors_P01"))
+        .await
+        .unwrap();
+    let mut wrong = Vec::new();
+    for v in harness::hash::vectors().unwrap() {
+        let row = conn
+            .query("SELECT dbo.fnTelHash(@P1)", &[&v.value])
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .expect("a row");
+        let hash: Option<&str> = row.get(0);
+        if hash != Some(v.hash.as_str()) {
+            wrong.push(format!(
+                "{} ({}): {hash:?}, listed {}",
+                v.input, v.note, v.hash
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let row = conn
+        .simple_query("SELECT dbo.fnTelHash(NULL)")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .expect("a row");
+    assert_eq!(row.get::<&str, _>(0), None, "NULL hashes to NULL");
+}
