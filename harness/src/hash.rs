@@ -4,14 +4,13 @@
 //! it sends `base64(SHA-256(bytes))`. The bytes depend on what the value is:
 //!
 //! - a value is a GUID exactly when .NET's `Guid.Parse` accepts it (as .NET 8's `Guid.cs` reads
-//!   it). That is its N, D, B, P and X
-//!   formats (`6f1b3e2a9c4d4e7b8a213f5c0d9e7b14`, `6f1b3e2a-9c4d-…`, `{…}`, `(…)`,
-//!   `{0x6f1b3e2a,0x9c4d,0x4e7b,{0x8a,…}}`) after white space is trimmed from both ends, with the
-//!   leniencies .NET keeps for compatibility (in D, a group may start with `+` or `0x` within its
-//!   width; in X, white space anywhere, any number of leading zeros, `+` and `0x` after the
-//!   `0x`, and the two short groups cut to 16 bits). `urn:uuid:…`, other characters before or
-//!   after, and anything else are not GUIDs. A GUID is hashed over its 16 bytes in
-//!   `Guid.ToByteArray()` order (first three groups little-endian);
+//!   it): its N, D, B, P and X formats (`6f1b3e2a9c4d4e7b8a213f5c0d9e7b14`, `6f1b3e2a-9c4d-…`,
+//!   `{…}`, `(…)`, `{0x6f1b3e2a,0x9c4d,0x4e7b,{0x8a,…}}`) after white space is trimmed from both
+//!   ends, with the leniencies .NET keeps for compatibility (in D, a group may start with `+` or
+//!   `0x` within its width; in X, white space anywhere, any number of leading zeros, `+` and
+//!   `0x` after the `0x`, and the two short groups cut to 16 bits). `urn:uuid:…`, other
+//!   characters before or after, and anything else are not GUIDs. A GUID is hashed over its 16
+//!   bytes in `Guid.ToByteArray()` order (first three groups little-endian);
 //! - any other value is hashed over its UTF-16LE code units, as it is (untrimmed).
 //!
 //! White space is what .NET's `char.IsWhiteSpace` says, which is Unicode's `White_Space`
