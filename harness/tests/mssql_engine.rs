@@ -224,7 +224,7 @@ async fn replicated_rows_with_long_text_arrive_whole() {
 #[ignore = "needs SQL Server: set HARNESS_MSSQL_URL or run a Docker engine, then pass --ignored"]
 async fn fn_tel_hash_meets_every_shared_vector() {
     let scenario = common::scenario(
-        "name = \"hashvectors\"\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
+        "name = \"hashvectors\"\nseed = 1\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
          [[hierarchy.primary]]\ncode = \"P01\"\nclients = 1\n",
     );
     let hierarchy = HierarchyModel::from_scenario(&scenario);
