@@ -3,8 +3,8 @@
 //! connection string) or a Docker engine for testcontainers — so its tests are `#[ignore]`d with
 //! the reason, and cargo reports them as ignored, never as passed. Run them with
 //! `cargo test -p harness --test mssql_engine -- --ignored`; without a server they then fail and
-//! say what is missing. A build without the `mssql` feature has no SQL Server engine, and no
-//! such tests.
+//! say what is missing. The tests that need no server (how an unreachable server fails) run
+//! always. A build without the `mssql` feature has no SQL Server engine, and no such tests.
 
 #![cfg(feature = "mssql")]
 
@@ -141,4 +141,155 @@ async fn a_week_run_again_replaces_the_sites_rows_on_sql_server() {
     assert_eq!(twice, once);
     assert!(twice.values().all(|n| *n == 1), "one copy of each row");
     assert_eq!(db.site_info().await.unwrap().runs.len(), 1);
+}
+
+/// No server needed: a SQL Server that cannot be reached (here a listener whose queue is full,
+/// so the kernel leaves connection attempts unanswered) fails the run within the connection
+/// string's `Connect Timeout`, with exit code 2 and a message, instead of hanging.
+#[tokio::test]
+async fn an_unreachable_external_server_fails_fast_with_exit_code_2() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let _listener = socket.listen(0).unwrap();
+    let _queued = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("unreachable.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"unreachable\"\nseed = 1\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
+         [[hierarchy.primary]]\ncode = \"P01\"\nclients = 10\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--no-progress", "--engine", "external", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .env_remove(MSSQL_URL_ENV)
+        .env(
+            format!("{MSSQL_URL_ENV}_P01"),
+            format!("server=tcp:127.0.0.1,{port};user=sa;password=x;Connect Timeout=2"),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach SQL Server at 127.0.0.1:{port}"))
+            && stderr.contains("within 2 s"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A replicated result row longer than a TDS bulk insert carries (32,767 UTF-16 code units)
+/// arrives whole, in its place among the others.
+#[tokio::test]
+#[ignore = "needs SQL Server: set HARNESS_MSSQL_URL or run a Docker engine, then pass --ignored"]
+async fn replicated_rows_with_long_text_arrive_whole() {
+    let (_hierarchy, _engine, cas) = seeded_site("longtext").await;
+    let long = format!("{{\"note\":\"{}\"}}", "é".repeat(40_000));
+    let rows: Vec<harness::engine::ResultRow> = (1..=3)
+        .map(|id| harness::engine::ResultRow {
+            id,
+            week: 1,
+            probe: "TEL_SiteList".into(),
+            site_hash: harness::hash::tel_hash("P02"),
+            hierarchy_hash: harness::hash::tel_hash("h"),
+            row_no: id as u32,
+            data: if id == 2 { long.clone() } else { "{}".into() },
+            collected_on: "2026-01-05".into(),
+        })
+        .collect();
+    let batch = harness::engine::ReplicationBatch {
+        runs: vec![harness::engine::ProbeRunRecord {
+            id: 1,
+            site_hash: rows[0].site_hash.clone(),
+            week: 1,
+            period_start: "2026-01-05".into(),
+            probe: "TEL_SiteList".into(),
+            rows: 3,
+            error: None,
+        }],
+        rows: rows.clone(),
+    };
+    cas.apply_replicated("P02", &batch).await.expect("stored");
+    let stored: Vec<_> = cas
+        .results_of_week(1)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.site_hash == rows[0].site_hash)
+        .map(|r| (r.row_no, r.data))
+        .collect();
+    let sent: Vec<_> = rows.into_iter().map(|r| (r.row_no, r.data)).collect();
+    assert_eq!(stored, sent);
+}
+
+/// The shared vector table (`harness/sql/hash_vectors.csv`, which the Rust hash meets in its
+/// unit tests) against `dbo.fnTelHash` on a server.
+#[tokio::test]
+#[ignore = "needs SQL Server: set HARNESS_MSSQL_URL or run a Docker engine, then pass --ignored"]
+async fn fn_tel_hash_meets_every_shared_vector() {
+    let scenario = common::scenario(
+        "name = \"hashvectors\"\nseed = 1\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
+         [[hierarchy.primary]]\ncode = \"P01\"\nclients = 1\n",
+    );
+    let hierarchy = HierarchyModel::from_scenario(&scenario);
+    let dir = tempfile::tempdir().unwrap();
+    let mut provisioner = None;
+    let engine = engine_for(
+        engine(),
+        dir.path(),
+        &mut provisioner,
+        &scenario.run,
+        "cm_hashvectors_",
+    )
+    .expect("a SQL Server engine");
+    let site = &hierarchy.sites[0];
+    let db = engine.open_site(site).await.expect("a site database");
+    db.install(&hierarchy, site)
+        .await
+        .expect("the schema installs");
+    let server = provisioner
+        .expect("a SQL Server engine has a provisioner")
+        .server_for(&site.code)
+        .await
+        .unwrap();
+    let mut conn = harness::engine::mssql::connect(&server, Some("cm_hashvectors_P01"))
+        .await
+        .unwrap();
+    let mut wrong = Vec::new();
+    for v in harness::hash::vectors().unwrap() {
+        let row = conn
+            .query("SELECT dbo.fnTelHash(@P1)", &[&v.value])
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .expect("a row");
+        let hash: Option<&str> = row.get(0);
+        if hash != Some(v.hash.as_str()) {
+            wrong.push(format!(
+                "{} ({}): {hash:?}, listed {}",
+                v.input, v.note, v.hash
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let row = conn
+        .simple_query("SELECT dbo.fnTelHash(NULL)")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .expect("a row");
+    assert_eq!(row.get::<&str, _>(0), None, "NULL hashes to NULL");
 }

@@ -6,7 +6,7 @@
 
 mod tsql;
 
-use harness::engine::mssql::{PROBE_TEMPLATE, SCHEMA, WEEKLY, batches, probe_procedure};
+use harness::engine::mssql::{HASH, PROBE_TEMPLATE, SCHEMA, WEEKLY, batches, probe_procedure};
 use harness::probes::{self, Dialect};
 use sqlparser::dialect::MsSqlDialect;
 use sqlparser::parser::Parser;
@@ -14,7 +14,11 @@ use sqlparser::parser::Parser;
 /// Every batch of every T-SQL script the engine installs, named.
 fn installed_batches() -> Vec<(String, String)> {
     let mut all = Vec::new();
-    for (file, script) in [("schema.sql", SCHEMA), ("weekly.sql", WEEKLY)] {
+    for (file, script) in [
+        ("schema.sql", SCHEMA),
+        ("hash.sql", HASH),
+        ("weekly.sql", WEEKLY),
+    ] {
         for (i, batch) in batches(script).into_iter().enumerate() {
             all.push((format!("{file} batch {}", i + 1), batch));
         }
@@ -40,9 +44,12 @@ fn every_installed_batch_passes_the_strict_check() {
 
 #[test]
 fn every_script_has_the_batches_it_should() {
+    assert!(batches(SCHEMA).len() >= 2, "tables, fnGetHierarchyID");
+    let hash = batches(HASH);
     assert!(
-        batches(SCHEMA).len() >= 3,
-        "tables, fnTelHash, fnGetHierarchyID"
+        hash.last()
+            .is_some_and(|b| b.contains("CREATE FUNCTION dbo.fnTelHash (@value NVARCHAR(MAX))")),
+        "fnTelHash comes last, after what it calls, and takes NVARCHAR(MAX)"
     );
     assert_eq!(batches(WEEKLY).len(), 2, "TEL_RunProbe and TEL_RunWeekly");
     assert!(PROBE_TEMPLATE.contains("PROBE_QUERY"));
@@ -180,4 +187,18 @@ fn the_lint_finds_an_unterminated_statement_before_throw() {
         "BEGIN TRY SELECT 1; END TRY BEGIN CATCH SELECT 2 THROW 50000, 'x', 1; END CATCH",
     );
     assert!(findings.contains("before THROW"), "{findings}");
+}
+
+#[test]
+fn the_strict_check_reads_function_bodies() {
+    let guid_x = batches(HASH)
+        .into_iter()
+        .find(|b| b.contains("CREATE FUNCTION dbo.fnTelGuidX"))
+        .expect("fnTelGuidX");
+    assert!(strict_findings(&guid_x).is_empty());
+    let planted = guid_x.replacen("SET @i = @i + 1;", "SET @i = = 1;", 2);
+    let findings = strict_findings(&planted);
+    assert!(findings.contains("does not parse"), "{findings}");
+    let planted = guid_x.replacen("    END;\n", "    END;\n    END;\n", 1);
+    assert!(!strict_findings(&planted).is_empty());
 }

@@ -1,6 +1,7 @@
 -- The site database of one Configuration Manager site, SQL Server dialect (T-SQL). The same
 -- tables and columns as the embedded engine's schema, so the probes of the two dialects read
--- alike and TEL_SchemaHash hashes the same default set. Batches are separated by GO lines.
+-- alike and TEL_SchemaHash hashes the same default set. The hash, dbo.fnTelHash, is in hash.sql,
+-- installed next. Batches are separated by GO lines.
 
 CREATE TABLE dbo.Sites (
     SiteCode        NVARCHAR(3)   NOT NULL PRIMARY KEY,
@@ -193,23 +194,6 @@ CREATE TABLE dbo.TEL_ReplicationWatermark (
     SourceSite      NVARCHAR(3)   NOT NULL PRIMARY KEY,
     LastID          BIGINT        NOT NULL
 );
-GO
-
--- The product's one-way hash: a value that converts to a GUID is hashed over its bytes (the
--- uniqueidentifier's storage order is .NET's Guid.ToByteArray()), anything else over its
--- nvarchar bytes (UTF-16LE); the 32-byte digest is returned base64-encoded.
-CREATE FUNCTION dbo.fnTelHash (@value NVARCHAR(4000))
-RETURNS VARCHAR(44)
-AS
-BEGIN
-    DECLARE @guid UNIQUEIDENTIFIER = TRY_CONVERT(UNIQUEIDENTIFIER, @value);
-    DECLARE @digest VARBINARY(32);
-    IF @guid IS NOT NULL
-        SET @digest = HASHBYTES('SHA2_256', CAST(@guid AS VARBINARY(16)));
-    ELSE
-        SET @digest = HASHBYTES('SHA2_256', CAST(@value AS VARBINARY(8000)));
-    RETURN CAST('' AS XML).value('xs:base64Binary(sql:variable("@digest"))', 'VARCHAR(44)');
-END
 GO
 
 -- The hierarchy ID every row is tagged with (hashed before it is stored).

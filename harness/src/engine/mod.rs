@@ -301,3 +301,32 @@ fn sql_server_engine(
         kind.as_str()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    /// Runs in a build without the `mssql` feature
+    /// (`cargo test -p harness --no-default-features --lib`).
+    #[cfg(not(feature = "mssql"))]
+    #[test]
+    fn a_build_without_sql_server_says_so_for_the_sql_server_engines() {
+        use super::*;
+        for kind in [EngineKind::Docker, EngineKind::External] {
+            let err = engine_for(kind, Path::new("."), &mut None, &RunSpec::default(), "cm_")
+                .err()
+                .expect("no SQL Server engine");
+            let message = err.to_string();
+            assert!(matches!(err, EngineError::Unavailable(_)), "{message}");
+            assert!(message.contains("--features mssql"), "{message}");
+        }
+        assert!(
+            engine_for(
+                EngineKind::Embedded,
+                Path::new("."),
+                &mut None,
+                &RunSpec::default(),
+                "cm_"
+            )
+            .is_ok()
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::super::EngineError;
 use super::connection::connect;
-use super::script::{SCHEMA, WEEKLY, probe_procedure, quote_identifier};
+use super::script::{HASH, SCHEMA, WEEKLY, probe_procedure, quote_identifier};
 use super::site::MssqlSite;
 use crate::model::{HierarchyModel, SiteModel};
 use crate::probes;
@@ -32,10 +32,12 @@ pub(super) async fn create_database(
 }
 
 impl MssqlSite {
-    /// The tables and functions, `TEL_RunWeekly`, and every probe's procedure.
+    /// The tables, the hash, `TEL_RunWeekly`, and every probe's procedure.
     pub(super) async fn install_schema(&self) -> Result<(), EngineError> {
         let mut conn = self.conn.lock().await;
         self.run_script(&mut conn, SCHEMA, "install schema").await?;
+        self.run_script(&mut conn, HASH, "install fnTelHash")
+            .await?;
         self.run_script(&mut conn, WEEKLY, "install TEL_RunWeekly")
             .await?;
         for probe in probes::CATALOG {

@@ -18,7 +18,9 @@
 pub mod provision;
 mod script;
 
-pub use script::{PROBE_TEMPLATE, SCHEMA, WEEKLY, batches, probe_procedure, quote_identifier};
+pub use script::{
+    HASH, PROBE_TEMPLATE, SCHEMA, WEEKLY, batches, probe_procedure, quote_identifier,
+};
 
 #[cfg(feature = "mssql")]
 mod bulk;

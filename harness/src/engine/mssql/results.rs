@@ -1,11 +1,11 @@
 //! `TEL_TelemetryResults` read back, and the rows a CAS stores when a child site replicates.
 
-use tiberius::{IntoSql, Row, TokenRow};
+use tiberius::{IntoSql, Row};
 
 use std::collections::BTreeSet;
 
 use super::super::{EngineError, ProbeRunRecord, ReplicationBatch, ResultRow};
-use super::bulk::{bulk, token_row};
+use super::bulk::{Values, load};
 use super::site::MssqlSite;
 use super::transaction;
 use super::values::{ValueError, optional_text, required, text, unsigned, unsigned_big};
@@ -49,15 +49,15 @@ pub(super) fn probe_run(row: &Row) -> Result<ProbeRunRecord, ValueError> {
     })
 }
 
-fn replicated_run(r: &ProbeRunRecord) -> TokenRow<'static> {
-    token_row(vec![
+fn replicated_run(r: &ProbeRunRecord) -> Values {
+    vec![
         r.site_hash.clone().into_sql(),
         (r.week as i32).into_sql(),
         r.period_start.clone().into_sql(),
         r.probe.clone().into_sql(),
         (r.rows as i64).into_sql(),
         r.error.clone().into_sql(),
-    ])
+    ]
 }
 
 pub(super) fn result_row(row: &Row) -> Result<ResultRow, ValueError> {
@@ -73,8 +73,8 @@ pub(super) fn result_row(row: &Row) -> Result<ResultRow, ValueError> {
     })
 }
 
-fn replicated_row(r: &ResultRow) -> TokenRow<'static> {
-    token_row(vec![
+fn replicated_row(r: &ResultRow) -> Values {
+    vec![
         (r.week as i32).into_sql(),
         r.probe.clone().into_sql(),
         r.site_hash.clone().into_sql(),
@@ -82,7 +82,7 @@ fn replicated_row(r: &ResultRow) -> TokenRow<'static> {
         (r.row_no as i32).into_sql(),
         r.data.clone().into_sql(),
         r.collected_on.clone().into_sql(),
-    ])
+    ]
 }
 
 impl MssqlSite {
@@ -159,8 +159,8 @@ impl MssqlSite {
             .iter()
             .map(|r| (r.site_hash.clone(), r.week as i32))
             .collect();
-        let rows: Vec<TokenRow<'static>> = batch.rows.iter().map(replicated_row).collect();
-        let runs: Vec<TokenRow<'static>> = batch.runs.iter().map(replicated_run).collect();
+        let rows: Vec<Values> = batch.rows.iter().map(replicated_row).collect();
+        let runs: Vec<Values> = batch.runs.iter().map(replicated_run).collect();
         let mut conn = self.conn.lock().await;
         let fail = self.fail("apply replicated rows");
         transaction::begin(&mut conn).await.map_err(&fail)?;
@@ -174,8 +174,8 @@ impl MssqlSite {
                     .await?;
                 }
             }
-            bulk(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, rows).await?;
-            bulk(&mut conn, "dbo.TEL_ProbeRuns", &REPLICATED_RUN_COLUMNS, runs).await?;
+            load(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, rows).await?;
+            load(&mut conn, "dbo.TEL_ProbeRuns", &REPLICATED_RUN_COLUMNS, runs).await?;
             conn.execute(
                 "MERGE dbo.TEL_ReplicationWatermark AS w USING (SELECT @P1 AS SourceSite, @P2 AS LastID) AS s
                    ON w.SourceSite = s.SourceSite
@@ -190,5 +190,16 @@ impl MssqlSite {
         transaction::end(&mut conn, applied, &self.code)
             .await
             .map_err(fail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REPLICATED_COLUMNS;
+    use crate::engine::mssql::load::tests::schema_columns;
+
+    #[test]
+    fn replicated_rows_fill_every_column_but_the_id() {
+        assert_eq!(schema_columns("TEL_TelemetryResults"), REPLICATED_COLUMNS);
     }
 }

@@ -4,8 +4,10 @@
 
 use crate::probes::{self, Dialect};
 
-/// Tables, and the functions the probes call (`fnTelHash`, `fnGetHierarchyID`).
+/// Tables, and `fnGetHierarchyID`.
 pub const SCHEMA: &str = include_str!("../../../sql/mssql/schema.sql");
+/// The product's hash, `fnTelHash`, and the functions it is made of (after `SCHEMA`).
+pub const HASH: &str = include_str!("../../../sql/mssql/hash.sql");
 /// `TEL_RunProbe` and `TEL_RunWeekly`.
 pub const WEEKLY: &str = include_str!("../../../sql/mssql/weekly.sql");
 /// The procedure a probe's query is wrapped in.

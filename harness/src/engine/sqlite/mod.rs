@@ -146,3 +146,27 @@ impl Engine for SqliteEngine {
         Ok(Arc::new(SqliteSite::new(site.code.clone(), conn)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_site_error_keeps_the_error_that_caused_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("X01.db");
+        std::fs::write(&path, "not a database, though long enough to have a header").unwrap();
+        let err = SqliteEngine::open_existing(&path)
+            .err()
+            .expect("not a site");
+        assert!(matches!(err, EngineError::Site { .. }), "{err}");
+        let source = err.source().expect("the cause is kept");
+        let file = source
+            .downcast_ref::<FileError<rusqlite::Error>>()
+            .expect("the driver's own error, with the file");
+        assert_eq!(file.path, path);
+        assert!(err.to_string().contains("X01.db"), "{err}");
+    }
+}

@@ -1,17 +1,20 @@
 //! SQL Server containers started through Docker with `testcontainers`.
 
+use std::time::Duration;
+
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ImageExt};
 use testcontainers_modules::mssql_server::MssqlServer;
 use tokio::sync::Mutex;
 
 use super::super::super::EngineError;
-use super::{MSSQL_URL_ENV, docker_reachable};
+use super::{MSSQL_URL_ENV, STARTUP_TIMEOUT_ENV, docker_reachable};
 
 /// SQL Server containers, filled `sites_per_container` site databases at a time.
 pub struct DockerServers {
     image_tag: String,
     sites_per_container: usize,
+    startup_timeout: Duration,
     containers: Mutex<Vec<(ContainerAsync<MssqlServer>, usize)>>,
 }
 
@@ -19,6 +22,7 @@ impl DockerServers {
     pub fn new(
         image_tag: impl Into<String>,
         sites_per_container: usize,
+        startup_timeout: Duration,
     ) -> Result<Self, EngineError> {
         if !docker_reachable() {
             return Err(EngineError::Unavailable(format!(
@@ -30,6 +34,7 @@ impl DockerServers {
         Ok(Self {
             image_tag: image_tag.into(),
             sites_per_container: sites_per_container.max(1),
+            startup_timeout,
             containers: Mutex::new(Vec::new()),
         })
     }
@@ -43,12 +48,15 @@ impl DockerServers {
             let container = MssqlServer::default()
                 .with_accept_eula()
                 .with_tag(self.image_tag.clone())
+                .with_startup_timeout(self.startup_timeout)
                 .start()
                 .await
                 .map_err(|e| {
                     EngineError::Unavailable(format!(
-                        "cannot start mcr.microsoft.com/mssql/server:{} through Docker: {e}",
-                        self.image_tag
+                        "cannot start mcr.microsoft.com/mssql/server:{} through Docker and have it \
+                         ready within {} s ({STARTUP_TIMEOUT_ENV} sets the limit): {e}",
+                        self.image_tag,
+                        self.startup_timeout.as_secs()
                     ))
                 })?;
             containers.push((container, 0));

@@ -5,6 +5,10 @@
 //! - [`ExternalServers`]: servers the user already runs, by ADO.NET connection string: one for
 //!   every site or one per site, from the scenario or the environment.
 //!
+//! Containers start from a pinned image tag ([`DEFAULT_IMAGE_TAG`], or the scenario's
+//! `[run] image_tag`) and must be ready within [`DEFAULT_STARTUP_TIMEOUT`] (or
+//! `HARNESS_MSSQL_STARTUP_TIMEOUT` seconds).
+//!
 //! The settings here are plain data and compile without the `mssql` feature; starting containers
 //! needs it.
 
@@ -12,6 +16,7 @@
 mod docker;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 #[cfg(feature = "mssql")]
 pub use docker::DockerServers;
@@ -20,8 +25,33 @@ use super::super::EngineError;
 
 /// The environment variable naming a SQL Server for every site.
 pub const MSSQL_URL_ENV: &str = "HARNESS_MSSQL_URL";
-/// The image tag the docker provisioner starts unless told otherwise.
-pub const DEFAULT_IMAGE_TAG: &str = "2022-latest";
+/// The `mcr.microsoft.com/mssql/server` tag the docker provisioner starts unless the scenario
+/// says otherwise (`[run] image_tag`): a fixed SQL Server 2022 cumulative update, so that a run
+/// today and a run next year meet the same server. It is the tag testcontainers' SQL Server
+/// module is tested with.
+pub const DEFAULT_IMAGE_TAG: &str = "2022-CU14-ubuntu-22.04";
+/// The environment variable that sets how long a SQL Server container may take to start, in
+/// seconds.
+pub const STARTUP_TIMEOUT_ENV: &str = "HARNESS_MSSQL_STARTUP_TIMEOUT";
+/// How long a SQL Server container may take from its start until SQL Server accepts connections
+/// (its recovery complete), unless [`STARTUP_TIMEOUT_ENV`] says otherwise. SQL Server needs some
+/// 10 to 60 seconds on a quiet machine; a loaded one, or several containers starting together,
+/// can take minutes. Pulling the image the first time comes before and is not counted.
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The container start-up timeout [`STARTUP_TIMEOUT_ENV`] sets (a whole number of seconds above
+/// zero), or the default when it is not set.
+pub fn startup_timeout(setting: Option<&str>) -> Result<Duration, EngineError> {
+    let Some(setting) = setting else {
+        return Ok(DEFAULT_STARTUP_TIMEOUT);
+    };
+    match setting.trim().parse::<u64>() {
+        Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+        _ => Err(EngineError::Unavailable(format!(
+            "{STARTUP_TIMEOUT_ENV}={setting}: expected a whole number of seconds above 0"
+        ))),
+    }
+}
 
 pub enum Provisioner {
     #[cfg(feature = "mssql")]
@@ -38,10 +68,14 @@ impl Provisioner {
     ) -> Result<Self, EngineError> {
         use crate::scenario::EngineKind;
         match kind {
-            EngineKind::Docker => Ok(Provisioner::Docker(DockerServers::new(
-                run.image_tag.as_deref().unwrap_or(DEFAULT_IMAGE_TAG),
-                run.sites_per_container,
-            )?)),
+            EngineKind::Docker => {
+                let setting = std::env::var(STARTUP_TIMEOUT_ENV).ok();
+                Ok(Provisioner::Docker(DockerServers::new(
+                    run.image_tag.as_deref().unwrap_or(DEFAULT_IMAGE_TAG),
+                    run.sites_per_container,
+                    startup_timeout(setting.as_deref())?,
+                )?))
+            }
             EngineKind::External => Ok(Provisioner::External(
                 ExternalServers::from_scenario_and_env(
                     run.external.url.clone(),
@@ -136,5 +170,29 @@ mod tests {
         let none = ExternalServers::default();
         let err = none.server_for("P01").unwrap_err().to_string();
         assert!(err.contains(MSSQL_URL_ENV), "{err}");
+    }
+
+    #[test]
+    fn the_startup_timeout_is_generous_unless_set() {
+        assert_eq!(startup_timeout(None).unwrap(), Duration::from_secs(180));
+        assert_eq!(
+            startup_timeout(Some("600")).unwrap(),
+            Duration::from_secs(600)
+        );
+        for wrong in ["0", "-5", "3 min", ""] {
+            let err = startup_timeout(Some(wrong)).unwrap_err().to_string();
+            assert!(err.contains(STARTUP_TIMEOUT_ENV), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_default_image_is_a_pinned_sql_server_2022_update() {
+        assert!(
+            DEFAULT_IMAGE_TAG.starts_with("2022-CU"),
+            "{DEFAULT_IMAGE_TAG}"
+        );
+        assert!(!DEFAULT_IMAGE_TAG.contains("latest"));
+        // A scenario without `image_tag` gets this pinned default.
+        assert_eq!(crate::scenario::RunSpec::default().image_tag, None);
     }
 }
