@@ -60,7 +60,7 @@ finding_codes! {
     LevelMismatch = "level_mismatch", Error, "an upload states another level than the one in force";
     PayloadInvalid = "payload_invalid", Error, "a stored upload does not parse as a payload";
     MissingUpload = "missing_upload", Error, "a week has no accepted upload";
-    UploadCount = "upload_count", Error, "a week has more than one upload, or an unknown hierarchy uploaded";
+    UploadCount = "upload_count", Error, "an upload for a week the run did not have, or from an unknown hierarchy";
     UploadFailed = "upload_failed", Error, "an upload (or -connect) gave up";
     CabNameClash = "cab_name_clash", Error, "two hierarchies prepared cabinets under one name";
     UpdatePacks = "update_packs", Error, "the site imported other update packs than the service offers";

@@ -129,8 +129,12 @@ pub async fn backlog(
     })
 }
 
-/// The backlog as uploads of at most [`MAX_PART_BYTES`] of JSON each (one when it fits).
+/// The backlog as uploads of at most [`MAX_PART_BYTES`] of JSON each (one when it fits; none
+/// when nothing is pending).
 pub fn parts(backlog: &Backlog, limit: usize) -> Result<Vec<PreparedPart>, PayloadBuildError> {
+    if backlog.entries.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut groups: Vec<(Vec<ProbeResult>, Vec<EntryKey>, usize)> = vec![Default::default()];
     for entry in &backlog.entries {
         let result = probe_result(entry)?;
@@ -177,8 +181,37 @@ pub async fn pending_payload(
     week: Option<u32>,
 ) -> Result<UsagePayload, PayloadBuildError> {
     let backlog = backlog(db, week).await?;
-    let mut parts = parts(&backlog, usize::MAX)?;
-    Ok(parts.remove(0).payload)
+    Ok(whole(&backlog)?.payload)
+}
+
+/// The backlog as one upload, whatever its size (a cabinet, or what `export` shows); an empty
+/// one when nothing is pending.
+pub fn whole(backlog: &Backlog) -> Result<PreparedPart, PayloadBuildError> {
+    let mut parts = parts(backlog, usize::MAX)?;
+    if parts.is_empty() {
+        let empty = Backlog {
+            entries: Vec::new(),
+            ..backlog.clone()
+        };
+        return Ok(PreparedPart {
+            payload: UsagePayload {
+                schema_version: SCHEMA_VERSION,
+                hierarchy_id: empty.header.hierarchy_hash.clone(),
+                product_version: empty.header.product_version.clone(),
+                level: empty.header.level.clone(),
+                mode: empty.header.mode.clone(),
+                period: Period {
+                    week: empty.header.week,
+                    start: empty.header.start.clone(),
+                },
+                part: None,
+                sites: empty.sites,
+                results: Vec::new(),
+            },
+            entries: Vec::new(),
+        });
+    }
+    Ok(parts.remove(0))
 }
 
 fn probe_result(entry: &PendingEntry) -> Result<ProbeResult, PayloadBuildError> {

@@ -88,7 +88,7 @@ pub async fn prepare(
 ) -> Result<PreparedCab, SctError> {
     let info = db.site_info().await?;
     let backlog = payload::backlog(db, week).await?;
-    let payload = payload::parts(&backlog, usize::MAX)?.remove(0);
+    let payload = payload::whole(&backlog)?;
     if dest.exists() {
         let existing = fs_err::read(dest)?;
         if let Ok(cab) = usage_cab::read(&existing, MAX_PAYLOAD_BYTES)

@@ -354,7 +354,7 @@ async fn the_checker_catches_tampering_and_leaks() {
         &[upload(json.clone()).remove(0), upload(json).remove(0)],
         &why,
     );
-    assert!(codes(&twice).contains(&"upload_count"));
+    assert!(codes(&twice).contains(&"duplicate_entry"));
 }
 
 /// Transport is visible: a survived 503 is an info finding and a logged attempt; a scenario can

@@ -21,11 +21,17 @@ pub(super) async fn upload_week(
 ) -> Result<Submitted, RunError> {
     let db = hierarchy.top().db.as_ref();
     let mut submitted = Submitted::default();
-    if let Some(staged) = db.outbox().await?
-        && !send(upstream, hierarchy, week, &staged, &mut submitted).await?
-    {
-        // The service is still out of reach: the backlog waits for the next check.
-        return Ok(submitted);
+    let mut first_part = 1;
+    if let Some(staged) = db.outbox().await? {
+        if !send(upstream, hierarchy, week, &staged, &mut submitted).await? {
+            // The service is still out of reach: the backlog waits for the next check.
+            return Ok(submitted);
+        }
+        // A batch of this same cycle was sent before the restart: new parts take new keys.
+        while payload::idempotency_key(&hierarchy.hash, week, first_part) == staged.idempotency_key
+        {
+            first_part += 1;
+        }
     }
     let backlog = payload::backlog(db, Some(week))
         .await
@@ -37,7 +43,7 @@ pub(super) async fn upload_week(
     let parts = payload::parts(&backlog, MAX_PART_BYTES)
         .map_err(|source| RunError::Payload { week, source })?;
     for (index, part) in parts.into_iter().enumerate() {
-        let part_no = index as u32 + 1;
+        let part_no = first_part + index as u32;
         let (json, gzip) = payload::encode(&part.payload);
         fs_err::write(hierarchy.layout.payload_part(week, part_no), &json)?;
         let staged = StagedBatch {
