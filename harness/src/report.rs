@@ -54,8 +54,10 @@ pub struct UploadAttempt {
     pub receipt: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Every attempt: when, how long, the status or error, `Retry-After`.
+    /// Every attempt: when, how long, the status or error, `Retry-After`, the wait after it.
     pub attempt_log: Vec<usage_protocol::client::Attempt>,
+    /// Waited between its attempts, in seconds (simulated in scenario runs).
+    pub waited_s: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -64,6 +66,37 @@ pub struct Timings {
     pub seeding: Vec<SiteSeeding>,
     pub probes: Vec<ProbeTiming>,
     pub uploads: Vec<UploadAttempt>,
+    /// Time the service connection point spent waiting between attempts (backoff and
+    /// `Retry-After`), in seconds: counted on the simulated clock in scenario runs, never slept.
+    pub transport_wait_s: f64,
+}
+
+/// The retry policy a run used, as its report states it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetryPolicyReport {
+    pub max_attempts: u32,
+    pub first_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    pub timeout_ms: u64,
+    pub max_retry_after_s: u64,
+    /// `simulated` (waits advance the simulated clock) or `slept`.
+    pub waits: &'static str,
+}
+
+impl From<&usage_protocol::client::RetryPolicy> for RetryPolicyReport {
+    fn from(p: &usage_protocol::client::RetryPolicy) -> Self {
+        Self {
+            max_attempts: p.max_attempts,
+            first_backoff_ms: p.first_backoff.as_millis() as u64,
+            max_backoff_ms: p.max_backoff.as_millis() as u64,
+            timeout_ms: p.timeout.as_millis() as u64,
+            max_retry_after_s: p.max_retry_after.as_secs(),
+            waits: match p.wait {
+                usage_protocol::client::Wait::Simulate => "simulated",
+                usage_protocol::client::Wait::Sleep => "slept",
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -89,6 +122,7 @@ pub struct ScenarioReport {
     /// Set instead of the rest when the scenario could not run at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    pub retry_policy: RetryPolicyReport,
     pub timings: Timings,
 }
 
@@ -172,6 +206,17 @@ impl ScenarioReport {
     }
 }
 
+/// `3725.0` → `1h 2m 5s`.
+fn human_duration(seconds: f64) -> String {
+    let total = seconds.round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    match (h, m) {
+        (0, 0) => format!("{seconds:.1}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m {s}s"),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct RunReport {
     pub harness_version: &'static str,
@@ -227,6 +272,14 @@ impl RunReport {
                     "     stages: seed {:.0} ms, collect {:.0} ms, replicate {:.0} ms, submit {:.0} ms, check {:.0} ms",
                     st.seed_ms, st.collect_ms, st.replicate_ms, st.submit_ms, st.check_ms
                 );
+                if s.timings.transport_wait_s > 0.0 {
+                    let _ = writeln!(
+                        out,
+                        "     transport: waited {} between attempts ({})",
+                        human_duration(s.timings.transport_wait_s),
+                        s.retry_policy.waits
+                    );
+                }
             }
             for f in s.findings.iter().take(10) {
                 let severity = match f.severity {

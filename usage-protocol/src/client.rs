@@ -32,13 +32,28 @@ pub enum UpstreamError {
 /// How persistent an upload is.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
+    /// Attempts per upload, the first included.
     pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles after each one...
     pub first_backoff: Duration,
+    /// ... up to this.
     pub max_backoff: Duration,
     /// Per-attempt timeout: a slower answer counts as a failed attempt.
     pub timeout: Duration,
     /// The longest `Retry-After` honoured; throttling beyond it is capped.
     pub max_retry_after: Duration,
+    /// Whether waits are slept or only counted.
+    pub wait: Wait,
+}
+
+/// How the client waits between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Sleep for real (a client of a real service, the load generator).
+    Sleep,
+    /// Count the wait on a simulated clock and go on at once: a scenario throttled for an hour
+    /// of simulated time finishes in moments, and reports the hour.
+    Simulate,
 }
 
 impl Default for RetryPolicy {
@@ -48,7 +63,8 @@ impl Default for RetryPolicy {
             first_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(3),
             timeout: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(24 * 3600),
+            wait: Wait::Sleep,
         }
     }
 }
@@ -71,6 +87,10 @@ pub struct Attempt {
     /// What went wrong: the transport error, or the service's error body.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// How long the client waited after it before the next attempt (backoff or `Retry-After`),
+    /// in milliseconds — slept, or counted on the simulated clock.
+    #[serde(default)]
+    pub wait_after_ms: f64,
 }
 
 /// An upload's result with the record of every attempt.
@@ -78,6 +98,13 @@ pub struct Attempt {
 pub struct UploadOutcome {
     pub attempts: Vec<Attempt>,
     pub result: Result<UploadReceipt, UpstreamError>,
+}
+
+impl UploadOutcome {
+    /// Time spent waiting between attempts (slept, or simulated).
+    pub fn waited(&self) -> Duration {
+        Duration::from_secs_f64(self.attempts.iter().map(|a| a.wait_after_ms).sum::<f64>() / 1e3)
+    }
 }
 
 /// What one attempt's answer means.
@@ -287,12 +314,17 @@ impl Upstream {
                 status: None,
                 retry_after_s: None,
                 error: None,
+                wait_after_ms: 0.0,
             };
             let mut wait = backoff;
             let answer = self.read_answer(sent, &mut attempt).await;
             attempt.latency_ms = (began.elapsed() - started).as_secs_f64() * 1e3;
             if let Some(after) = attempt.retry_after_s {
                 wait = Duration::from_secs(after).min(self.policy.max_retry_after);
+            }
+            let transient = matches!(answer, Answer::Transient(_));
+            if transient && number < self.policy.max_attempts {
+                attempt.wait_after_ms = wait.as_secs_f64() * 1e3;
             }
             log.push(attempt);
             match answer {
@@ -312,7 +344,9 @@ impl Upstream {
                         });
                     }
                     tracing::warn!("usage upload failed, retrying in {wait:?}: {last}");
-                    tokio::time::sleep(wait).await;
+                    if self.policy.wait == Wait::Sleep {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
             }
             backoff = (backoff * 2).min(self.policy.max_backoff);

@@ -9,7 +9,7 @@ use harness::layout::RunLayout;
 use harness::pipeline::{self, RunOptions};
 use harness::report::{RunReport, ScenarioReport};
 use harness::scenario::{EngineKind, Scenario};
-use usage_protocol::client::RetryPolicy;
+use usage_protocol::client::{RetryPolicy, Wait};
 
 use super::exit::{Exit, Outcome, runtime};
 
@@ -46,6 +46,7 @@ pub fn run(args: RunArgs) -> Outcome {
         seed: args.seed,
         retry: RetryPolicy {
             timeout: Duration::from_millis(args.upload_timeout_ms),
+            wait: Wait::Simulate,
             ..RetryPolicy::default()
         },
         progress: !args.no_progress && std::io::stderr().is_terminal(),

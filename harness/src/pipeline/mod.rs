@@ -137,6 +137,7 @@ pub async fn run_scenario(
     server.stop().await;
 
     timings.stages = stages.with_total(ms(started));
+    timings.transport_wait_s = timings.uploads.iter().map(|u| u.waited_s).sum();
     Ok(ScenarioReport {
         name: scenario.name.clone(),
         file: scenario.path.display().to_string(),
@@ -147,6 +148,7 @@ pub async fn run_scenario(
         probes_checked: verified.probes_checked,
         mismatches: verified.mismatches,
         findings,
+        retry_policy: (&options.retry).into(),
         timings,
         ..ScenarioReport::default()
     }

@@ -332,7 +332,12 @@ impl FaultKind {
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     pub kind: Spanned<FaultKind>,
-    pub week: Spanned<u32>,
+    /// The one cycle the fault strikes (or use `weeks`).
+    #[serde(default)]
+    pub week: Option<Spanned<u32>>,
+    /// The cycles the fault strikes, inclusive: `"A..=B"` or `[A, B]`.
+    #[serde(default)]
+    pub weeks: Option<Spanned<Window>>,
     pub site: Option<Spanned<String>>,
     pub status: Option<Spanned<u16>>,
     pub count: Option<Spanned<u32>>,
@@ -448,12 +453,70 @@ impl Scenario {
     pub fn faults_at(&self, week: u32, kind: FaultKind) -> impl Iterator<Item = &FaultSpec> {
         self.faults
             .iter()
-            .filter(move |f| *f.week.get_ref() == week && *f.kind.get_ref() == kind)
+            .filter(move |f| f.strikes(week) && *f.kind.get_ref() == kind)
     }
 }
 
 impl FaultSpec {
+    /// How many requests (or connections) it strikes in each cycle of its window.
     pub fn count(&self) -> u32 {
         self.count.as_ref().map_or(1, |c| *c.get_ref())
+    }
+
+    /// The cycles it strikes, first and last (validation makes sure one of `week`, `weeks` is
+    /// given).
+    pub fn window(&self) -> Window {
+        match (&self.week, &self.weeks) {
+            (Some(week), _) => Window {
+                first: *week.get_ref(),
+                last: *week.get_ref(),
+            },
+            (None, Some(weeks)) => *weeks.get_ref(),
+            (None, None) => Window { first: 0, last: 0 },
+        }
+    }
+
+    pub fn strikes(&self, week: u32) -> bool {
+        let w = self.window();
+        (w.first..=w.last).contains(&week)
+    }
+}
+
+/// A fault's window of cycles, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Pair([u32; 2]),
+        }
+        let (first, last) = match Raw::deserialize(d)? {
+            Raw::Pair([a, b]) => (a, b),
+            Raw::Text(text) => {
+                let bad = || {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not a window of weeks: write \"A..=B\" or [A, B] (both included)"
+                    ))
+                };
+                let (a, b) = text.split_once("..=").ok_or_else(bad)?;
+                (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                )
+            }
+        };
+        if first == 0 || last < first {
+            return Err(serde::de::Error::custom(format!(
+                "weeks {first} to {last}: weeks are counted from 1 and the window must not be empty"
+            )));
+        }
+        Ok(Window { first, last })
     }
 }

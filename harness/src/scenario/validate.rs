@@ -238,12 +238,36 @@ impl Validator<'_> {
         mode: ScpMode,
     ) -> Result<(), ScenarioError> {
         let kind = *f.kind.get_ref();
-        let week = *f.week.get_ref();
-        if !(1..=weeks).contains(&week) {
+        let span = match (&f.week, &f.weeks) {
+            (Some(_), Some(w)) => {
+                return self.error(w.span(), "faults.weeks", "give `week` or `weeks`, not both");
+            }
+            (None, None) => {
+                return self.error(
+                    f.kind.span(),
+                    "faults.week",
+                    "say when: `week = N`, or `weeks = \"A..=B\"` / `weeks = [A, B]`",
+                );
+            }
+            (Some(w), None) => w.span(),
+            (None, Some(w)) => w.span(),
+        };
+        let window = f.window();
+        if window.first == 0 || window.last > weeks {
             return self.error(
-                f.week.span(),
+                span,
                 "faults.week",
-                format!("week {week} is outside the run (1 to {weeks})"),
+                format!(
+                    "weeks {} to {} are outside the run (1 to {weeks})",
+                    window.first, window.last
+                ),
+            );
+        }
+        if kind == FaultKind::LevelChange && window.first != window.last {
+            return self.error(
+                span,
+                "faults.weeks",
+                "a level changes once: give `week`, not a window",
             );
         }
         self.fault_site(f, kind, codes, cas)?;

@@ -63,6 +63,7 @@ pub fn options(out: &Path) -> RunOptions {
         seed: None,
         retry: RetryPolicy {
             first_backoff: Duration::from_millis(10),
+            wait: usage_protocol::client::Wait::Simulate,
             ..RetryPolicy::default()
         },
         progress: false,

@@ -80,14 +80,14 @@ async fn send(
     submitted
         .findings
         .extend(transport_findings(week, &outcome.attempts));
-    let (receipt, error) = match outcome.result {
+    let (receipt, error) = match &outcome.result {
         Ok(receipt) => {
             hierarchy
                 .top()
                 .db
                 .mark_delivered(&staged.idempotency_key, &receipt.receipt.id)
                 .await?;
-            (Some(receipt.receipt.id), None)
+            (Some(receipt.receipt.id.clone()), None)
         }
         Err(e) => {
             submitted.findings.push(
@@ -97,6 +97,7 @@ async fn send(
         }
     };
     let delivered = receipt.is_some();
+    let waited_s = outcome.waited().as_secs_f64();
     submitted.uploads.push(UploadAttempt {
         week,
         attempts: outcome.attempts.len() as u32,
@@ -104,6 +105,7 @@ async fn send(
         receipt,
         error,
         attempt_log: outcome.attempts,
+        waited_s,
     });
     Ok(delivered)
 }

@@ -87,20 +87,19 @@ impl Explanations {
     pub fn of_run(scenario: &Scenario, findings: &[Finding]) -> Self {
         let mut why = Explanations::default();
         for f in &scenario.faults {
-            let week = *f.week.get_ref();
+            let window = f.window();
+            let weeks = window.first..=window.last;
             match *f.kind.get_ref() {
                 FaultKind::ReplicationDown => {
                     if let Some(site) = &f.site {
                         why.replication_down
                             .entry(site.get_ref().to_ascii_uppercase())
                             .or_default()
-                            .insert(week);
+                            .extend(weeks);
                     }
                 }
                 FaultKind::LevelChange => {}
-                _ => {
-                    why.transport_faults.insert(week);
-                }
+                _ => why.transport_faults.extend(weeks),
             }
         }
         for f in findings {

@@ -1,0 +1,104 @@
+//! Fault windows and simulated transport time.
+
+mod common;
+
+use harness::pipeline::run_scenario;
+
+const HIERARCHY: &str = r#"
+name = "windows"
+seed = 17
+[hierarchy]
+cas = true
+installed = "2026-01-05"
+[[hierarchy.primary]]
+code = "P01"
+clients = 40
+[[hierarchy.primary]]
+code = "P02"
+clients = 40
+[run]
+weeks = 4
+"#;
+
+fn with_faults(faults: &str) -> String {
+    format!("{HIERARCHY}{faults}\n[expect]\nfindings = [\"late_delivery\"]\n")
+}
+
+#[tokio::test]
+async fn a_window_strikes_every_week_in_it() {
+    let one_by_one = with_faults(
+        "[[faults]]\nkind = \"replication_down\"\nweek = 1\nsite = \"P02\"\n\
+         [[faults]]\nkind = \"replication_down\"\nweek = 2\nsite = \"P02\"\n\
+         [[faults]]\nkind = \"replication_down\"\nweek = 3\nsite = \"P02\"\n",
+    );
+    let as_text =
+        with_faults("[[faults]]\nkind = \"replication_down\"\nweeks = \"1..=3\"\nsite = \"P02\"\n");
+    let as_pair =
+        with_faults("[[faults]]\nkind = \"replication_down\"\nweeks = [1, 3]\nsite = \"P02\"\n");
+    let mut lateness = Vec::new();
+    for text in [one_by_one, as_text, as_pair] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = run_scenario(&common::scenario(&text), &common::options(dir.path()))
+            .await
+            .unwrap();
+        assert!(report.met_expectations, "{:?}", report.expectation_failures);
+        let mut late: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| f.code.as_str() == "late_delivery")
+            .map(|f| f.message.clone())
+            .collect();
+        late.sort();
+        assert_eq!(late.len(), 3, "{late:?}");
+        assert!(
+            late[0].contains("week 1, arrived 3 upload(s) late"),
+            "{late:?}"
+        );
+        lateness.push(late);
+    }
+    assert_eq!(lateness[0], lateness[1]);
+    assert_eq!(lateness[1], lateness[2]);
+}
+
+#[test]
+fn a_bad_window_is_refused_with_its_key_and_line() {
+    for (window, says) in [
+        ("weeks = \"1..3\"", "A..=B"),
+        ("weeks = [3, 1]", "must not be empty"),
+        ("weeks = [2, 9]", "outside the run"),
+    ] {
+        let text = with_faults(&format!(
+            "[[faults]]\nkind = \"replication_down\"\n{window}\nsite = \"P02\"\n"
+        ));
+        let err = harness::scenario::Scenario::parse(&text, std::path::Path::new("w.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{window}: {err}");
+        assert!(err.contains("w.toml:"), "{window}: no line in {err}");
+    }
+    let both = with_faults(
+        "[[faults]]\nkind = \"replication_down\"\nweek = 1\nweeks = [1, 2]\nsite = \"P02\"\n",
+    );
+    let err = harness::scenario::Scenario::parse(&both, std::path::Path::new("w.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not both"), "{err}");
+}
+
+/// Retry-After of an hour, three times: the SCP waits three hours on the simulated clock and
+/// never sleeps them; the report says so.
+#[tokio::test]
+async fn throttling_for_hours_is_simulated_not_slept() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::shipped("field/throttled-for-hours.toml");
+    let report = run_scenario(&scenario, &common::options(dir.path()))
+        .await
+        .unwrap();
+    assert!(report.met_expectations, "{:?}", report.expectation_failures);
+    assert_eq!(report.timings.transport_wait_s, 3.0 * 3600.0);
+    assert_eq!(report.retry_policy.waits, "simulated");
+    let upload = &report.timings.uploads[0];
+    assert_eq!(upload.attempts, 4);
+    let waits: Vec<f64> = upload.attempt_log.iter().map(|a| a.wait_after_ms).collect();
+    assert_eq!(waits, [3_600_000.0, 3_600_000.0, 3_600_000.0, 0.0]);
+}
