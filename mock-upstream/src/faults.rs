@@ -77,6 +77,20 @@ impl Faults {
         reset.is_some()
     }
 
+    /// True when the answer to the upload just stored must be lost.
+    pub fn next_answer_lost(&self) -> bool {
+        let mut faults = self.lock();
+        let lost = faults.iter_mut().find_map(|f| match f {
+            Fault::LostAck { count } if *count > 0 => {
+                *count -= 1;
+                Some(())
+            }
+            _ => None,
+        });
+        faults.retain(|f| !exhausted(f));
+        lost.is_some()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Fault>> {
         self.state.lock().expect("fault state poisoned")
     }

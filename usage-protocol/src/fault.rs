@@ -14,6 +14,9 @@ pub enum Fault {
     Throttle { retry_after_s: u64, count: u32 },
     /// Reset (RST) the next `count` connections as they are accepted.
     Reset { count: u32 },
+    /// Store the next `count` usage uploads, then lose their answers: the connection breaks
+    /// while the receipt is on its way, so the client retries what is already stored.
+    LostAck { count: u32 },
 }
 
 impl Fault {
@@ -23,7 +26,8 @@ impl Fault {
             Fault::Status { count, .. }
             | Fault::Latency { count, .. }
             | Fault::Throttle { count, .. }
-            | Fault::Reset { count } => *count,
+            | Fault::Reset { count }
+            | Fault::LostAck { count } => *count,
         }
     }
 }

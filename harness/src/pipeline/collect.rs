@@ -21,14 +21,16 @@ impl Collected {
     }
 }
 
-/// Every site of every hierarchy runs its weekly queries for `week`.
+/// Every site of every hierarchy runs its weekly queries for `week`, but the scenario's own
+/// sites in `down` (their database is down: no run, no record).
 pub async fn collect_week(
     hierarchies: &[SeededHierarchy],
     week: u32,
     budget_ms_per_1k_clients: Option<f64>,
+    down: &[String],
 ) -> Result<Collected, EngineError> {
     let mut collected = Collected::default();
-    for hierarchy in hierarchies {
+    for (index, hierarchy) in hierarchies.iter().enumerate() {
         let catalog = probes::for_level(hierarchy.level_in(week));
         let run = WeeklyRun {
             week,
@@ -36,6 +38,9 @@ pub async fn collect_week(
             probes: &catalog,
         };
         for site in &hierarchy.sites {
+            if index == 0 && down.contains(&site.model.code) {
+                continue;
+            }
             let label = hierarchy.site_label(&site.model.code);
             collected.extend(collect_site(site, &label, &run, budget_ms_per_1k_clients).await?);
         }

@@ -12,6 +12,7 @@ pub fn upstream_programs(scenario: &Scenario, week: u32) -> Vec<Fault> {
         FaultKind::UpstreamLatency,
         FaultKind::UpstreamThrottle,
         FaultKind::UpstreamReset,
+        FaultKind::UploadLostAck,
     ]
     .into_iter()
     .flat_map(|kind| scenario.faults_at(week, kind))
@@ -35,19 +36,34 @@ fn upstream_program(f: &FaultSpec) -> Option<Fault> {
             count,
         },
         FaultKind::UpstreamReset => Fault::Reset { count },
+        FaultKind::UploadLostAck => Fault::LostAck { count },
         FaultKind::ReplicationDown
         | FaultKind::LevelChange
         | FaultKind::CabCorrupted
-        | FaultKind::CabRenamed => return None,
+        | FaultKind::CabRenamed
+        | FaultKind::SiteDbDown
+        | FaultKind::ScpDown
+        | FaultKind::ScpRestart
+        | FaultKind::ReplicationDuplicate => return None,
     })
 }
 
-/// The primaries (upper-case codes) whose replication is down during `week`.
-pub fn replication_down(scenario: &Scenario, week: u32) -> Vec<String> {
+/// The sites (upper-case codes) a fault of `kind` strikes during `week`.
+pub fn sites_struck(scenario: &Scenario, week: u32, kind: FaultKind) -> Vec<String> {
     scenario
-        .faults_at(week, FaultKind::ReplicationDown)
+        .faults_at(week, kind)
         .filter_map(|f| f.site.as_ref().map(|s| s.get_ref().to_ascii_uppercase()))
         .collect()
+}
+
+/// The primaries whose replication is down during `week`.
+pub fn replication_down(scenario: &Scenario, week: u32) -> Vec<String> {
+    sites_struck(scenario, week, FaultKind::ReplicationDown)
+}
+
+/// Whether a site-less fault of `kind` strikes during `week`.
+pub fn strikes(scenario: &Scenario, week: u32, kind: FaultKind) -> bool {
+    scenario.faults_at(week, kind).next().is_some()
 }
 
 /// What happens to the scenario's own cabinet on its way to the connected machine in `week`.

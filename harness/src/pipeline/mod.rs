@@ -23,7 +23,7 @@ use crate::engine::EngineError;
 use crate::layout::RunLayout;
 use crate::mock;
 use crate::report::{ScenarioReport, StageTimings, Timings};
-use crate::scenario::{EngineKind, Scenario, ScpMode};
+use crate::scenario::{EngineKind, FaultKind, Scenario, ScpMode};
 
 /// How to run scenarios, from the command line.
 #[derive(Debug, Clone)]
@@ -105,20 +105,29 @@ pub async fn run_scenario(
 
         let t = Instant::now();
         let budget = scenario.budget.collect_ms_per_1k_clients;
-        let collected = collect::collect_week(hierarchies, week, budget).await?;
+        let db_down = faults::sites_struck(&scenario, week, FaultKind::SiteDbDown);
+        let collected = collect::collect_week(hierarchies, week, budget, &db_down).await?;
         timings.probes.extend(collected.timings);
         findings.extend(collected.findings);
         stages.collect_ms += ms(t);
 
         let t = Instant::now();
-        let down = faults::replication_down(&scenario, week);
-        replicate::replicate_week(hierarchies, &down).await?;
+        let pass = replicate::PassFaults {
+            down: faults::replication_down(&scenario, week),
+            db_down: db_down.clone(),
+            duplicated: faults::sites_struck(&scenario, week, FaultKind::ReplicationDuplicate),
+        };
+        replicate::replicate_week(hierarchies, &pass).await?;
         stages.replicate_ms += ms(t);
 
         let t = Instant::now();
         let transfer = layout.transfer(week);
-        let submitted =
-            submit::submit_week(&scenario, hierarchies, week, &transfer, &upstream).await?;
+        let top_down = db_down.contains(&hierarchies[0].top().model.code);
+        let submitted = if top_down || faults::strikes(&scenario, week, FaultKind::ScpDown) {
+            submit::Submitted::default() // nothing leaves this week; the backlog waits
+        } else {
+            submit::submit_week(&scenario, hierarchies, week, &transfer, &upstream).await?
+        };
         timings.uploads.extend(submitted.uploads);
         findings.extend(submitted.findings);
         connected.extend(submitted.connected);

@@ -11,32 +11,64 @@ pub async fn replicate(
     cas: &dyn SiteDatabase,
     primary: &dyn SiteDatabase,
 ) -> Result<u64, EngineError> {
+    replicate_times(cas, primary, 1).await
+}
+
+/// [`replicate`], with the batch reaching the CAS `times` times (a network that delivers twice).
+async fn replicate_times(
+    cas: &dyn SiteDatabase,
+    primary: &dyn SiteDatabase,
+    times: u32,
+) -> Result<u64, EngineError> {
     let watermark = cas.watermark(primary.code()).await?;
     let batch = primary.replication_batch(watermark).await?;
-    cas.apply_replicated(primary.code(), &batch).await?;
+    for _ in 0..times {
+        cas.apply_replicated(primary.code(), &batch).await?;
+    }
     Ok(batch.rows.len() as u64)
 }
 
-/// One replication pass of every hierarchy with a CAS: each primary not in `down` (site codes,
-/// upper case, of the scenario's own hierarchy) sends its new rows up. Returns the rows copied.
+/// What strikes one replication pass of the scenario's own hierarchy (site codes, upper case).
+#[derive(Debug, Clone, Default)]
+pub struct PassFaults {
+    /// Primaries whose replication is down.
+    pub down: Vec<String>,
+    /// Sites whose database is down (a down CAS receives nothing).
+    pub db_down: Vec<String>,
+    /// Primaries whose batch reaches the CAS twice.
+    pub duplicated: Vec<String>,
+}
+
+/// One replication pass of every hierarchy with a CAS: each primary sends its new runs up,
+/// unless the pass's faults stop it. Returns the result rows copied.
 pub async fn replicate_week(
     hierarchies: &[SeededHierarchy],
-    down: &[String],
+    faults: &PassFaults,
 ) -> Result<u64, EngineError> {
     let mut copied = 0;
     for (index, hierarchy) in hierarchies.iter().enumerate() {
         if !hierarchy.model.has_cas() {
             continue;
         }
+        let own = index == 0;
         let (cas, primaries) = hierarchy
             .sites
             .split_first()
             .expect("a CAS and its primaries");
+        if own && faults.db_down.contains(&cas.model.code) {
+            continue;
+        }
         for primary in primaries {
-            if index == 0 && down.contains(&primary.model.code) {
+            let code = &primary.model.code;
+            if own && (faults.down.contains(code) || faults.db_down.contains(code)) {
                 continue;
             }
-            copied += replicate(cas.db.as_ref(), primary.db.as_ref()).await?;
+            let times = if own && faults.duplicated.contains(code) {
+                2
+            } else {
+                1
+            };
+            copied += replicate_times(cas.db.as_ref(), primary.db.as_ref(), times).await?;
         }
     }
     Ok(copied)

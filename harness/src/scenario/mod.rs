@@ -310,10 +310,24 @@ pub enum FaultKind {
     CabCorrupted,
     /// The week's prepared .cab is renamed to `to` before `-connect`.
     CabRenamed,
+    /// `site`'s database is down during the window: no weekly run and no record there; a down
+    /// CAS also receives no replication and uploads nothing.
+    SiteDbDown,
+    /// The service connection point is down during the window: no upload; the backlog goes
+    /// with the first upload after.
+    ScpDown,
+    /// The upstream stores the next `count` uploads and their answers are lost: the retry gets
+    /// the same receipt, and one copy is stored.
+    UploadLostAck,
+    /// The service connection point restarts between an upload's receipt and marking its rows
+    /// delivered: it sends the same batch again first, and nothing arrives twice.
+    ScpRestart,
+    /// `site`'s replication batch reaches the CAS twice: the CAS keeps one copy.
+    ReplicationDuplicate,
 }
 
 impl FaultKind {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             FaultKind::UpstreamStatus => "upstream_status",
             FaultKind::UpstreamLatency => "upstream_latency",
@@ -323,6 +337,11 @@ impl FaultKind {
             FaultKind::LevelChange => "level_change",
             FaultKind::CabCorrupted => "cab_corrupted",
             FaultKind::CabRenamed => "cab_renamed",
+            FaultKind::SiteDbDown => "site_db_down",
+            FaultKind::ScpDown => "scp_down",
+            FaultKind::UploadLostAck => "upload_lost_ack",
+            FaultKind::ScpRestart => "scp_restart",
+            FaultKind::ReplicationDuplicate => "replication_duplicate",
         }
     }
 }

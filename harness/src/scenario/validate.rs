@@ -272,6 +272,20 @@ impl Validator<'_> {
         }
         self.fault_site(f, kind, codes, cas)?;
         self.fault_fields(f, kind)?;
+        if matches!(
+            kind,
+            FaultKind::ScpDown | FaultKind::ScpRestart | FaultKind::UploadLostAck
+        ) && mode != ScpMode::Online
+        {
+            return self.error(
+                f.kind.span(),
+                "faults.kind",
+                format!(
+                    "`{}` strikes the online service connection point: it needs `scp_mode = \"online\"`",
+                    kind.name()
+                ),
+            );
+        }
         if matches!(kind, FaultKind::CabCorrupted | FaultKind::CabRenamed)
             && mode != ScpMode::Offline
         {
@@ -311,7 +325,10 @@ impl Validator<'_> {
         codes: &BTreeSet<String>,
         cas: bool,
     ) -> Result<(), ScenarioError> {
-        let needs_site = kind == FaultKind::ReplicationDown;
+        let needs_site = matches!(
+            kind,
+            FaultKind::ReplicationDown | FaultKind::ReplicationDuplicate | FaultKind::SiteDbDown
+        );
         match (&f.site, needs_site) {
             (None, true) => {
                 return self.error(
@@ -335,7 +352,7 @@ impl Validator<'_> {
                         format!("no site `{}` in this hierarchy", site.get_ref()),
                     );
                 }
-                if !cas {
+                if !cas && kind != FaultKind::SiteDbDown {
                     return self.error(
                         f.kind.span(),
                         "faults.kind",
@@ -359,6 +376,11 @@ impl Validator<'_> {
             FaultKind::LevelChange => &["level"],
             FaultKind::CabCorrupted => &[],
             FaultKind::CabRenamed => &["to"],
+            FaultKind::SiteDbDown
+            | FaultKind::ScpDown
+            | FaultKind::ScpRestart
+            | FaultKind::ReplicationDuplicate => &[],
+            FaultKind::UploadLostAck => &["count"],
         };
         let given = [
             ("status", f.status.as_ref().map(Spanned::span)),

@@ -32,7 +32,25 @@ async fn usage_upload(
     body: Body,
 ) -> Response {
     let result = upload(&state, &headers, body).await;
+    if result.is_ok() && state.faults.next_answer_lost() {
+        return lost_answer();
+    }
     respond(&state, ROUTE, result)
+}
+
+/// The upload is stored, but its answer never arrives whole: the headers go out and the body
+/// breaks off, as when a connection drops while the receipt is on its way.
+fn lost_answer() -> Response {
+    let broken = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::other(
+            "the answer was lost (upload_lost_ack fault)",
+        ))
+    });
+    Response::builder()
+        .status(StatusCode::CREATED)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(broken))
+        .expect("a valid response")
 }
 
 /// Answers 201 with a new receipt, or 200 with the original one when the same body is retried

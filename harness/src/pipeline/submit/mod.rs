@@ -8,10 +8,11 @@ mod online;
 use usage_protocol::client::Upstream;
 
 use super::RunError;
+use super::faults;
 use super::seed::SeededHierarchy;
 use crate::finding::Finding;
 use crate::report::UploadAttempt;
-use crate::scenario::{Scenario, ScpMode};
+use crate::scenario::{FaultKind, Scenario, ScpMode};
 
 /// What submitting a week told.
 #[derive(Debug, Default)]
@@ -33,7 +34,10 @@ pub async fn submit_week(
     upstream: &Upstream,
 ) -> Result<Submitted, RunError> {
     match scenario.hierarchy.scp_mode {
-        ScpMode::Online => online::upload_week(upstream, &hierarchies[0], week).await,
+        ScpMode::Online => {
+            let restart = faults::strikes(scenario, week, FaultKind::ScpRestart);
+            online::upload_week(upstream, &hierarchies[0], week, restart).await
+        }
         ScpMode::Offline => {
             offline::connect_week(scenario, hierarchies, week, transfer, upstream).await
         }

@@ -14,19 +14,43 @@ use crate::pipeline::RunError;
 use crate::pipeline::seed::SeededHierarchy;
 use crate::report::UploadAttempt;
 
+/// One weekly check. With `restart`, the service connection point stops right after its first
+/// receipt, before marking anything, and comes back: its next check starts from the outbox.
 pub(super) async fn upload_week(
     upstream: &Upstream,
     hierarchy: &SeededHierarchy,
     week: u32,
+    restart: bool,
 ) -> Result<Submitted, RunError> {
-    let db = hierarchy.top().db.as_ref();
     let mut submitted = Submitted::default();
+    let mut restart = restart;
+    while let Check::Restarted = check(upstream, hierarchy, week, &mut restart, &mut submitted).await? {}
+    Ok(submitted)
+}
+
+enum Check {
+    Done,
+    Restarted,
+}
+
+async fn check(
+    upstream: &Upstream,
+    hierarchy: &SeededHierarchy,
+    week: u32,
+    restart: &mut bool,
+    submitted: &mut Submitted,
+) -> Result<Check, RunError> {
+    let db = hierarchy.top().db.as_ref();
     let mut first_part = 1;
     if let Some(staged) = db.outbox().await? {
-        if !send(upstream, hierarchy, week, &staged, &mut submitted).await? {
+        let Some(receipt) = send(upstream, hierarchy, week, &staged, submitted).await else {
             // The service is still out of reach: the backlog waits for the next check.
-            return Ok(submitted);
+            return Ok(Check::Done);
+        };
+        if std::mem::take(restart) {
+            return Ok(Check::Restarted);
         }
+        db.mark_delivered(&staged.idempotency_key, &receipt).await?;
         // A batch of this same cycle was sent before the restart: new parts take new keys.
         while payload::idempotency_key(&hierarchy.hash, week, first_part) == staged.idempotency_key
         {
@@ -37,11 +61,10 @@ pub(super) async fn upload_week(
         .await
         .map_err(|source| RunError::Payload { week, source })?;
     if !backlog.above_level.is_empty() {
-        db.mark_dropped(&backlog.above_level, "level_change")
-            .await?;
+        db.mark_dropped(&backlog.above_level, "level_change").await?;
     }
-    let parts = payload::parts(&backlog, MAX_PART_BYTES)
-        .map_err(|source| RunError::Payload { week, source })?;
+    let parts =
+        payload::parts(&backlog, MAX_PART_BYTES).map_err(|source| RunError::Payload { week, source })?;
     for (index, part) in parts.into_iter().enumerate() {
         let part_no = first_part + index as u32;
         let (json, gzip) = payload::encode(&part.payload);
@@ -53,42 +76,35 @@ pub(super) async fn upload_week(
         };
         // Persisted before it leaves: a restart sends these bytes again under the same key.
         db.stage_outbox(&staged).await?;
-        if !send(upstream, hierarchy, week, &staged, &mut submitted).await? {
+        let Some(receipt) = send(upstream, hierarchy, week, &staged, submitted).await else {
             break;
+        };
+        if std::mem::take(restart) {
+            return Ok(Check::Restarted);
         }
+        db.mark_delivered(&staged.idempotency_key, &receipt).await?;
     }
-    Ok(submitted)
+    Ok(Check::Done)
 }
 
-/// Uploads a staged batch; on its receipt the batch's entries are delivered. False when the
-/// upload gave up (the batch stays in the outbox).
+/// Uploads a staged batch; returns its receipt's id, or `None` when the upload gave up (the
+/// batch stays in the outbox). Marking it delivered is the caller's next step.
 async fn send(
     upstream: &Upstream,
     hierarchy: &SeededHierarchy,
     week: u32,
     staged: &StagedBatch,
     submitted: &mut Submitted,
-) -> Result<bool, RunError> {
+) -> Option<String> {
     let started = Instant::now();
     let outcome = upstream
-        .upload_usage_logged(
-            &hierarchy.token,
-            &staged.idempotency_key,
-            staged.body.clone(),
-        )
+        .upload_usage_logged(&hierarchy.token, &staged.idempotency_key, staged.body.clone())
         .await;
     submitted
         .findings
         .extend(transport_findings(week, &outcome.attempts));
     let (receipt, error) = match &outcome.result {
-        Ok(receipt) => {
-            hierarchy
-                .top()
-                .db
-                .mark_delivered(&staged.idempotency_key, &receipt.receipt.id)
-                .await?;
-            (Some(receipt.receipt.id.clone()), None)
-        }
+        Ok(receipt) => (Some(receipt.receipt.id.clone()), None),
         Err(e) => {
             submitted.findings.push(
                 Finding::new(FindingCode::UploadFailed, format!("week {week}: {e}")).week(week),
@@ -96,18 +112,17 @@ async fn send(
             (None, Some(e.to_string()))
         }
     };
-    let delivered = receipt.is_some();
     let waited_s = outcome.waited().as_secs_f64();
     submitted.uploads.push(UploadAttempt {
         week,
         attempts: outcome.attempts.len() as u32,
         ms: started.elapsed().as_secs_f64() * 1e3,
-        receipt,
+        receipt: receipt.clone(),
         error,
         attempt_log: outcome.attempts,
         waited_s,
     });
-    Ok(delivered)
+    receipt
 }
 
 /// What the attempts of a delivered or failed upload tell: retried, throttled (info).

@@ -1,7 +1,7 @@
 //! What every week's upload must contain, computed from the model alone: the oracles' rows for
 //! every probe of the level at every site, and the site list.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use usage_protocol::payload::{Row, SiteEntry};
 
@@ -33,6 +33,19 @@ pub fn expected_weeks(
     levels: &[Level],
     engine: &EngineInfo,
 ) -> Vec<ExpectedWeek> {
+    expected_weeks_without(hierarchy, facts, levels, engine, &BTreeSet::new())
+}
+
+/// [`expected_weeks`] for a run in which the (site code, week) pairs of `not_run` did not run
+/// (the site's database was down): those weeks expect nothing of the site, and its next run
+/// reports the run before as its previous one.
+pub fn expected_weeks_without(
+    hierarchy: &HierarchyModel,
+    facts: &BTreeMap<String, SiteFacts>,
+    levels: &[Level],
+    engine: &EngineInfo,
+    not_run: &BTreeSet<(String, u32)>,
+) -> Vec<ExpectedWeek> {
     let mut previous: BTreeMap<&str, PreviousRun> = BTreeMap::new();
     let mut weeks = Vec::new();
     for (index, level) in levels.iter().enumerate() {
@@ -40,6 +53,9 @@ pub fn expected_weeks(
         let catalog = probes::for_level(*level);
         let mut sites = BTreeMap::new();
         for site in &hierarchy.sites {
+            if not_run.contains(&(site.code.clone(), week)) {
+                continue;
+            }
             let site_facts = &facts[&site.code];
             let input = OracleInput {
                 hierarchy,

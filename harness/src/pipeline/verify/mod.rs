@@ -50,6 +50,8 @@ pub struct Explanations {
     pub transport_faults: BTreeSet<u32>,
     /// Site code → the weeks its replication was down.
     pub replication_down: BTreeMap<String, BTreeSet<u32>>,
+    /// (site code, week) of the weeks a site did not run (its database was down).
+    pub not_run: BTreeSet<(String, u32)>,
     /// (site code, week, probe) of the probes that failed: reported, never sent.
     pub failed_probes: BTreeSet<(String, u32, String)>,
 }
@@ -98,7 +100,15 @@ impl Explanations {
                             .extend(weeks);
                     }
                 }
-                FaultKind::LevelChange => {}
+                FaultKind::SiteDbDown => {
+                    if let Some(site) = &f.site {
+                        let code = site.get_ref().to_ascii_uppercase();
+                        why.not_run.extend(weeks.clone().map(|w| (code.clone(), w)));
+                    }
+                    // A down top-level site also holds back every upload of those weeks.
+                    why.transport_faults.extend(weeks);
+                }
+                FaultKind::LevelChange | FaultKind::ReplicationDuplicate => {}
                 _ => why.transport_faults.extend(weeks),
             }
         }
