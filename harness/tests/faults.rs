@@ -102,3 +102,70 @@ async fn throttling_for_hours_is_simulated_not_slept() {
     let waits: Vec<f64> = upload.attempt_log.iter().map(|a| a.wait_after_ms).collect();
     assert_eq!(waits, [3_600_000.0, 3_600_000.0, 3_600_000.0, 0.0]);
 }
+
+/// Each new fault kind, on a small hierarchy over three weeks, with what the run must conclude.
+#[tokio::test]
+async fn each_fault_kind_reproduces_its_symptom() {
+    let cases = [
+        // The SCP is down in week 1: no upload; week 1 goes up late with week 2's.
+        (
+            "scp_down",
+            "[[faults]]\nkind = \"scp_down\"\nweek = 1\n",
+            "[\"missing_upload\", \"late_delivery\"]",
+            2,
+        ),
+        // The answer to week 2's upload is lost: the retry gets the same receipt, one copy.
+        (
+            "upload_lost_ack",
+            "[[faults]]\nkind = \"upload_lost_ack\"\nweek = 2\n",
+            "[\"upload_retried\"]",
+            3,
+        ),
+        // The SCP restarts between its receipt and marking, in weeks 1 and 2: nothing twice.
+        (
+            "scp_restart",
+            "[[faults]]\nkind = \"scp_restart\"\nweeks = \"1..=2\"\n",
+            "[]",
+            3,
+        ),
+        // P02's batches reach the CAS twice: the CAS keeps one.
+        (
+            "replication_duplicate",
+            "[[faults]]\nkind = \"replication_duplicate\"\nweeks = [1, 3]\nsite = \"P02\"\n",
+            "[]",
+            3,
+        ),
+        // P02's database is down in week 2: no run, no record; nothing is owed for it.
+        (
+            "site_db_down_primary",
+            "[[faults]]\nkind = \"site_db_down\"\nweek = 2\nsite = \"P02\"\n",
+            "[]",
+            3,
+        ),
+        // The CAS's database is down in week 1: nothing collected, received or sent there; the
+        // primaries' week 1 goes up late.
+        (
+            "site_db_down_cas",
+            "[[faults]]\nkind = \"site_db_down\"\nweek = 1\nsite = \"CAS\"\n",
+            "[\"missing_upload\", \"late_delivery\"]",
+            2,
+        ),
+    ];
+    for (name, faults, findings, uploads) in cases {
+        let text = format!(
+            "{}{faults}\n[expect]\nuploads = {uploads}\nfindings = {findings}\n",
+            HIERARCHY
+                .replace("name = \"windows\"", &format!("name = \"{name}\""))
+                .replace("weeks = 4", "weeks = 3")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let report = run_scenario(&common::scenario(&text), &common::options(dir.path()))
+            .await
+            .unwrap();
+        assert!(
+            report.met_expectations,
+            "{name}: {:?}\n{:#?}",
+            report.expectation_failures, report.findings
+        );
+    }
+}

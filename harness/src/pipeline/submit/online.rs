@@ -24,7 +24,9 @@ pub(super) async fn upload_week(
 ) -> Result<Submitted, RunError> {
     let mut submitted = Submitted::default();
     let mut restart = restart;
-    while let Check::Restarted = check(upstream, hierarchy, week, &mut restart, &mut submitted).await? {}
+    while let Check::Restarted =
+        check(upstream, hierarchy, week, &mut restart, &mut submitted).await?
+    {}
     Ok(submitted)
 }
 
@@ -61,10 +63,11 @@ async fn check(
         .await
         .map_err(|source| RunError::Payload { week, source })?;
     if !backlog.above_level.is_empty() {
-        db.mark_dropped(&backlog.above_level, "level_change").await?;
+        db.mark_dropped(&backlog.above_level, "level_change")
+            .await?;
     }
-    let parts =
-        payload::parts(&backlog, MAX_PART_BYTES).map_err(|source| RunError::Payload { week, source })?;
+    let parts = payload::parts(&backlog, MAX_PART_BYTES)
+        .map_err(|source| RunError::Payload { week, source })?;
     for (index, part) in parts.into_iter().enumerate() {
         let part_no = first_part + index as u32;
         let (json, gzip) = payload::encode(&part.payload);
@@ -98,7 +101,11 @@ async fn send(
 ) -> Option<String> {
     let started = Instant::now();
     let outcome = upstream
-        .upload_usage_logged(&hierarchy.token, &staged.idempotency_key, staged.body.clone())
+        .upload_usage_logged(
+            &hierarchy.token,
+            &staged.idempotency_key,
+            staged.body.clone(),
+        )
         .await;
     submitted
         .findings

@@ -37,8 +37,8 @@ pub fn expected_weeks(
 }
 
 /// [`expected_weeks`] for a run in which the (site code, week) pairs of `not_run` did not run
-/// (the site's database was down): those weeks expect nothing of the site, and its next run
-/// reports the run before as its previous one.
+/// (the site's database was down): those weeks expect nothing of the site, and its next run has
+/// no previous run to report (the run statistics are of the week before).
 pub fn expected_weeks_without(
     hierarchy: &HierarchyModel,
     facts: &BTreeMap<String, SiteFacts>,
@@ -54,6 +54,8 @@ pub fn expected_weeks_without(
         let mut sites = BTreeMap::new();
         for site in &hierarchy.sites {
             if not_run.contains(&(site.code.clone(), week)) {
+                // Its next run has no run the week before to report.
+                previous.remove(site.code.as_str());
                 continue;
             }
             let site_facts = &facts[&site.code];

@@ -24,7 +24,7 @@ use crate::model::{HierarchyModel, SiteFacts};
 use crate::probes;
 use crate::scenario::{FaultKind, Scenario};
 
-pub use expected::{ExpectedSite, ExpectedWeek, expected_weeks};
+pub use expected::{ExpectedSite, ExpectedWeek, expected_weeks, expected_weeks_without};
 pub use pii::scan_for_personal_data;
 
 /// One upload as the upstream stored it.
@@ -261,11 +261,17 @@ pub async fn verify_run(
             .iter()
             .map(|s| (s.model.code.clone(), s.facts.clone()))
             .collect();
-        let expected = expected_weeks(
+        let not_run = if hierarchy.label.is_empty() {
+            why.not_run.clone()
+        } else {
+            BTreeSet::new()
+        };
+        let expected = expected::expected_weeks_without(
             &hierarchy.model,
             &facts,
             &hierarchy.levels,
             &seeded.engine_info,
+            &not_run,
         );
         // Faults of the schedule strike the scenario's own hierarchy; a failed transfer, all.
         let own_why;
