@@ -123,6 +123,11 @@ pub struct ScenarioReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub retry_policy: RetryPolicyReport,
+    /// The database engine the probes ran on (product, version, edition, collation): the
+    /// probe timings below are of this engine. Embedded-engine timings do not predict SQL
+    /// Server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_info: Option<crate::probes::EngineInfo>,
     pub timings: Timings,
 }
 

@@ -158,6 +158,7 @@ pub async fn run_scenario(
         mismatches: verified.mismatches,
         findings,
         retry_policy: (&options.retry).into(),
+        engine_info: Some(seeded.engine_info.clone()),
         timings,
         ..ScenarioReport::default()
     }

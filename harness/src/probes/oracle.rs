@@ -13,7 +13,7 @@ use crate::model::{HierarchyModel, SiteFacts, SiteModel};
 use crate::scenario::Level;
 
 /// What an engine is, as its oracle expects the `TEL_SQLVersion` probe to report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EngineInfo {
     pub product: String,
     pub version: String,
