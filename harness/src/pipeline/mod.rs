@@ -20,7 +20,8 @@ use std::time::Instant;
 use usage_protocol::client::{RetryPolicy, Upstream, UpstreamError};
 
 use crate::engine::EngineError;
-use crate::layout::RunLayout;
+use crate::finding::Finding;
+use crate::layout::{RunLayout, ScenarioLayout};
 use crate::mock;
 use crate::report::{ScenarioReport, StageTimings, Timings};
 use crate::scenario::{EngineKind, FaultKind, Scenario, ScpMode};
@@ -91,50 +92,29 @@ pub async fn run_scenario(
     let t = Instant::now();
     let engine = options.engine.unwrap_or(scenario.run.engine);
     let seeded = seed::seed_scenario(&scenario, engine, &layout, &upstream, &progress).await?;
-    let hierarchies = &seeded.hierarchies;
-    timings.seeding = hierarchies
+    timings.seeding = seeded
+        .hierarchies
         .iter()
         .flat_map(|h| h.sites.iter().map(|s| s.seeding.clone()))
         .collect();
     stages.seed_ms = ms(t);
 
+    let mut week_record = WeekRecord {
+        stages: &mut stages,
+        timings: &mut timings,
+        findings: &mut findings,
+        connected: &mut connected,
+    };
     for week in 1..=scenario.weeks() {
-        for fault in faults::upstream_programs(&scenario, week) {
-            upstream.add_fault(&fault).await?;
-        }
-
-        let t = Instant::now();
-        let budget = scenario.budget.collect_ms_per_1k_clients;
-        let db_down = faults::sites_struck(&scenario, week, FaultKind::SiteDbDown);
-        let collected = collect::collect_week(hierarchies, week, budget, &db_down).await?;
-        timings.probes.extend(collected.timings);
-        findings.extend(collected.findings);
-        stages.collect_ms += ms(t);
-
-        let t = Instant::now();
-        let pass = replicate::PassFaults {
-            down: faults::replication_down(&scenario, week),
-            db_down: db_down.clone(),
-            duplicated: faults::sites_struck(&scenario, week, FaultKind::ReplicationDuplicate),
-        };
-        replicate::replicate_week(hierarchies, &pass).await?;
-        stages.replicate_ms += ms(t);
-
-        let t = Instant::now();
-        let transfer = layout.transfer(week);
-        let top_down = db_down.contains(&hierarchies[0].top().model.code);
-        let submitted = if top_down || faults::strikes(&scenario, week, FaultKind::ScpDown) {
-            submit::Submitted::default() // nothing leaves this week; the backlog waits
-        } else {
-            submit::submit_week(&scenario, hierarchies, week, &transfer, &upstream).await?
-        };
-        timings.uploads.extend(submitted.uploads);
-        findings.extend(submitted.findings);
-        connected.extend(submitted.connected);
-        collect::apply_level_changes(hierarchies, week).await?;
-        // A fault scheduled for this week must not bleed into the next.
-        upstream.clear_faults().await?;
-        stages.submit_ms += ms(t);
+        run_week(
+            &scenario,
+            &seeded,
+            week,
+            &layout,
+            &upstream,
+            &mut week_record,
+        )
+        .await?;
     }
 
     let t = Instant::now();
@@ -163,6 +143,70 @@ pub async fn run_scenario(
         ..ScenarioReport::default()
     }
     .evaluate(&scenario.expect))
+}
+
+/// Where a week's stages leave their timings and findings.
+struct WeekRecord<'a> {
+    stages: &'a mut StageTimings,
+    timings: &'a mut Timings,
+    findings: &'a mut Vec<Finding>,
+    connected: &'a mut Vec<String>,
+}
+
+/// One weekly cycle: the week's upstream faults, then collect, replicate and submit, then the
+/// level changes that take effect from the next week.
+async fn run_week(
+    scenario: &Scenario,
+    seeded: &seed::Seeded,
+    week: u32,
+    layout: &ScenarioLayout,
+    upstream: &Upstream,
+    record: &mut WeekRecord<'_>,
+) -> Result<(), RunError> {
+    let hierarchies = &seeded.hierarchies;
+    for fault in faults::upstream_programs(scenario, week) {
+        upstream.add_fault(&fault).await?;
+    }
+
+    let t = Instant::now();
+    let budget = scenario.budget.collect_ms_per_1k_clients;
+    let db_down = faults::sites_struck(scenario, week, FaultKind::SiteDbDown);
+    let collected = collect::collect_week(hierarchies, week, budget, &db_down).await?;
+    record.timings.probes.extend(collected.timings);
+    record.findings.extend(collected.findings);
+    record.stages.collect_ms += ms(t);
+
+    let t = Instant::now();
+    let pass = replicate::PassFaults {
+        down: faults::replication_down(scenario, week),
+        db_down: db_down.clone(),
+        duplicated: faults::sites_struck(scenario, week, FaultKind::ReplicationDuplicate),
+    };
+    replicate::replicate_week(hierarchies, &pass).await?;
+    record.stages.replicate_ms += ms(t);
+
+    let t = Instant::now();
+    let top_down = db_down.contains(&hierarchies[0].top().model.code);
+    let submitted = if top_down || faults::strikes(scenario, week, FaultKind::ScpDown) {
+        submit::Submitted::default() // nothing leaves this week; the backlog waits
+    } else {
+        submit::submit_week(
+            scenario,
+            hierarchies,
+            week,
+            &layout.transfer(week),
+            upstream,
+        )
+        .await?
+    };
+    record.timings.uploads.extend(submitted.uploads);
+    record.findings.extend(submitted.findings);
+    record.connected.extend(submitted.connected);
+    collect::apply_level_changes(hierarchies, week).await?;
+    // A fault scheduled for this week must not bleed into the next.
+    upstream.clear_faults().await?;
+    record.stages.submit_ms += ms(t);
+    Ok(())
 }
 
 fn ms(since: Instant) -> f64 {

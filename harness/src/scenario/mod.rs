@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+mod fault;
 mod validate;
+
+pub use fault::{FaultKind, FaultSpec, Window};
 
 use validate::Validator;
 
@@ -289,84 +292,6 @@ impl Default for RunSpec {
     }
 }
 
-/// The kinds of fault a scenario can schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// The upstream answers `status` to the next `count` upload attempts.
-    UpstreamStatus,
-    /// The upstream waits `ms` before answering the next `count` upload attempts.
-    UpstreamLatency,
-    /// The upstream answers 429 with `Retry-After: retry_after_s` to the next `count` attempts.
-    UpstreamThrottle,
-    /// The upstream resets the next `count` connections.
-    UpstreamReset,
-    /// `site` does not replicate to the CAS during `week`; its rows go up with the next pass.
-    ReplicationDown,
-    /// An administrator changes the telemetry level to `level` during `week`; it takes effect
-    /// from the next weekly run.
-    LevelChange,
-    /// The week's prepared .cab is damaged on its way to the internet-connected machine.
-    CabCorrupted,
-    /// The week's prepared .cab is renamed to `to` before `-connect`.
-    CabRenamed,
-    /// `site`'s database is down during the window: no weekly run and no record there; a down
-    /// CAS also receives no replication and uploads nothing.
-    SiteDbDown,
-    /// The service connection point is down during the window: no upload; the backlog goes
-    /// with the first upload after.
-    ScpDown,
-    /// The upstream stores the next `count` uploads and their answers are lost: the retry gets
-    /// the same receipt, and one copy is stored.
-    UploadLostAck,
-    /// The service connection point restarts between an upload's receipt and marking its rows
-    /// delivered: it sends the same batch again first, and nothing arrives twice.
-    ScpRestart,
-    /// `site`'s replication batch reaches the CAS twice: the CAS keeps one copy.
-    ReplicationDuplicate,
-}
-
-impl FaultKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::UpstreamStatus => "upstream_status",
-            FaultKind::UpstreamLatency => "upstream_latency",
-            FaultKind::UpstreamThrottle => "upstream_throttle",
-            FaultKind::UpstreamReset => "upstream_reset",
-            FaultKind::ReplicationDown => "replication_down",
-            FaultKind::LevelChange => "level_change",
-            FaultKind::CabCorrupted => "cab_corrupted",
-            FaultKind::CabRenamed => "cab_renamed",
-            FaultKind::SiteDbDown => "site_db_down",
-            FaultKind::ScpDown => "scp_down",
-            FaultKind::UploadLostAck => "upload_lost_ack",
-            FaultKind::ScpRestart => "scp_restart",
-            FaultKind::ReplicationDuplicate => "replication_duplicate",
-        }
-    }
-}
-
-/// One scheduled fault. Fields that a kind does not use are rejected by validation.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultSpec {
-    pub kind: Spanned<FaultKind>,
-    /// The one cycle the fault strikes (or use `weeks`).
-    #[serde(default)]
-    pub week: Option<Spanned<u32>>,
-    /// The cycles the fault strikes, inclusive: `"A..=B"` or `[A, B]`.
-    #[serde(default)]
-    pub weeks: Option<Spanned<Window>>,
-    pub site: Option<Spanned<String>>,
-    pub status: Option<Spanned<u16>>,
-    pub count: Option<Spanned<u32>>,
-    pub ms: Option<Spanned<u64>>,
-    pub retry_after_s: Option<Spanned<u64>>,
-    pub level: Option<Spanned<String>>,
-    /// New file name, for `cab_renamed`.
-    pub to: Option<Spanned<String>>,
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -473,69 +398,5 @@ impl Scenario {
         self.faults
             .iter()
             .filter(move |f| f.strikes(week) && *f.kind.get_ref() == kind)
-    }
-}
-
-impl FaultSpec {
-    /// How many requests (or connections) it strikes in each cycle of its window.
-    pub fn count(&self) -> u32 {
-        self.count.as_ref().map_or(1, |c| *c.get_ref())
-    }
-
-    /// The cycles it strikes, first and last (validation makes sure one of `week`, `weeks` is
-    /// given).
-    pub fn window(&self) -> Window {
-        match (&self.week, &self.weeks) {
-            (Some(week), _) => Window {
-                first: *week.get_ref(),
-                last: *week.get_ref(),
-            },
-            (None, Some(weeks)) => *weeks.get_ref(),
-            (None, None) => Window { first: 0, last: 0 },
-        }
-    }
-
-    pub fn strikes(&self, week: u32) -> bool {
-        let w = self.window();
-        (w.first..=w.last).contains(&week)
-    }
-}
-
-/// A fault's window of cycles, both ends included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub first: u32,
-    pub last: u32,
-}
-
-impl<'de> Deserialize<'de> for Window {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Pair([u32; 2]),
-        }
-        let (first, last) = match Raw::deserialize(d)? {
-            Raw::Pair([a, b]) => (a, b),
-            Raw::Text(text) => {
-                let bad = || {
-                    serde::de::Error::custom(format!(
-                        "`{text}` is not a window of weeks: write \"A..=B\" or [A, B] (both included)"
-                    ))
-                };
-                let (a, b) = text.split_once("..=").ok_or_else(bad)?;
-                (
-                    a.trim().parse().map_err(|_| bad())?,
-                    b.trim().parse().map_err(|_| bad())?,
-                )
-            }
-        };
-        if first == 0 || last < first {
-            return Err(serde::de::Error::custom(format!(
-                "weeks {first} to {last}: weeks are counted from 1 and the window must not be empty"
-            )));
-        }
-        Ok(Window { first, last })
     }
 }
