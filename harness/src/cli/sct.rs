@@ -150,6 +150,15 @@ async fn sct(command: SctCommand) -> anyhow::Result<()> {
                     "left alone: the packs of hierarchy {other}, which are not meant for this site"
                 );
             }
+            match outcome.acknowledged {
+                Some(receipt) => outln!(
+                    "acknowledged: receipt {receipt}; the cabinet's probe runs are delivered"
+                ),
+                None => outln!(
+                    "no receipt for this site's staged cabinet: its probe runs stay pending and \
+                     go with the next -prepare"
+                ),
+            }
         }
     }
     Ok(())
