@@ -290,3 +290,25 @@ fn a_sql_server_engine_without_a_server_exits_2_and_says_what_is_missing() {
         "{stderr}"
     );
 }
+
+#[test]
+fn two_scenarios_of_one_name_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.toml", &smoke());
+    let b = write(
+        dir.path(),
+        "b.toml",
+        &smoke().replace("seed = 42", "seed = 43"),
+    );
+    let out = harness()
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("both named `smoke`"), "{stderr}");
+    assert!(!dir.path().join("out").exists(), "nothing ran");
+}

@@ -169,3 +169,108 @@ async fn each_fault_kind_reproduces_its_symptom() {
         );
     }
 }
+
+/// What an attack found, kept found: a batch staged before a level drop does not leave above
+/// the new level; a failed week that goes up with the next is late; an absence names the fault
+/// that caused it; a scenario may expect a failing run.
+#[tokio::test]
+async fn found_by_attack_and_fixed() {
+    let run = |text: String| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let report = run_scenario(&common::scenario(&text), &common::options(dir.path()))
+            .await
+            .unwrap();
+        (dir, report)
+    };
+    let standalone = |name: &str, level: &str, weeks: u32, rest: &str| {
+        format!(
+            "name = \"{name}\"\nseed = 5\n[hierarchy]\nlevel = \"{level}\"\ninstalled = \"2026-01-05\"\n\
+             [[hierarchy.primary]]\ncode = \"P01\"\nclients = 60\n[run]\nweeks = {weeks}\n{rest}"
+        )
+    };
+    // Week 1's upload fails at Full; the level drops to Basic; week 2 must not send Full rows.
+    let (dir, report) = run(standalone(
+        "drop",
+        "full",
+        2,
+        "[[faults]]\nkind = \"upstream_status\"\nweek = 1\nstatus = 503\ncount = 8\n\
+         [[faults]]\nkind = \"level_change\"\nweek = 1\nlevel = \"basic\"\n\
+         [expect]\nfindings = [\"upload_failed\", \"missing_upload\", \"data_not_delivered\", \"late_delivery\"]\n",
+    ))
+    .await;
+    assert!(
+        report.met_expectations,
+        "{:?}\n{:#?}",
+        report.expectation_failures, report.findings
+    );
+    // What went up after the drop is Basic: no entry of a probe above it.
+    for week in 1..=2 {
+        let path = dir
+            .path()
+            .join(format!("drop/payloads/week-{week:03}.json"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let sent = usage_protocol::payload::UsagePayload::from_json(&bytes).unwrap();
+        if week == 2 {
+            for r in &sent.results {
+                let p = harness::probes::by_name(&r.probe).unwrap();
+                assert_eq!(
+                    p.level,
+                    harness::scenario::Level::Basic,
+                    "{} left after the drop",
+                    r.probe
+                );
+            }
+        }
+    }
+    let why = report
+        .findings
+        .iter()
+        .find(|f| f.code.as_str() == "data_not_delivered")
+        .unwrap();
+    assert!(why.message.contains("level_change"), "{}", why.message);
+
+    // An online upload that fails in week 1 goes up in week 2: late, and week 1 had no upload.
+    let (_, report) = run(standalone(
+        "late",
+        "enhanced",
+        2,
+        "[[faults]]\nkind = \"upstream_status\"\nweek = 1\nstatus = 503\ncount = 8\n\
+         [expect]\nfindings = [\"upload_failed\", \"missing_upload\", \"late_delivery\"]\n",
+    ))
+    .await;
+    assert!(
+        report.met_expectations,
+        "{:?}\n{:#?}",
+        report.expectation_failures, report.findings
+    );
+    assert!(report.timings.uploads.iter().any(|u| u.resent));
+
+    // The SCP down in the last week: the absence names it.
+    let (_, report) = run(standalone(
+        "scp-last",
+        "enhanced",
+        2,
+        "[[faults]]\nkind = \"scp_down\"\nweek = 2\n\
+         [expect]\nfindings = [\"missing_upload\", \"data_not_delivered\"]\n",
+    ))
+    .await;
+    assert!(report.met_expectations, "{:?}", report.expectation_failures);
+    let why = report
+        .findings
+        .iter()
+        .find(|f| f.code.as_str() == "data_not_delivered")
+        .unwrap();
+    assert!(why.message.contains("scp_down"), "{}", why.message);
+
+    // `outcome = "fail"` is met by a run whose unlisted errors make it fail.
+    let (_, report) = run(standalone(
+        "expect-fail",
+        "enhanced",
+        2,
+        "[[faults]]\nkind = \"scp_down\"\nweek = 2\n[expect]\noutcome = \"fail\"\n",
+    ))
+    .await;
+    assert!(report.met_expectations, "{:?}", report.expectation_failures);
+}

@@ -32,7 +32,7 @@ pub struct RunArgs {
     #[arg(long)]
     junit: Option<PathBuf>,
     /// Per-attempt timeout of a usage upload, in milliseconds.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     upload_timeout_ms: u64,
     /// No progress bars even on a terminal.
     #[arg(long)]
@@ -58,6 +58,22 @@ pub fn run(args: RunArgs) -> Outcome {
         .iter()
         .map(|file| Scenario::load(file))
         .collect::<Result<Vec<_>, _>>()?;
+    // Each scenario keeps its run in a folder named after it: two of one name would overwrite.
+    let layout = RunLayout::new(&options.out);
+    for (i, a) in scenarios.iter().enumerate() {
+        if let Some(b) = scenarios[..i]
+            .iter()
+            .find(|b| layout.scenario(&b.name).dir() == layout.scenario(&a.name).dir())
+        {
+            anyhow::bail!(
+                "{} and {} are both named `{}`: their runs would share one output folder; \
+                 give one another `name`",
+                b.path.display(),
+                a.path.display(),
+                a.name
+            );
+        }
+    }
     let runtime = runtime()?;
     let mut reports = Vec::new();
     let mut unavailable = false;

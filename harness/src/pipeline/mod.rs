@@ -119,7 +119,7 @@ pub async fn run_scenario(
 
     let t = Instant::now();
     let offline = scenario.hierarchy.scp_mode == ScpMode::Offline;
-    let why = verify::Explanations::of_run(&scenario, &findings);
+    let why = verify::Explanations::of_run(&scenario, &findings).with_uploads(&timings.uploads);
     let verified = verify::verify_run(&upstream, &seeded, &why, offline, &connected).await?;
     findings.extend(verified.findings);
     stages.check_ms = ms(t);

@@ -115,31 +115,50 @@ pub struct Window {
 
 impl<'de> Deserialize<'de> for Window {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Pair([u32; 2]),
-        }
-        let (first, last) = match Raw::deserialize(d)? {
-            Raw::Pair([a, b]) => (a, b),
-            Raw::Text(text) => {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Window;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a window of weeks: \"A..=B\" or [A, B] (both included)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Window, E> {
                 let bad = || {
-                    serde::de::Error::custom(format!(
+                    E::custom(format!(
                         "`{text}` is not a window of weeks: write \"A..=B\" or [A, B] (both included)"
                     ))
                 };
                 let (a, b) = text.split_once("..=").ok_or_else(bad)?;
-                (
-                    a.trim().parse().map_err(|_| bad())?,
-                    b.trim().parse().map_err(|_| bad())?,
-                )
+                let first = a.trim().parse().map_err(|_| bad())?;
+                let last = b.trim().parse().map_err(|_| bad())?;
+                Window::new(first, last).map_err(E::custom)
             }
-        };
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Window, A::Error> {
+                use serde::de::Error;
+                let wrong = || A::Error::custom("a window is two weeks, [A, B]");
+                let first: u32 = seq.next_element()?.ok_or_else(wrong)?;
+                let last: u32 = seq.next_element()?.ok_or_else(wrong)?;
+                if seq.next_element::<u32>()?.is_some() {
+                    return Err(wrong());
+                }
+                Window::new(first, last).map_err(A::Error::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl Window {
+    fn new(first: u32, last: u32) -> Result<Self, String> {
         if first == 0 || last < first {
-            return Err(serde::de::Error::custom(format!(
+            return Err(format!(
                 "weeks {first} to {last}: weeks are counted from 1 and the window must not be empty"
-            )));
+            ));
         }
         Ok(Window { first, last })
     }

@@ -64,7 +64,28 @@ impl Validator<'_> {
             );
         }
         for fault in &s.faults {
-            self.fault(fault, weeks, &codes, s.hierarchy.cas, s.hierarchy.scp_mode)?;
+            let cas = s
+                .hierarchy
+                .cas
+                .then(|| s.hierarchy.cas_code.get_ref().as_str());
+            self.fault(fault, weeks, &codes, cas, s.hierarchy.scp_mode)?;
+        }
+        let mut level_changes = BTreeSet::new();
+        for fault in s
+            .faults
+            .iter()
+            .filter(|f| *f.kind.get_ref() == FaultKind::LevelChange)
+        {
+            if !level_changes.insert(fault.window().first) {
+                return self.error(
+                    fault.kind.span(),
+                    "faults.week",
+                    format!(
+                        "two level changes in week {}: the level changes once a week at most",
+                        fault.window().first
+                    ),
+                );
+            }
         }
         if let Some(budget) = s.budget.collect_ms_per_1k_clients
             && !(budget.is_finite() && budget > 0.0)
@@ -75,11 +96,13 @@ impl Validator<'_> {
                 "must be a positive number of milliseconds",
             );
         }
-        if s.expect.findings.iter().any(|c| c == "data_lost") {
+        if s.expect.findings.iter().any(|c| c == "data_lost")
+            || s.expect.severity.contains_key("data_lost")
+        {
             return self.error(
                 0..0,
                 "expect.findings",
-                "`data_lost` cannot be expected: data that nothing explains is always a failure",
+                "`data_lost` cannot be expected or lowered: data that nothing explains is always a failure",
             );
         }
         for code in s.expect.severity.keys() {
@@ -128,7 +151,15 @@ impl Validator<'_> {
                 format!("`{}` is not a GUID", id.get_ref()),
             );
         }
-        if chrono::NaiveDate::parse_from_str(h.installed.get_ref(), "%Y-%m-%d").is_err() {
+        let installed = chrono::NaiveDate::parse_from_str(h.installed.get_ref(), "%Y-%m-%d");
+        if installed.is_ok_and(|d| !(1990..=9000).contains(&chrono::Datelike::year(&d))) {
+            return self.error(
+                h.installed.span(),
+                &format!("{key}.installed"),
+                "the install date must be between 1990 and 9000",
+            );
+        }
+        if installed.is_err() {
             return self.error(
                 h.installed.span(),
                 &format!("{key}.installed"),
@@ -234,10 +265,19 @@ impl Validator<'_> {
         f: &FaultSpec,
         weeks: u32,
         codes: &BTreeSet<String>,
-        cas: bool,
+        cas: Option<&str>,
         mode: ScpMode,
     ) -> Result<(), ScenarioError> {
         let kind = *f.kind.get_ref();
+        if let Some(count) = &f.count
+            && *count.get_ref() == 0
+        {
+            return self.error(
+                count.span(),
+                "faults.count",
+                "a fault strikes at least once",
+            );
+        }
         let span = match (&f.week, &f.weeks) {
             (Some(_), Some(w)) => {
                 return self.error(w.span(), "faults.weeks", "give `week` or `weeks`, not both");
@@ -323,7 +363,7 @@ impl Validator<'_> {
         f: &FaultSpec,
         kind: FaultKind,
         codes: &BTreeSet<String>,
-        cas: bool,
+        cas: Option<&str>,
     ) -> Result<(), ScenarioError> {
         let needs_site = matches!(
             kind,
@@ -352,7 +392,19 @@ impl Validator<'_> {
                         format!("no site `{}` in this hierarchy", site.get_ref()),
                     );
                 }
-                if !cas && kind != FaultKind::SiteDbDown {
+                if kind != FaultKind::SiteDbDown
+                    && cas.is_some_and(|c| c.eq_ignore_ascii_case(site.get_ref()))
+                {
+                    return self.error(
+                        site.span(),
+                        "faults.site",
+                        format!(
+                            "`{}` strikes a primary; the CAS does not replicate",
+                            kind.name()
+                        ),
+                    );
+                }
+                if cas.is_none() && kind != FaultKind::SiteDbDown {
                     return self.error(
                         f.kind.span(),
                         "faults.kind",

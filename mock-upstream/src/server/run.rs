@@ -30,6 +30,8 @@ pub enum ServerError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
+    Signal(std::io::Error),
 }
 
 /// A server running on a tokio task; dropping it (or [`RunningServer::stop`]) shuts it down.
@@ -118,6 +120,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 /// script can find a port chosen by the OS. Shared by `mock-upstream serve` and `harness upstream`.
 pub async fn serve_until_signal(config: Config) -> Result<(), ServerError> {
     use tokio::signal::unix::{SignalKind, signal};
+    // The handlers go in before the first line is printed: a script that reads it and signals
+    // at once must find them there.
+    let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signal)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServerError::Signal)?;
     let server = start(config).await?;
     // A script may read the first line and close the pipe: losing stdout must not stop the
     // service, so write errors are ignored.
@@ -128,12 +134,8 @@ pub async fn serve_until_signal(config: Config) -> Result<(), ServerError> {
         let _ = writeln!(out, "admin token: {}", server.admin_token());
         let _ = out.flush();
     }
-    let mut term = signal(SignalKind::terminate()).map_err(|source| ServerError::Bind {
-        addr: server.addr(),
-        source,
-    })?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
         _ = term.recv() => {}
     }
     tracing::info!("signal received, stopping");

@@ -64,6 +64,7 @@ pub(super) async fn connect_week(
                     error: None,
                     attempt_log: Vec::new(),
                     waited_s: 0.0,
+                    resent: false,
                 });
                 submitted.connected.push(u.hierarchy_hash);
             }
@@ -84,6 +85,7 @@ pub(super) async fn connect_week(
                 error: Some(e.to_string()),
                 attempt_log: Vec::new(),
                 waited_s: 0.0,
+                resent: false,
             });
         }
     }

@@ -7,12 +7,14 @@ use std::time::Instant;
 use usage_protocol::client::{Attempt, Upstream};
 
 use super::Submitted;
-use crate::engine::StagedBatch;
+use crate::engine::{EntryKey, StagedBatch};
 use crate::finding::{Finding, FindingCode};
 use crate::payload::{self, MAX_PART_BYTES};
 use crate::pipeline::RunError;
 use crate::pipeline::seed::SeededHierarchy;
+use crate::probes;
 use crate::report::UploadAttempt;
+use crate::scenario::Level;
 
 /// One weekly check. With `restart`, the service connection point stops right after its first
 /// receipt, before marking anything, and comes back: its next check starts from the outbox.
@@ -44,8 +46,8 @@ async fn check(
 ) -> Result<Check, RunError> {
     let db = hierarchy.top().db.as_ref();
     let mut first_part = 1;
-    if let Some(staged) = db.outbox().await? {
-        let Some(receipt) = send(upstream, hierarchy, week, &staged, submitted).await else {
+    if let Some(staged) = staged_still_allowed(hierarchy, week).await? {
+        let Some(receipt) = send(upstream, hierarchy, week, &staged, true, submitted).await else {
             // The service is still out of reach: the backlog waits for the next check.
             return Ok(Check::Done);
         };
@@ -79,7 +81,7 @@ async fn check(
         };
         // Persisted before it leaves: a restart sends these bytes again under the same key.
         db.stage_outbox(&staged).await?;
-        let Some(receipt) = send(upstream, hierarchy, week, &staged, submitted).await else {
+        let Some(receipt) = send(upstream, hierarchy, week, &staged, false, submitted).await else {
             break;
         };
         if std::mem::take(restart) {
@@ -90,6 +92,36 @@ async fn check(
     Ok(Check::Done)
 }
 
+/// The outbox's batch, if it may still go as it is. When the level was lowered since it was
+/// staged, the runs above the level are dropped (never sent) and the batch is discarded: the
+/// rest go with the backlog, rebuilt at the level in force.
+async fn staged_still_allowed(
+    hierarchy: &SeededHierarchy,
+    week: u32,
+) -> Result<Option<StagedBatch>, RunError> {
+    let db = hierarchy.top().db.as_ref();
+    let Some(staged) = db.outbox().await? else {
+        return Ok(None);
+    };
+    let level = db.site_info().await?.level;
+    let level = Level::parse(&level).map_err(|_| RunError::Payload {
+        week,
+        source: payload::PayloadBuildError::Level(level),
+    })?;
+    let above: Vec<EntryKey> = staged
+        .entries
+        .iter()
+        .filter(|e| probes::by_name(&e.probe).is_some_and(|p| p.level > level))
+        .cloned()
+        .collect();
+    if above.is_empty() {
+        return Ok(Some(staged));
+    }
+    db.mark_dropped(&above, "level_change").await?;
+    db.discard_outbox().await?;
+    Ok(None)
+}
+
 /// Uploads a staged batch; returns its receipt's id, or `None` when the upload gave up (the
 /// batch stays in the outbox). Marking it delivered is the caller's next step.
 async fn send(
@@ -97,6 +129,7 @@ async fn send(
     hierarchy: &SeededHierarchy,
     week: u32,
     staged: &StagedBatch,
+    resent: bool,
     submitted: &mut Submitted,
 ) -> Option<String> {
     let started = Instant::now();
@@ -128,6 +161,7 @@ async fn send(
         error,
         attempt_log: outcome.attempts,
         waited_s,
+        resent,
     });
     receipt
 }

@@ -54,6 +54,28 @@ pub struct Explanations {
     pub not_run: BTreeSet<(String, u32)>,
     /// (site code, week, probe) of the probes that failed: reported, never sent.
     pub failed_probes: BTreeSet<(String, u32, String)>,
+    /// Receipt id → the cycle whose check sent it (a batch re-sent from the outbox keeps its
+    /// first cycle in its bytes); uploads not in it count as sent in their own cycle.
+    pub sent_in: BTreeMap<String, u32>,
+    /// Cycle → the kind of fault that held its uploads back, for the message of an absence.
+    pub held_back_by: BTreeMap<u32, &'static str>,
+}
+
+impl Explanations {
+    /// The cycle whose check sent the upload `receipt` that says it is of `cycle`.
+    pub fn sent_in(&self, receipt: &str, cycle: u32) -> u32 {
+        self.sent_in.get(receipt).copied().unwrap_or(cycle)
+    }
+
+    /// Records the uploads a run made: which cycle sent which receipt.
+    pub fn with_uploads(mut self, uploads: &[crate::report::UploadAttempt]) -> Self {
+        for u in uploads {
+            if let Some(receipt) = &u.receipt {
+                self.sent_in.entry(receipt.clone()).or_insert(u.week);
+            }
+        }
+        self
+    }
 }
 
 impl Explanations {
@@ -79,10 +101,24 @@ impl Explanations {
         {
             return Some("the site's replication was down (replication_down)");
         }
-        if self.transport_faults.range(week..).next().is_some() {
-            return Some("the uploads that could carry it failed (upload_failed)");
+        if let Some(week) = self.transport_faults.range(week..).next() {
+            return Some(match self.held_back_by.get(week).copied() {
+                Some("scp_down") => "the service connection point was down (scp_down)",
+                Some("site_db_down") => "the top-level site's database was down (site_db_down)",
+                Some("cab_name_clash") => "its cabinet was refused (cab_name_clash)",
+                Some("cab_corrupted") => "its cabinet was damaged on its way (cab_corrupted)",
+                _ => "the uploads that could carry it failed (upload_failed)",
+            });
         }
         None
+    }
+
+    fn hold_back(&mut self, weeks: std::ops::RangeInclusive<u32>, cause: &'static str) {
+        for week in weeks {
+            self.transport_faults.insert(week);
+            // The scenario's own fault names the cause better than the failure it caused.
+            self.held_back_by.entry(week).or_insert(cause);
+        }
     }
 
     /// The explanations of a scenario's run: its schedule, and what the run reported so far.
@@ -106,16 +142,16 @@ impl Explanations {
                         why.not_run.extend(weeks.clone().map(|w| (code.clone(), w)));
                     }
                     // A down top-level site also holds back every upload of those weeks.
-                    why.transport_faults.extend(weeks);
+                    why.hold_back(weeks, "site_db_down");
                 }
                 FaultKind::LevelChange | FaultKind::ReplicationDuplicate => {}
-                _ => why.transport_faults.extend(weeks),
+                kind => why.hold_back(weeks, kind.name()),
             }
         }
         for f in findings {
             match (f.code, f.week) {
                 (FindingCode::UploadFailed | FindingCode::CabNameClash, Some(week)) => {
-                    why.transport_faults.insert(week);
+                    why.hold_back(week..=week, f.code.as_str());
                 }
                 (FindingCode::ProbeError, Some(week)) => {
                     if let (Some(site), Some(probe)) = (&f.site, &f.probe) {
@@ -169,10 +205,11 @@ pub fn check_uploads(
             expected,
             &upload.receipt_id,
             payload,
+            why.sent_in(&upload.receipt_id, payload.period.week),
             &mut summary,
         );
     }
-    check_cycles(expected, &parsed, &mut summary);
+    check_cycles(expected, &parsed, why, &mut summary);
     delivery::check_delivery(expected, &parsed, why, &mut summary);
     summary
         .findings
@@ -180,16 +217,18 @@ pub fn check_uploads(
     summary
 }
 
-/// An upload for every cycle the run had, and none for a cycle it did not have. (Several uploads
+/// An upload sent in every cycle the run had, and none for a cycle it did not have. (Several uploads
 /// of one cycle are parts of its backlog; anything they carry twice is a duplicate entry.)
 fn check_cycles(
     expected: &[ExpectedWeek],
     parsed: &[(&ReceivedUpload, UsagePayload)],
+    why: &Explanations,
     summary: &mut CheckSummary,
 ) {
     let mut by_cycle: BTreeMap<u32, usize> = BTreeMap::new();
-    for (_, payload) in parsed {
-        *by_cycle.entry(payload.period.week).or_default() += 1;
+    for (upload, payload) in parsed {
+        let cycle = why.sent_in(&upload.receipt_id, payload.period.week);
+        *by_cycle.entry(cycle).or_default() += 1;
     }
     for week in expected {
         if by_cycle.remove(&week.week).is_none() {

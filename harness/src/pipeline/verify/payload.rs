@@ -16,6 +16,7 @@ pub(super) fn check_upload(
     expected: &[ExpectedWeek],
     receipt: &str,
     payload: &UsagePayload,
+    sent_in: u32,
     summary: &mut CheckSummary,
 ) {
     let cycle = payload.period.week;
@@ -29,11 +30,13 @@ pub(super) fn check_upload(
             ),
         ));
     }
-    let in_force = (cycle as usize)
-        .checked_sub(1)
-        .and_then(|i| expected.get(i))
-        .map(|w| w.level);
-    if let Some(level) = in_force
+    let level_in = |week: u32| {
+        (week as usize)
+            .checked_sub(1)
+            .and_then(|i| expected.get(i))
+            .map(|w| w.level)
+    };
+    if let Some(level) = level_in(cycle)
         && payload.level != level.as_str()
     {
         push(Finding::new(
@@ -47,7 +50,13 @@ pub(super) fn check_upload(
     for finding in site_list(expected, receipt, payload) {
         push(finding);
     }
-    for finding in entries(receipt, payload, Level::parse(&payload.level).ok()) {
+    // Nothing may leave above the level in force when it is sent, whatever the upload says.
+    let stated = Level::parse(&payload.level).ok();
+    let sent_at = match (stated, level_in(sent_in)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    for finding in entries(receipt, payload, sent_at) {
         push(finding);
     }
 }
