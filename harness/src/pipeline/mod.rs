@@ -20,7 +20,8 @@ use std::time::Instant;
 use usage_protocol::client::{RetryPolicy, Upstream, UpstreamError};
 
 use crate::engine::EngineError;
-use crate::layout::RunLayout;
+use crate::finding::Finding;
+use crate::layout::{RunLayout, ScenarioLayout};
 use crate::mock;
 use crate::report::{ScenarioReport, StageTimings, Timings};
 use crate::scenario::{EngineKind, Scenario, ScpMode};
@@ -62,6 +63,15 @@ pub enum RunError {
     },
 }
 
+/// What the weekly stages told, besides their timings.
+#[derive(Debug, Default)]
+struct Staged {
+    /// Findings of collect and submit, reported before verification.
+    findings: Vec<Finding>,
+    /// Hashed IDs of the hierarchies an offline `-connect` carried.
+    connected: Vec<String>,
+}
+
 /// Runs one scenario end to end and returns its report (with the checker's verdict).
 pub async fn run_scenario(
     scenario: &Scenario,
@@ -85,53 +95,43 @@ pub async fn run_scenario(
     };
     let mut stages = StageTimings::default();
     let mut timings = Timings::default();
-    let mut findings = Vec::new();
-    let mut connected = Vec::new();
 
     let t = Instant::now();
     let engine = options.engine.unwrap_or(scenario.run.engine);
     let seeded = seed::seed_scenario(&scenario, engine, &layout, &upstream, &progress).await?;
-    let hierarchies = &seeded.hierarchies;
-    timings.seeding = hierarchies
+    timings.seeding = seeded
+        .hierarchies
         .iter()
         .flat_map(|h| h.sites.iter().map(|s| s.seeding.clone()))
         .collect();
     stages.seed_ms = ms(t);
 
-    for week in 1..=scenario.weeks() {
-        for fault in faults::upstream_programs(&scenario, week) {
-            upstream.add_fault(&fault).await?;
-        }
-
-        let t = Instant::now();
-        let budget = scenario.budget.collect_ms_per_1k_clients;
-        let collected = collect::collect_week(hierarchies, week, budget).await?;
-        timings.probes.extend(collected.timings);
-        findings.extend(collected.findings);
-        stages.collect_ms += ms(t);
-
-        let t = Instant::now();
-        let down = faults::replication_down(&scenario, week);
-        replicate::replicate_week(hierarchies, &down).await?;
-        stages.replicate_ms += ms(t);
-
-        let t = Instant::now();
-        let transfer = layout.transfer(week);
-        let submitted =
-            submit::submit_week(&scenario, hierarchies, week, &transfer, &upstream).await?;
-        timings.uploads.extend(submitted.uploads);
-        findings.extend(submitted.findings);
-        connected.extend(submitted.connected);
-        collect::apply_level_changes(hierarchies, week).await?;
-        // A fault scheduled for this week must not bleed into the next.
-        upstream.clear_faults().await?;
-        stages.submit_ms += ms(t);
-    }
+    let staged = run_weeks(
+        &scenario,
+        &seeded,
+        &layout,
+        &upstream,
+        &mut stages,
+        &mut timings,
+    )
+    .await?;
 
     let t = Instant::now();
     let offline = scenario.hierarchy.scp_mode == ScpMode::Offline;
-    let why = verify::Explanations::of_run(&scenario, &findings);
-    let verified = verify::verify_run(&upstream, &seeded, &why, offline, &connected).await?;
+    let why = verify::Explanations::of_run(&scenario, &staged.findings);
+    let received = verify::received_from(&upstream).await?;
+    let mut inputs = Vec::new();
+    for hierarchy in &seeded.hierarchies {
+        inputs.push(hierarchy.verify_input(offline).await?);
+    }
+    let verified = verify::verify_run(
+        received,
+        &inputs,
+        &seeded.engine_info,
+        &why,
+        &staged.connected,
+    );
+    let mut findings = staged.findings;
     findings.extend(verified.findings);
     stages.check_ms = ms(t);
     server.stop().await;
@@ -151,6 +151,50 @@ pub async fn run_scenario(
         ..ScenarioReport::default()
     }
     .evaluate(&scenario.expect))
+}
+
+/// Every weekly cycle: the scheduled upstream faults, collect, replicate, submit, and the level
+/// changes that take effect the next week.
+async fn run_weeks(
+    scenario: &Scenario,
+    seeded: &seed::Seeded,
+    layout: &ScenarioLayout,
+    upstream: &Upstream,
+    stages: &mut StageTimings,
+    timings: &mut Timings,
+) -> Result<Staged, RunError> {
+    let hierarchies = &seeded.hierarchies;
+    let mut staged = Staged::default();
+    for week in 1..=scenario.weeks() {
+        for fault in faults::upstream_programs(scenario, week) {
+            upstream.add_fault(&fault).await?;
+        }
+
+        let t = Instant::now();
+        let budget = scenario.budget.collect_ms_per_1k_clients;
+        let collected = collect::collect_week(hierarchies, week, budget).await?;
+        timings.probes.extend(collected.timings);
+        staged.findings.extend(collected.findings);
+        stages.collect_ms += ms(t);
+
+        let t = Instant::now();
+        let down = faults::replication_down(scenario, week);
+        replicate::replicate_week(hierarchies, &down).await?;
+        stages.replicate_ms += ms(t);
+
+        let t = Instant::now();
+        let transfer = layout.transfer(week);
+        let submitted =
+            submit::submit_week(scenario, hierarchies, week, &transfer, upstream).await?;
+        timings.uploads.extend(submitted.uploads);
+        staged.findings.extend(submitted.findings);
+        staged.connected.extend(submitted.connected);
+        collect::apply_level_changes(hierarchies, week).await?;
+        // A fault scheduled for this week must not bleed into the next.
+        upstream.clear_faults().await?;
+        stages.submit_ms += ms(t);
+    }
+    Ok(staged)
 }
 
 fn ms(since: Instant) -> f64 {
