@@ -56,6 +56,10 @@ pub struct UploadAttempt {
     pub error: Option<String>,
     /// Every attempt: when, how long, the status or error, `Retry-After`.
     pub attempt_log: Vec<usage_protocol::client::Attempt>,
+    /// The `Idempotency-Key` the attempts carried (online); kept in the run's `attempts.jsonl`,
+    /// not in `report.json`.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

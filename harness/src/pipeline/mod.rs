@@ -5,7 +5,7 @@
 //! Each stage is a module whose public functions take explicit inputs and return explicit
 //! outputs (timings and findings included); [`run_scenario`] only wires them together. The
 //! stages work per site and per run so that a day clock (sites installed on different days)
-//! can call them as the days come.
+//! can call them as the days come. Before verifying, a run keeps its record ([`manifest`]).
 
 pub mod collect;
 pub mod faults;
@@ -22,6 +22,7 @@ use usage_protocol::client::{RetryPolicy, Upstream, UpstreamError};
 use crate::engine::EngineError;
 use crate::finding::Finding;
 use crate::layout::{RunLayout, ScenarioLayout};
+use crate::manifest::{self, Manifest, RecordedOptions};
 use crate::mock;
 use crate::report::{ScenarioReport, StageTimings, Timings};
 use crate::scenario::{EngineKind, Scenario, ScpMode};
@@ -38,6 +39,17 @@ pub struct RunOptions {
     pub retry: RetryPolicy,
     /// Show progress bars (on a terminal).
     pub progress: bool,
+}
+
+impl RunOptions {
+    /// The options a kept run records in its manifest.
+    pub fn recorded(&self) -> RecordedOptions {
+        RecordedOptions {
+            seed_override: self.seed,
+            engine_override: self.engine.map(|e| e.as_str().to_string()),
+            upload_timeout_ms: self.retry.timeout.as_millis() as u64,
+        }
+    }
 }
 
 /// Why a scenario could not be run at all (as opposed to: it ran and its checks failed).
@@ -72,7 +84,9 @@ struct Staged {
     connected: Vec<String>,
 }
 
-/// Runs one scenario end to end and returns its report (with the checker's verdict).
+/// Runs one scenario end to end and returns its report (with the checker's verdict). Before
+/// verification it keeps the run's record (`manifest.json`, `attempts.jsonl`) beside its output,
+/// so that `harness check` can verify it again.
 pub async fn run_scenario(
     scenario: &Scenario,
     options: &RunOptions,
@@ -115,6 +129,15 @@ pub async fn run_scenario(
         &mut timings,
     )
     .await?;
+    let mut manifest = Manifest::new(
+        &scenario,
+        seeded.engine,
+        &seeded.engine_info,
+        options.recorded(),
+    );
+    manifest.stage_findings = staged.findings.clone();
+    manifest.connected = staged.connected.clone();
+    manifest::write(&layout, &manifest, &timings.uploads)?;
 
     let t = Instant::now();
     let offline = scenario.hierarchy.scp_mode == ScpMode::Offline;

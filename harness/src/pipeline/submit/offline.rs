@@ -63,6 +63,7 @@ pub(super) async fn connect_week(
                     receipt: Some(u.receipt),
                     error: None,
                     attempt_log: Vec::new(),
+                    idempotency_key: None,
                 });
                 submitted.connected.push(u.hierarchy_hash);
             }
@@ -82,6 +83,7 @@ pub(super) async fn connect_week(
                 receipt: None,
                 error: Some(e.to_string()),
                 attempt_log: Vec::new(),
+                idempotency_key: None,
             });
         }
     }

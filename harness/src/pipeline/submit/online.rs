@@ -98,6 +98,7 @@ async fn send(
         receipt,
         error,
         attempt_log: outcome.attempts,
+        idempotency_key: Some(staged.idempotency_key.clone()),
     });
     Ok(delivered)
 }
