@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! OUT/report.json
+//! OUT/check-report.json                     what `harness check OUT` found
 //! OUT/<scenario>/manifest.json              the run's record: scenario, seed, engine, versions
 //! OUT/<scenario>/attempts.jsonl             every upload attempt, one JSON line each
 //! OUT/<scenario>/sites/<CODE>.db            site databases (embedded engine)
@@ -47,6 +48,29 @@ impl RunLayout {
 
     pub fn report_json(&self) -> PathBuf {
         self.root.join("report.json")
+    }
+
+    /// `harness check`'s report, beside the run's own (which it leaves alone).
+    pub fn check_report_json(&self) -> PathBuf {
+        self.root.join("check-report.json")
+    }
+
+    /// The scenarios a run kept here, by folder name: the root itself when it is one scenario's
+    /// folder, otherwise every folder under it with a manifest. None when this is not a kept run.
+    pub fn kept_scenarios(&self) -> std::io::Result<Vec<ScenarioLayout>> {
+        let root = ScenarioLayout {
+            dir: self.root.clone(),
+        };
+        if root.manifest().is_file() {
+            return Ok(vec![root]);
+        }
+        let mut kept: Vec<ScenarioLayout> = fs_err::read_dir(&self.root)?
+            .flatten()
+            .map(|entry| ScenarioLayout { dir: entry.path() })
+            .filter(|layout| layout.manifest().is_file())
+            .collect();
+        kept.sort_by(|a, b| a.dir.cmp(&b.dir));
+        Ok(kept)
     }
 
     pub fn scenario(&self, name: &str) -> ScenarioLayout {

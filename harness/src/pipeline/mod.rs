@@ -5,7 +5,8 @@
 //! Each stage is a module whose public functions take explicit inputs and return explicit
 //! outputs (timings and findings included); [`run_scenario`] only wires them together. The
 //! stages work per site and per run so that a day clock (sites installed on different days)
-//! can call them as the days come. Before verifying, a run keeps its record ([`manifest`]).
+//! can call them as the days come. Before verifying, a run keeps its record ([`manifest`]), from
+//! which `harness check` ([`crate::check`]) verifies it again.
 
 pub mod collect;
 pub mod faults;
