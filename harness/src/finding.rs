@@ -1,7 +1,7 @@
 //! Findings: what the checker (and the pipeline's stages) report about a run. At the bottom of
 //! the module graph: every stage may report one, and it depends on nothing of the harness.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How a finding weighs on a run: an unlisted error fails it; an info is reported and never
 /// fails it.
@@ -99,17 +99,26 @@ impl Serialize for FindingCode {
     }
 }
 
+/// Read back from a kept run's record (`harness check`).
+impl<'de> Deserialize<'de> for FindingCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        FindingCode::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown finding code `{text}`")))
+    }
+}
+
 /// One thing a run found, with where it was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub code: FindingCode,
     pub severity: Severity,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub week: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub site: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub probe: Option<String>,
 }
 
@@ -157,5 +166,21 @@ mod tests {
             );
         }
         assert_eq!(FindingCode::parse("no_such_code"), None);
+    }
+
+    #[test]
+    fn a_finding_reads_back_as_it_was_written() {
+        let finding = Finding::new(FindingCode::ProbeError, "TEL_X failed")
+            .week(2)
+            .site("P01")
+            .probe("TEL_X");
+        let json = serde_json::to_string(&finding).unwrap();
+        assert_eq!(serde_json::from_str::<Finding>(&json).unwrap(), finding);
+        let bare = serde_json::to_string(&Finding::new(FindingCode::UploadRetried, "m")).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Finding>(&bare).unwrap().code,
+            FindingCode::UploadRetried
+        );
+        assert!(serde_json::from_str::<FindingCode>("\"no_such_code\"").is_err());
     }
 }

@@ -3,6 +3,9 @@
 //!
 //! ```text
 //! OUT/report.json
+//! OUT/check-report.json                     what `harness check OUT` found
+//! OUT/<scenario>/manifest.json              the run's record: scenario, seed, engine, versions
+//! OUT/<scenario>/attempts.jsonl             every upload attempt, one JSON line each
 //! OUT/<scenario>/sites/<CODE>.db            site databases (embedded engine)
 //! OUT/<scenario>/payloads/week-NNN.json     the payload the SCP sent each week (-part-K: more parts)
 //! OUT/<scenario>/upstream/                  what the mock cloud service stored
@@ -45,6 +48,29 @@ impl RunLayout {
 
     pub fn report_json(&self) -> PathBuf {
         self.root.join("report.json")
+    }
+
+    /// `harness check`'s report, beside the run's own (which it leaves alone).
+    pub fn check_report_json(&self) -> PathBuf {
+        self.root.join("check-report.json")
+    }
+
+    /// The scenarios a run kept here, by folder name: the root itself when it is one scenario's
+    /// folder, otherwise every folder under it with a manifest. None when this is not a kept run.
+    pub fn kept_scenarios(&self) -> std::io::Result<Vec<ScenarioLayout>> {
+        let root = ScenarioLayout {
+            dir: self.root.clone(),
+        };
+        if root.manifest().is_file() {
+            return Ok(vec![root]);
+        }
+        let mut kept: Vec<ScenarioLayout> = fs_err::read_dir(&self.root)?
+            .flatten()
+            .map(|entry| ScenarioLayout { dir: entry.path() })
+            .filter(|layout| layout.manifest().is_file())
+            .collect();
+        kept.sort_by(|a, b| a.dir.cmp(&b.dir));
+        Ok(kept)
     }
 
     pub fn scenario(&self, name: &str) -> ScenarioLayout {
@@ -97,6 +123,17 @@ impl ScenarioLayout {
         &self.dir
     }
 
+    /// The run's record (`harness check` reads it): written last, so a folder with a manifest
+    /// holds a whole run.
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.join("manifest.json")
+    }
+
+    /// Every upload attempt of the run, one JSON line each.
+    pub fn attempts(&self) -> PathBuf {
+        self.dir.join("attempts.jsonl")
+    }
+
     /// What the in-process mock upstream stores.
     pub fn upstream(&self) -> PathBuf {
         self.dir.join("upstream")
@@ -115,10 +152,15 @@ impl ScenarioLayout {
         }
     }
 
-    /// Removes what a previous run of the same scenario left that would confuse this one: the
-    /// upstream's store, the payloads and the transfer folders. Site databases are recreated by
-    /// seeding.
+    /// Removes what a previous run of the same scenario left that would confuse this one: its
+    /// record, the upstream's store, the payloads and the transfer folders. Site databases are
+    /// recreated by seeding.
     pub fn clear_previous_run(&self) -> std::io::Result<()> {
+        for file in [self.manifest(), self.attempts()] {
+            if file.exists() {
+                fs_err::remove_file(&file)?;
+            }
+        }
         for dir in [
             self.upstream(),
             self.dir.join("payloads"),

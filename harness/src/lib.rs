@@ -4,14 +4,17 @@
 //! turn it into synthetic site data, streamed into site databases behind the [`engine`] trait;
 //! the [`probes`] (TEL queries, each with an oracle) run weekly in the [`pipeline`]'s stages,
 //! which replicate to the CAS, submit to the mock upstream ([`mock`]) and verify what arrived;
-//! [`report`] tells, with [`finding`]s. `ARCHITECTURE.md` at the repository's root has the map.
+//! [`report`] tells, with [`finding`]s. A run keeps its record ([`manifest`]), from which
+//! [`check`] verifies it again later. `ARCHITECTURE.md` at the repository's root has the map.
 
+pub mod check;
 pub mod engine;
 pub mod finding;
 pub mod generate;
 pub mod hash;
 pub mod layout;
 pub mod load;
+pub mod manifest;
 pub mod mock;
 pub mod model;
 pub mod payload;

@@ -62,6 +62,10 @@ pub struct UploadAttempt {
     /// first cycle).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resent: bool,
+    /// The `Idempotency-Key` the attempts carried (online); kept in the run's `attempts.jsonl`,
+    /// not in `report.json`.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -236,9 +236,12 @@ async fn a_restart_between_storing_and_marking_sends_nothing_twice() {
         .await
         .unwrap();
     let why = Explanations::default();
-    let verified = check::verify_run(&upstream, &seeded, &why, false, &[])
-        .await
-        .unwrap();
+    let received = check::received_from(&upstream).await.unwrap();
+    let mut inputs = Vec::new();
+    for hierarchy in &seeded.hierarchies {
+        inputs.push(hierarchy.verify_input(false).await.unwrap());
+    }
+    let verified = check::verify_run(received, &inputs, &seeded.engine_info, &why, &[]);
     let found: Vec<&str> = verified.findings.iter().map(|f| f.code.as_str()).collect();
     assert!(found.is_empty(), "{:?}", verified.findings);
     assert_eq!(verified.uploads_accepted, 2);

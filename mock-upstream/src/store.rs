@@ -192,16 +192,43 @@ fn load_receipts(uploads: &Path) -> Result<Vec<Receipt>, StoreError> {
         if !name.ends_with(".receipt.json") {
             continue;
         }
-        let text = fs_err::read(&path)?;
-        let receipt: Receipt =
-            serde_json::from_slice(&text).map_err(|source| StoreError::Receipt {
-                path: path.clone(),
-                source,
-            })?;
-        receipts.push(receipt);
+        receipts.push(read_receipt(&path)?);
     }
     receipts.sort_by(|a, b| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
     Ok(receipts)
+}
+
+/// Every upload a store in `dir` holds — its receipt and its decompressed JSON body, oldest
+/// first — read without changing anything: no folder is created, no leftover removed, no server
+/// started. For a later look at a kept store (`harness check`). A receipt whose body is missing,
+/// and a store that does not exist, are errors naming the path.
+pub fn read_only(dir: &Path) -> Result<Vec<(Receipt, Vec<u8>)>, StoreError> {
+    let uploads = dir.join("uploads");
+    let mut receipts = Vec::new();
+    for entry in fs_err::read_dir(&uploads)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if durable::is_leftover(name) || !name.ends_with(".receipt.json") {
+            continue;
+        }
+        receipts.push(read_receipt(&path)?);
+    }
+    receipts.sort_by(|a, b| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
+    receipts
+        .into_iter()
+        .map(|receipt| {
+            let body = fs_err::read(uploads.join(format!("{}.json", receipt.id)))?;
+            Ok((receipt, body))
+        })
+        .collect()
+}
+
+fn read_receipt(path: &Path) -> Result<Receipt, StoreError> {
+    let text = fs_err::read(path)?;
+    serde_json::from_slice(&text).map_err(|source| StoreError::Receipt {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write_upload(uploads: &Path, receipt: &Receipt, json: &[u8]) -> Result<(), StoreError> {
@@ -238,5 +265,34 @@ mod tests {
         let store = Store::open(dir.path()).await.unwrap();
         assert!(store.receipts().await.is_empty());
         assert_eq!(fs_err::read_dir(&uploads).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn read_only_returns_what_was_stored_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        for (key, week) in [("k1", 1), ("k2", 2)] {
+            store
+                .put(NewUpload {
+                    idempotency_key: key,
+                    hierarchy_id: "h",
+                    week,
+                    channel: "online",
+                    json: format!("{{\"week\":{week}}}").into_bytes(),
+                })
+                .await
+                .unwrap();
+        }
+        drop(store);
+        let uploads = dir.path().join("uploads");
+        fs_err::write(uploads.join(".tmpLeft1"), b"half").unwrap();
+        let before = fs_err::read_dir(&uploads).unwrap().count();
+        let read = read_only(dir.path()).unwrap();
+        let weeks: Vec<u32> = read.iter().map(|(r, _)| r.week).collect();
+        assert_eq!(weeks, [1, 2]);
+        assert_eq!(read[1].1, b"{\"week\":2}");
+        assert_eq!(fs_err::read_dir(&uploads).unwrap().count(), before);
+        let missing = read_only(&dir.path().join("nothing")).unwrap_err();
+        assert!(missing.to_string().contains("nothing"), "{missing}");
     }
 }

@@ -16,6 +16,7 @@ macro_rules! outln {
     }};
 }
 
+mod check;
 mod exit;
 mod probes;
 mod run;
@@ -36,7 +37,7 @@ pub use exit::Exit;
         seeds site databases with synthetic data, runs the weekly TEL queries, replicates to the \
         CAS, submits to a mock of the cloud service and checks what arrived.\n\n\
         Exit codes: 0 every scenario met its expectations; 1 a check failed; 2 invalid scenario \
-        or command line, or an engine could not be reached."
+        or command line, an engine could not be reached, or (check) DIR is not a kept run."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,6 +48,10 @@ pub struct Cli {
 pub enum Command {
     /// Run scenarios end to end: seed, weekly collect → replicate → submit, check, report.
     Run(run::RunArgs),
+    /// Verify a kept run again without running it: the same checks, summary and exit codes as
+    /// `run`; the report goes to DIR/check-report.json.
+    #[command(long_about = check::LONG_ABOUT)]
+    Check(check::CheckArgs),
     /// Scenario files.
     Scenario {
         #[command(subcommand)]
@@ -75,6 +80,7 @@ impl Command {
     pub fn execute(self) -> Exit {
         exit::finish(match self {
             Command::Run(args) => run::run(args),
+            Command::Check(args) => check::check(args),
             Command::Scenario { command } => scenario::execute(command),
             Command::Upstream(args) => upstream::serve(args),
             Command::LoadUpstream(args) => upstream::load(args),

@@ -93,11 +93,9 @@ pub fn run(args: RunArgs) -> Outcome {
     }
     let report = RunReport::new(reports);
     out!("{}", report.summary());
-    write_outputs(
-        &report,
-        &RunLayout::new(&options.out),
-        args.junit.as_deref(),
-    )?;
+    let layout = RunLayout::new(&options.out);
+    fs_err::create_dir_all(layout.root())?;
+    write_outputs(&report, &layout.report_json(), args.junit.as_deref())?;
     Ok(if unavailable {
         Exit::Invalid
     } else if report.not_met > 0 {
@@ -107,15 +105,14 @@ pub fn run(args: RunArgs) -> Outcome {
     })
 }
 
-fn write_outputs(
+/// Writes `report.json` (or `harness check`'s report) to `path`, and JUnit XML when asked.
+pub(super) fn write_outputs(
     report: &RunReport,
-    layout: &RunLayout,
+    path: &Path,
     junit: Option<&Path>,
 ) -> anyhow::Result<()> {
-    fs_err::create_dir_all(layout.root())?;
-    let path = layout.report_json();
     report
-        .write_json(&path)
+        .write_json(path)
         .with_context(|| format!("writing {}", path.display()))?;
     outln!("report: {}", path.display());
     if let Some(junit) = junit {

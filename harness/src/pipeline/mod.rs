@@ -5,7 +5,8 @@
 //! Each stage is a module whose public functions take explicit inputs and return explicit
 //! outputs (timings and findings included); [`run_scenario`] only wires them together. The
 //! stages work per site and per run so that a day clock (sites installed on different days)
-//! can call them as the days come.
+//! can call them as the days come. Before verifying, a run keeps its record ([`manifest`]), from
+//! which `harness check` ([`crate::check`]) verifies it again.
 
 pub mod collect;
 pub mod faults;
@@ -22,6 +23,7 @@ use usage_protocol::client::{RetryPolicy, Upstream, UpstreamError};
 use crate::engine::EngineError;
 use crate::finding::Finding;
 use crate::layout::{RunLayout, ScenarioLayout};
+use crate::manifest::{self, Manifest, RecordedOptions};
 use crate::mock;
 use crate::report::{ScenarioReport, StageTimings, Timings};
 use crate::scenario::{EngineKind, FaultKind, Scenario, ScpMode};
@@ -38,6 +40,17 @@ pub struct RunOptions {
     pub retry: RetryPolicy,
     /// Show progress bars (on a terminal).
     pub progress: bool,
+}
+
+impl RunOptions {
+    /// The options a kept run records in its manifest.
+    pub fn recorded(&self) -> RecordedOptions {
+        RecordedOptions {
+            seed_override: self.seed,
+            engine_override: self.engine.map(|e| e.as_str().to_string()),
+            upload_timeout_ms: self.retry.timeout.as_millis() as u64,
+        }
+    }
 }
 
 /// Why a scenario could not be run at all (as opposed to: it ran and its checks failed).
@@ -63,7 +76,18 @@ pub enum RunError {
     },
 }
 
-/// Runs one scenario end to end and returns its report (with the checker's verdict).
+/// What the weekly stages told, besides their timings.
+#[derive(Debug, Default)]
+struct Staged {
+    /// Findings of collect and submit, reported before verification.
+    findings: Vec<Finding>,
+    /// Hashed IDs of the hierarchies an offline `-connect` carried.
+    connected: Vec<String>,
+}
+
+/// Runs one scenario end to end and returns its report (with the checker's verdict). Before
+/// verification it keeps the run's record (`manifest.json`, `attempts.jsonl`) beside its output,
+/// so that `harness check` can verify it again.
 pub async fn run_scenario(
     scenario: &Scenario,
     options: &RunOptions,
@@ -86,8 +110,6 @@ pub async fn run_scenario(
     };
     let mut stages = StageTimings::default();
     let mut timings = Timings::default();
-    let mut findings = Vec::new();
-    let mut connected = Vec::new();
 
     let t = Instant::now();
     let engine = options.engine.unwrap_or(scenario.run.engine);
@@ -99,11 +121,12 @@ pub async fn run_scenario(
         .collect();
     stages.seed_ms = ms(t);
 
+    let mut staged = Staged::default();
     let mut week_record = WeekRecord {
         stages: &mut stages,
         timings: &mut timings,
-        findings: &mut findings,
-        connected: &mut connected,
+        findings: &mut staged.findings,
+        connected: &mut staged.connected,
     };
     for week in 1..=scenario.weeks() {
         run_week(
@@ -116,11 +139,33 @@ pub async fn run_scenario(
         )
         .await?;
     }
+    let mut manifest = Manifest::new(
+        &scenario,
+        seeded.engine,
+        &seeded.engine_info,
+        options.recorded(),
+    );
+    manifest.stage_findings = staged.findings.clone();
+    manifest.connected = staged.connected.clone();
+    manifest::write(&layout, &manifest, &timings.uploads)?;
 
     let t = Instant::now();
     let offline = scenario.hierarchy.scp_mode == ScpMode::Offline;
-    let why = verify::Explanations::of_run(&scenario, &findings).with_uploads(&timings.uploads);
-    let verified = verify::verify_run(&upstream, &seeded, &why, offline, &connected).await?;
+    let why =
+        verify::Explanations::of_run(&scenario, &staged.findings).with_uploads(&timings.uploads);
+    let received = verify::received_from(&upstream).await?;
+    let mut inputs = Vec::new();
+    for hierarchy in &seeded.hierarchies {
+        inputs.push(hierarchy.verify_input(offline).await?);
+    }
+    let verified = verify::verify_run(
+        received,
+        &inputs,
+        &seeded.engine_info,
+        &why,
+        &staged.connected,
+    );
+    let mut findings = staged.findings;
     findings.extend(verified.findings);
     stages.check_ms = ms(t);
     server.stop().await;

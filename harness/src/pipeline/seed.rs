@@ -8,6 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use usage_protocol::client::Upstream;
 
 use super::RunError;
+use super::verify::HierarchyFacts;
 use crate::engine::{Engine, EngineError, SiteDatabase, engine_for};
 use crate::generate;
 use crate::hash::tel_hash;
@@ -56,6 +57,70 @@ impl SeededHierarchy {
     pub fn level_in(&self, week: u32) -> Level {
         self.levels[week as usize - 1]
     }
+
+    /// What verification needs of this hierarchy; with the top-level site's imported update
+    /// packs when `offline` (they are checked then).
+    pub async fn verify_input(&self, offline: bool) -> Result<HierarchyFacts, EngineError> {
+        let imported_packs = if offline {
+            let packs = self.top().db.update_packs().await?;
+            Some(packs.into_iter().map(|p| p.id).collect())
+        } else {
+            None
+        };
+        Ok(HierarchyFacts {
+            model: self.model.clone(),
+            label: self.label.clone(),
+            hash: self.hash.clone(),
+            levels: self.levels.clone(),
+            facts: self
+                .sites
+                .iter()
+                .map(|s| (s.model.code.clone(), s.facts.clone()))
+                .collect(),
+            imported_packs,
+        })
+    }
+}
+
+/// The label of a scenario's hierarchy `index`: `""` for its own, `neighbor-N/` for the others.
+fn label_of(index: usize) -> String {
+    if index == 0 {
+        String::new()
+    } else {
+        format!("neighbor-{index}/")
+    }
+}
+
+/// The level in force each week in hierarchy `index`: the scenario's schedule for its own, the
+/// neighbor's level throughout for the others.
+fn levels_of(scenario: &Scenario, index: usize, model: &HierarchyModel) -> Vec<Level> {
+    if index == 0 {
+        scenario.levels()
+    } else {
+        vec![model.level; scenario.weeks() as usize]
+    }
+}
+
+/// Every hierarchy of `scenario` as verification needs it, without a database: the generator
+/// runs again from the seed into a sink that drops the rows, and only the facts remain. No
+/// update packs are read (`imported_packs` is `None`).
+pub fn regenerate(scenario: &Scenario) -> Vec<HierarchyFacts> {
+    HierarchyModel::all_of(scenario)
+        .into_iter()
+        .enumerate()
+        .map(|(index, model)| HierarchyFacts {
+            label: label_of(index),
+            hash: tel_hash(&model.id.to_string()),
+            levels: levels_of(scenario, index, &model),
+            facts: model
+                .sites
+                .iter()
+                .map(|site| (site.code.clone(), generate::site_facts(site)))
+                .collect(),
+            imported_packs: None,
+            model,
+        })
+        .collect()
 }
 
 /// Every hierarchy of a scenario, seeded, and the engine they run on.
@@ -78,11 +143,7 @@ pub async fn seed_scenario(
     let mut provisioner = None;
     let mut last_engine = None;
     for (index, model) in HierarchyModel::all_of(scenario).into_iter().enumerate() {
-        let label = if index == 0 {
-            String::new()
-        } else {
-            format!("neighbor-{index}/")
-        };
+        let label = label_of(index);
         let hierarchy_layout = layout.hierarchy(&label);
         hierarchy_layout.create()?;
         let prefix = format!(
@@ -107,11 +168,7 @@ pub async fn seed_scenario(
         for site in &mut sites {
             site.seeding.site = format!("{label}{}", site.model.code);
         }
-        let levels = if index == 0 {
-            scenario.levels()
-        } else {
-            vec![model.level; scenario.weeks() as usize]
-        };
+        let levels = levels_of(scenario, index, &model);
         hierarchies.push(SeededHierarchy {
             model,
             label,
@@ -206,4 +263,42 @@ pub fn estimated_rows(site: &SiteModel) -> u64 {
         + u64::from(site.collections)
         + u64::from(site.updates)
         + u64::from(site.custom_tables) * 5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::sqlite::SqliteEngine;
+
+    #[tokio::test]
+    async fn regenerated_facts_are_the_seeded_ones() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/offline-multi-hierarchy.toml"
+        );
+        let scenario = Scenario::load(std::path::Path::new(path)).unwrap();
+        let regenerated = regenerate(&scenario);
+        let models = HierarchyModel::all_of(&scenario);
+        assert_eq!(regenerated.len(), models.len());
+        assert!(regenerated.len() > 1, "a neighbor too");
+        let dir = tempfile::tempdir().unwrap();
+        for (index, (again, model)) in regenerated.iter().zip(&models).enumerate() {
+            let engine = SqliteEngine::new(dir.path().join(index.to_string()));
+            let seeded = seed_hierarchy(&engine, model, &hidden_progress())
+                .await
+                .unwrap();
+            assert_eq!(again.facts.len(), seeded.len());
+            for site in &seeded {
+                assert_eq!(
+                    again.facts[&site.model.code], site.facts,
+                    "{}",
+                    site.model.code
+                );
+            }
+            assert_eq!(again.label, label_of(index));
+            assert_eq!(again.hash, tel_hash(&model.id.to_string()));
+            assert_eq!(again.levels, levels_of(&scenario, index, model));
+            assert!(again.imported_packs.is_none());
+        }
+    }
 }

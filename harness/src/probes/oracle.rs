@@ -12,8 +12,9 @@ use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteFacts, SiteModel};
 use crate::scenario::Level;
 
-/// What an engine is, as its oracle expects the `TEL_SQLVersion` probe to report it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// What an engine is, as its oracle expects the `TEL_SQLVersion` probe to report it. A kept run
+/// records it (`harness check` has no engine to ask).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineInfo {
     pub product: String,
     pub version: String,

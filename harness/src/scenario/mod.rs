@@ -66,6 +66,9 @@ pub struct Scenario {
     /// Where the scenario was read from; set by [`Scenario::load`].
     #[serde(skip)]
     pub path: PathBuf,
+    /// The file's text, as read: a kept run records it (`manifest.json`).
+    #[serde(skip)]
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -343,6 +346,7 @@ impl Scenario {
             message: e.to_string().trim_end().to_string(),
         })?;
         scenario.path = path.to_path_buf();
+        scenario.text = text.to_string();
         Validator { text, path }.validate(&scenario)?;
         Ok(scenario)
     }

@@ -52,6 +52,18 @@ impl SqliteEngine {
 
     /// Opens a site database a run kept, for the service connection tool and `view`.
     pub fn open_existing(path: &Path) -> Result<Arc<dyn SiteDatabase>, EngineError> {
+        Self::open_kept(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    /// Opens a site database a run kept for reading only (`harness check`): every write fails.
+    pub fn open_read_only(path: &Path) -> Result<Arc<dyn SiteDatabase>, EngineError> {
+        Self::open_kept(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    fn open_kept(
+        path: &Path,
+        flags: rusqlite::OpenFlags,
+    ) -> Result<Arc<dyn SiteDatabase>, EngineError> {
         let code = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -68,7 +80,7 @@ impl SqliteEngine {
                 format!("{} does not exist", path.display()),
             ));
         }
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        let conn = Connection::open_with_flags(path, flags)
             .map_err(|e| EngineError::site(&code, "open", at(e)))?;
         register_functions(&conn).map_err(|e| EngineError::site(&code, "register tel_hash", e))?;
         let code: String = conn

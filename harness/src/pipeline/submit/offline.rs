@@ -65,6 +65,7 @@ pub(super) async fn connect_week(
                     attempt_log: Vec::new(),
                     waited_s: 0.0,
                     resent: false,
+                    idempotency_key: None,
                 });
                 submitted.connected.push(u.hierarchy_hash);
             }
@@ -86,6 +87,7 @@ pub(super) async fn connect_week(
                 attempt_log: Vec::new(),
                 waited_s: 0.0,
                 resent: false,
+                idempotency_key: None,
             });
         }
     }

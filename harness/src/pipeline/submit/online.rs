@@ -162,6 +162,7 @@ async fn send(
         attempt_log: outcome.attempts,
         waited_s,
         resent,
+        idempotency_key: Some(staged.idempotency_key.clone()),
     });
     receipt
 }

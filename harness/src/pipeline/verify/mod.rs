@@ -13,16 +13,14 @@ mod pii;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use usage_protocol::client::Upstream;
+use usage_protocol::client::{Upstream, UpstreamError};
 use usage_protocol::payload::{Row, UsagePayload};
 
-use super::RunError;
-use super::seed::Seeded;
 use crate::finding::{Finding, FindingCode};
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteFacts};
-use crate::probes;
-use crate::scenario::{FaultKind, Scenario};
+use crate::probes::{self, EngineInfo};
+use crate::scenario::{FaultKind, Level, Scenario};
 
 pub use expected::{ExpectedSite, ExpectedWeek, expected_weeks, expected_weeks_without};
 pub use pii::scan_for_personal_data;
@@ -33,6 +31,32 @@ pub struct ReceivedUpload {
     /// The digest the receipt states for the body (hex SHA-256); checked against the body.
     pub body_sha256: Option<String>,
     pub json: Vec<u8>,
+}
+
+/// One hierarchy as verification sees it: what the oracles need, and no database — a run
+/// builds it from its seeded sites, `harness check` by running the generator again.
+#[derive(Debug, Clone)]
+pub struct HierarchyFacts {
+    pub model: HierarchyModel,
+    /// `""` for the scenario's own hierarchy, `neighbor-N/` for the others: prefixes site names
+    /// in findings.
+    pub label: String,
+    /// The hashed hierarchy ID, as the upstream knows it.
+    pub hash: String,
+    /// The level in force during each week (index 0 is week 1).
+    pub levels: Vec<Level>,
+    /// Site code → the facts the generator observed.
+    pub facts: BTreeMap<String, SiteFacts>,
+    /// The IDs of the update packs the top-level site imported, as it lists them: read for an
+    /// offline run, whose imports are checked; `None` online.
+    pub imported_packs: Option<Vec<String>>,
+}
+
+impl HierarchyFacts {
+    /// A site's name in findings.
+    pub fn site_label(&self, code: &str) -> String {
+        format!("{}{code}", self.label)
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -271,35 +295,43 @@ fn describe_difference(sent: &[Row], oracle: &[Row]) -> String {
     )
 }
 
-/// Reads back everything the upstream stored and checks it, hierarchy by hierarchy, against
-/// the oracles; `connected` names the hierarchies an offline `-connect` carried (their update
-/// packs are checked too when `offline`).
-pub async fn verify_run(
+/// Everything the upstream stored, read back through its admin API: each upload's hashed
+/// hierarchy ID and body, in the order it stored them.
+pub async fn received_from(
     upstream: &Upstream,
-    seeded: &Seeded,
-    why: &Explanations,
-    offline: bool,
-    connected: &[String],
-) -> Result<CheckSummary, RunError> {
-    let mut received: BTreeMap<String, Vec<ReceivedUpload>> = BTreeMap::new();
+) -> Result<Vec<(String, ReceivedUpload)>, UpstreamError> {
+    let mut received = Vec::new();
     for receipt in upstream.receipts().await? {
         let json = upstream.upload_body(&receipt.id).await?;
-        received
-            .entry(receipt.hierarchy_id)
-            .or_default()
-            .push(ReceivedUpload {
+        received.push((
+            receipt.hierarchy_id,
+            ReceivedUpload {
                 receipt_id: receipt.id,
                 body_sha256: Some(receipt.body_sha256),
                 json,
-            });
+            },
+        ));
+    }
+    Ok(received)
+}
+
+/// Checks everything the upstream stored (`received`: hashed hierarchy ID and upload, in the
+/// order it stored them), hierarchy by hierarchy, against the oracles; `connected` names the
+/// hierarchies an offline `-connect` carried (the update packs of a hierarchy are checked when
+/// its `imported_packs` were read). A run and `harness check` both end here.
+pub fn verify_run(
+    received: Vec<(String, ReceivedUpload)>,
+    hierarchies: &[HierarchyFacts],
+    engine_info: &EngineInfo,
+    why: &Explanations,
+    connected: &[String],
+) -> CheckSummary {
+    let mut by_hierarchy: BTreeMap<String, Vec<ReceivedUpload>> = BTreeMap::new();
+    for (hash, upload) in received {
+        by_hierarchy.entry(hash).or_default().push(upload);
     }
     let mut total = CheckSummary::default();
-    for hierarchy in &seeded.hierarchies {
-        let facts: BTreeMap<String, SiteFacts> = hierarchy
-            .sites
-            .iter()
-            .map(|s| (s.model.code.clone(), s.facts.clone()))
-            .collect();
+    for hierarchy in hierarchies {
         let not_run = if hierarchy.label.is_empty() {
             why.not_run.clone()
         } else {
@@ -307,9 +339,9 @@ pub async fn verify_run(
         };
         let expected = expected::expected_weeks_without(
             &hierarchy.model,
-            &facts,
+            &hierarchy.facts,
             &hierarchy.levels,
-            &seeded.engine_info,
+            engine_info,
             &not_run,
         );
         // Faults of the schedule strike the scenario's own hierarchy; a failed transfer, all.
@@ -326,7 +358,9 @@ pub async fn verify_run(
         let summary = check_uploads(
             &hierarchy.model,
             &expected,
-            received.get(&hierarchy.hash).map_or(&[][..], |v| &v[..]),
+            by_hierarchy
+                .get(&hierarchy.hash)
+                .map_or(&[][..], |v| &v[..]),
             why,
         );
         total.uploads_accepted += summary.uploads_accepted;
@@ -341,15 +375,15 @@ pub async fn verify_run(
                 }
                 f
             }));
-        if offline {
+        if let Some(imported) = &hierarchy.imported_packs {
             let carried = connected.contains(&hierarchy.hash);
             total
                 .findings
-                .extend(packs::check_update_packs(hierarchy, carried).await?);
+                .extend(packs::check_update_packs(hierarchy, imported, carried));
         }
     }
-    for (hash, extra) in &received {
-        if !seeded.hierarchies.iter().any(|h| &h.hash == hash) {
+    for (hash, extra) in &by_hierarchy {
+        if !hierarchies.iter().any(|h| &h.hash == hash) {
             total.uploads_accepted += extra.len() as u32;
             total.findings.push(Finding::new(
                 FindingCode::UploadCount,
@@ -357,5 +391,5 @@ pub async fn verify_run(
             ));
         }
     }
-    Ok(total)
+    total
 }
