@@ -150,21 +150,7 @@ pub async fn run_scenario(
     manifest::write(&layout, &manifest, &timings.uploads)?;
 
     let t = Instant::now();
-    let offline = scenario.hierarchy.scp_mode == ScpMode::Offline;
-    let why =
-        verify::Explanations::of_run(&scenario, &staged.findings).with_uploads(&timings.uploads);
-    let received = verify::received_from(&upstream).await?;
-    let mut inputs = Vec::new();
-    for hierarchy in &seeded.hierarchies {
-        inputs.push(hierarchy.verify_input(offline).await?);
-    }
-    let verified = verify::verify_run(
-        received,
-        &inputs,
-        &seeded.engine_info,
-        &why,
-        &staged.connected,
-    );
+    let verified = verify(&scenario, &seeded, &upstream, &staged, &timings).await?;
     let mut findings = staged.findings;
     findings.extend(verified.findings);
     stages.check_ms = ms(t);
@@ -188,6 +174,31 @@ pub async fn run_scenario(
         ..ScenarioReport::default()
     }
     .evaluate(&scenario.expect))
+}
+
+/// The verify stage over what the upstream stored and what the stages told.
+async fn verify(
+    scenario: &Scenario,
+    seeded: &seed::Seeded,
+    upstream: &Upstream,
+    staged: &Staged,
+    timings: &Timings,
+) -> Result<verify::CheckSummary, RunError> {
+    let offline = scenario.hierarchy.scp_mode == ScpMode::Offline;
+    let why =
+        verify::Explanations::of_run(scenario, &staged.findings).with_uploads(&timings.uploads);
+    let received = verify::received_from(upstream).await?;
+    let mut inputs = Vec::new();
+    for hierarchy in &seeded.hierarchies {
+        inputs.push(hierarchy.verify_input(offline).await?);
+    }
+    Ok(verify::verify_run(
+        received,
+        &inputs,
+        &seeded.engine_info,
+        &why,
+        &staged.connected,
+    ))
 }
 
 /// Where a week's stages leave their timings and findings.

@@ -70,9 +70,22 @@ impl Validator<'_> {
                 .then(|| s.hierarchy.cas_code.get_ref().as_str());
             self.fault(fault, weeks, &codes, cas, s.hierarchy.scp_mode)?;
         }
+        self.one_level_change_a_week(&s.faults)?;
+        if let Some(budget) = s.budget.collect_ms_per_1k_clients
+            && !(budget.is_finite() && budget > 0.0)
+        {
+            return self.error(
+                0..0,
+                "budget.collect_ms_per_1k_clients",
+                "must be a positive number of milliseconds",
+            );
+        }
+        self.expect(&s.expect)
+    }
+
+    fn one_level_change_a_week(&self, faults: &[FaultSpec]) -> Result<(), ScenarioError> {
         let mut level_changes = BTreeSet::new();
-        for fault in s
-            .faults
+        for fault in faults
             .iter()
             .filter(|f| *f.kind.get_ref() == FaultKind::LevelChange)
         {
@@ -87,25 +100,19 @@ impl Validator<'_> {
                 );
             }
         }
-        if let Some(budget) = s.budget.collect_ms_per_1k_clients
-            && !(budget.is_finite() && budget > 0.0)
-        {
-            return self.error(
-                0..0,
-                "budget.collect_ms_per_1k_clients",
-                "must be a positive number of milliseconds",
-            );
-        }
-        if s.expect.findings.iter().any(|c| c == "data_lost")
-            || s.expect.severity.contains_key("data_lost")
-        {
+        Ok(())
+    }
+
+    /// `[expect]`: known finding codes, and nothing that would excuse lost data.
+    fn expect(&self, e: &Expect) -> Result<(), ScenarioError> {
+        if e.findings.iter().any(|c| c == "data_lost") || e.severity.contains_key("data_lost") {
             return self.error(
                 0..0,
                 "expect.findings",
                 "`data_lost` cannot be expected or lowered: data that nothing explains is always a failure",
             );
         }
-        for code in s.expect.severity.keys() {
+        for code in e.severity.keys() {
             if crate::finding::FindingCode::parse(code).is_none() {
                 return self.error(
                     0..0,
@@ -114,14 +121,14 @@ impl Validator<'_> {
                 );
             }
         }
-        if s.expect.max_attempts == Some(0) {
+        if e.max_attempts == Some(0) {
             return self.error(
                 0..0,
                 "expect.max_attempts",
                 "an upload takes at least 1 attempt",
             );
         }
-        for code in &s.expect.findings {
+        for code in &e.findings {
             if crate::finding::FindingCode::parse(code).is_none() {
                 return self.error(
                     0..0,
@@ -141,6 +148,27 @@ impl Validator<'_> {
     }
 
     /// Validates one hierarchy (`key` is `hierarchy` or `neighbors`) and returns its site codes.
+    /// An install date the calendar can count weeks from.
+    fn install_date(&self, installed: &Spanned<String>, key: &str) -> Result<(), ScenarioError> {
+        let h_installed = installed;
+        let installed = chrono::NaiveDate::parse_from_str(h_installed.get_ref(), "%Y-%m-%d");
+        if installed.is_ok_and(|d| !(1990..=9000).contains(&chrono::Datelike::year(&d))) {
+            return self.error(
+                h_installed.span(),
+                &format!("{key}.installed"),
+                "the install date must be between 1990 and 9000",
+            );
+        }
+        if installed.is_err() {
+            return self.error(
+                h_installed.span(),
+                &format!("{key}.installed"),
+                format!("`{}` is not a YYYY-MM-DD date", h_installed.get_ref()),
+            );
+        }
+        Ok(())
+    }
+
     fn hierarchy(&self, h: &HierarchySpec, key: &str) -> Result<BTreeSet<String>, ScenarioError> {
         if let Some(id) = &h.id
             && uuid::Uuid::parse_str(id.get_ref()).is_err()
@@ -151,21 +179,7 @@ impl Validator<'_> {
                 format!("`{}` is not a GUID", id.get_ref()),
             );
         }
-        let installed = chrono::NaiveDate::parse_from_str(h.installed.get_ref(), "%Y-%m-%d");
-        if installed.is_ok_and(|d| !(1990..=9000).contains(&chrono::Datelike::year(&d))) {
-            return self.error(
-                h.installed.span(),
-                &format!("{key}.installed"),
-                "the install date must be between 1990 and 9000",
-            );
-        }
-        if installed.is_err() {
-            return self.error(
-                h.installed.span(),
-                &format!("{key}.installed"),
-                format!("`{}` is not a YYYY-MM-DD date", h.installed.get_ref()),
-            );
-        }
+        self.install_date(&h.installed, key)?;
         if !is_product_version(h.version.get_ref()) {
             return self.error(
                 h.version.span(),
