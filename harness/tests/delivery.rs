@@ -29,19 +29,7 @@ async fn kept_run(scenario: &Scenario) -> (Vec<Value>, Vec<ExpectedWeek>, Explan
             serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
         })
         .collect();
-    let hierarchy = harness::model::HierarchyModel::from_scenario(scenario);
-    let seeds = tempfile::tempdir().unwrap();
-    let (_, engine, sites) = common::seed_all(scenario, seeds.path()).await;
-    let facts = sites
-        .iter()
-        .map(|s| (s.model.code.clone(), s.facts.clone()))
-        .collect();
-    let expected = check::expected_weeks(
-        &hierarchy,
-        &facts,
-        &scenario.levels(),
-        &harness::engine::Engine::info(&engine),
-    );
+    let (_, expected) = common::expected(scenario).await;
     (uploads, expected, Explanations::of_run(scenario, &[]))
 }
 

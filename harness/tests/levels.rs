@@ -170,18 +170,7 @@ async fn a_probe_above_the_level_is_caught() {
             .collect(),
         ],
     });
-    let hierarchy = harness::model::HierarchyModel::from_scenario(&scenario);
-    let (_, engine, sites) = common::seed_all(&scenario, tempfile::tempdir().unwrap().path()).await;
-    let facts = sites
-        .iter()
-        .map(|s| (s.model.code.clone(), s.facts.clone()))
-        .collect();
-    let expected = check::expected_weeks(
-        &hierarchy,
-        &facts,
-        &scenario.levels(),
-        &harness::engine::Engine::info(&engine),
-    );
+    let (hierarchy, expected) = common::expected(&scenario).await;
     let upload = ReceivedUpload {
         receipt_id: "r".into(),
         body_sha256: None,

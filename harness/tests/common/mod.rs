@@ -45,6 +45,26 @@ pub async fn seed_all(
     (hierarchy, engine, sites)
 }
 
+/// What the checker expects of a scenario's run, from the model: its hierarchy and weeks.
+pub async fn expected(
+    scenario: &Scenario,
+) -> (HierarchyModel, Vec<harness::pipeline::verify::ExpectedWeek>) {
+    let hierarchy = HierarchyModel::from_scenario(scenario);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, engine, sites) = seed_all(scenario, dir.path()).await;
+    let facts = sites
+        .iter()
+        .map(|s| (s.model.code.clone(), s.facts.clone()))
+        .collect();
+    let expected = harness::pipeline::verify::expected_weeks(
+        &hierarchy,
+        &facts,
+        &scenario.levels(),
+        &harness::engine::Engine::info(&engine),
+    );
+    (hierarchy, expected)
+}
+
 /// A scenario shipped in `scenarios/`.
 pub fn shipped(name: &str) -> Scenario {
     Scenario::load(

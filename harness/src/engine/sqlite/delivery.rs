@@ -25,18 +25,10 @@ pub(super) fn pending(conn: &mut Connection) -> rusqlite::Result<Vec<PendingEntr
     let mut entries = Vec::with_capacity(runs.len());
     for run in runs {
         let rows = rows_of
-            .query_map(params![run.site_hash, run.week, run.probe], |r| {
-                Ok(ResultRow {
-                    id: r.get(0)?,
-                    week: r.get(1)?,
-                    probe: r.get(2)?,
-                    site_hash: r.get(3)?,
-                    hierarchy_hash: r.get(4)?,
-                    row_no: r.get(5)?,
-                    data: r.get(6)?,
-                    collected_on: r.get(7)?,
-                })
-            })?
+            .query_map(
+                params![run.site_hash, run.week, run.probe],
+                results::result_row,
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         entries.push(PendingEntry {
             key: EntryKey {

@@ -13,19 +13,22 @@ pub(super) fn read(conn: &Connection, filter: &str, arg: i64) -> rusqlite::Resul
          FROM TEL_TelemetryResults {filter}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.query_map([arg], |r| {
-        Ok(ResultRow {
-            id: r.get(0)?,
-            week: r.get(1)?,
-            probe: r.get(2)?,
-            site_hash: r.get(3)?,
-            hierarchy_hash: r.get(4)?,
-            row_no: r.get(5)?,
-            data: r.get(6)?,
-            collected_on: r.get(7)?,
-        })
-    })?
-    .collect()
+    stmt.query_map([arg], result_row)?.collect()
+}
+
+/// A `TEL_TelemetryResults` row selected as `ID, Week, ProbeName, SiteHash, HierarchyHash,
+/// RowNo, ResultData, CollectedOn`.
+pub(super) fn result_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
+    Ok(ResultRow {
+        id: r.get(0)?,
+        week: r.get(1)?,
+        probe: r.get(2)?,
+        site_hash: r.get(3)?,
+        hierarchy_hash: r.get(4)?,
+        row_no: r.get(5)?,
+        data: r.get(6)?,
+        collected_on: r.get(7)?,
+    })
 }
 
 /// The highest probe-run ID of `source` already replicated here (0 when none).
