@@ -93,6 +93,36 @@ async fn the_shipped_scenarios_pass_on_sql_server() {
     }
 }
 
+/// The same seed gives the same upload on SQL Server as on the embedded engine, but for what
+/// is a fact of the engine (`TEL_SQLVersion`) and the measured columns.
+#[tokio::test]
+#[ignore = "needs SQL Server: set HARNESS_MSSQL_URL or run a Docker engine, then pass --ignored"]
+async fn the_payload_equals_the_embedded_engines() {
+    let scenario = common::shipped("hierarchy.toml");
+    let embedded = tempfile::tempdir().unwrap();
+    let server = tempfile::tempdir().unwrap();
+    run_scenario(&scenario, &common::options(embedded.path()))
+        .await
+        .expect("runs on the embedded engine");
+    run_scenario(&scenario, &options(server.path()))
+        .await
+        .expect("runs on SQL Server");
+    let comparable = |dir: &std::path::Path| {
+        let json = std::fs::read(dir.join("hierarchy/payloads/week-001.json")).unwrap();
+        let mut payload = usage_protocol::payload::UsagePayload::from_json(&json).unwrap();
+        payload.results.retain(|r| r.probe != "TEL_SQLVersion");
+        for result in &mut payload.results {
+            let probe = probes::by_name(&result.probe).unwrap();
+            probes::mask_volatile(&mut result.rows, probe.volatile);
+        }
+        harness::payload::encode(&payload).0
+    };
+    assert!(
+        comparable(embedded.path()) == comparable(server.path()),
+        "the week-1 payloads differ beyond TEL_SQLVersion and the measured columns"
+    );
+}
+
 /// One small seeded site on SQL Server, in a database named after `name`.
 async fn seeded_site(name: &str) -> (HierarchyModel, Box<dyn Engine>, Arc<dyn SiteDatabase>) {
     let scenario = common::scenario(&format!(
