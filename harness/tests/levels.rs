@@ -101,14 +101,25 @@ async fn a_level_change_takes_effect_from_the_next_run() {
             "week {week}: TEL_Settings"
         );
     }
-    // Week 2 reports week 1's run: the 25 Enhanced probes, each with a measured duration.
+    // Week 2 reports week 1's (Enhanced) run, but at the level in force now: only its Basic
+    // probes, each with a measured duration — nothing above Basic is named after the drop.
     let week2 = payload(dir.path(), "level-change", 2);
     let times = week2
         .results
         .iter()
         .find(|r| r.probe == "TEL_ProbeRunTimes")
         .unwrap();
-    assert_eq!(times.rows.len(), probes::for_level(Level::Enhanced).len());
+    assert_eq!(times.rows.len(), probes::for_level(Level::Basic).len());
+    let basic: BTreeSet<&str> = probes::for_level(Level::Basic)
+        .iter()
+        .map(|p| p.name)
+        .collect();
+    assert!(
+        times
+            .rows
+            .iter()
+            .all(|r| basic.contains(r["probe"].as_str().unwrap()))
+    );
     assert!(
         times
             .rows

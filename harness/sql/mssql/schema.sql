@@ -131,6 +131,13 @@ CREATE TABLE dbo.TEL_TelemetryResults (
 
 CREATE INDEX TEL_TelemetryResults_Week ON dbo.TEL_TelemetryResults (Week);
 
+-- The probe catalog as installed: each probe's level, so that what a run reports about earlier
+-- runs keeps to the level in force.
+CREATE TABLE dbo.TEL_ProbeCatalog (
+    ProbeName       NVARCHAR(64)  NOT NULL PRIMARY KEY,
+    LevelRank       INT           NOT NULL
+);
+
 -- How each probe of each weekly run went, here and (at a CAS) at every child: tells an empty
 -- result (sent as an empty entry) from a failed one (not sent) from a missing one. Replicated with
 -- the results; its IDs drive replication.

@@ -131,6 +131,13 @@ CREATE TABLE TEL_TelemetryResults (
 );
 CREATE INDEX TEL_TelemetryResults_Week ON TEL_TelemetryResults (Week);
 
+-- The probe catalog as installed: each probe's level, so that what a run reports about earlier
+-- runs keeps to the level in force.
+CREATE TABLE TEL_ProbeCatalog (
+    ProbeName       TEXT PRIMARY KEY,
+    LevelRank       INTEGER NOT NULL    -- 1 basic, 2 enhanced, 3 full
+);
+
 -- How each probe of each weekly run went, here and (at a CAS) at every child: it tells an empty
 -- result (ran, 0 rows: sent as an empty entry) from a failed one (not sent) from a missing one.
 -- Replicated with the results; its IDs drive replication.

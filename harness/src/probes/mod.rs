@@ -140,6 +140,7 @@ pub const DEFAULT_TABLES: &[&str] = &[
     "Boundaries",
     "TEL_Settings",
     "TEL_TelemetryResults",
+    "TEL_ProbeCatalog",
     "TEL_ProbeRuns",
     "TEL_UploadState",
     "TEL_Outbox",

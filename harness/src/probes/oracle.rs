@@ -162,9 +162,11 @@ pub fn run_stats(i: &OracleInput) -> Vec<Row> {
 }
 
 pub fn probe_run_times(i: &OracleInput) -> Vec<Row> {
+    // Only the probes allowed at the level in force now, whatever the previous run ran.
     i.previous
         .iter()
         .flat_map(|p| p.probe_names.iter())
+        .filter(|name| super::by_name(name).is_some_and(|p| p.level <= i.level))
         .map(|name| {
             row([
                 ("probe", json!(name)),

@@ -170,6 +170,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// 1 for basic, 2 for enhanced, 3 for full: how the site databases store a level's order.
+    pub fn rank(self) -> i32 {
+        match self {
+            Level::Basic => 1,
+            Level::Enhanced => 2,
+            Level::Full => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Basic => "basic",

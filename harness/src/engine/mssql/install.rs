@@ -72,6 +72,14 @@ impl MssqlSite {
             "install settings",
         )
         .await?;
+        for probe in crate::probes::CATALOG {
+            self.execute(
+                "INSERT INTO dbo.TEL_ProbeCatalog (ProbeName, LevelRank) VALUES (@P1, @P2)",
+                &[&probe.name, &probe.level.rank()],
+                "install the probe catalog",
+            )
+            .await?;
+        }
         Ok(())
     }
 }

@@ -76,6 +76,11 @@ impl SiteDatabase for SqliteSite {
                 "INSERT INTO TEL_Settings (HierarchyID, Level, Mode) VALUES (?1, ?2, ?3)",
                 params![id, level, mode],
             )?;
+            let mut catalog =
+                conn.prepare("INSERT INTO TEL_ProbeCatalog (ProbeName, LevelRank) VALUES (?1, ?2)")?;
+            for probe in crate::probes::CATALOG {
+                catalog.execute(params![probe.name, probe.level.rank()])?;
+            }
             Ok(())
         })
         .await
