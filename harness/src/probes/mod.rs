@@ -87,7 +87,7 @@ pub static CATALOG: &[Probe] = &[
     probe!("TEL_AppTechnologies", "tel_app_technologies", Basic, "applications", "Applications and deployment types per technology", oracle::app_technologies),
     probe!("TEL_AppTotals", "tel_app_totals", Basic, "applications", "Total applications and deployment types", oracle::app_totals),
     probe!("TEL_RunStats", "tel_run_stats", Basic, "telemetry", "The previous weekly run: start, probes run, errors, rows", oracle::run_stats),
-    probe!("TEL_ProbeRunTimes", "tel_probe_run_times", Basic, "telemetry", "Duration and error of every probe of the previous weekly run", oracle::probe_run_times, volatile: ["duration_ms"]),
+    probe!("TEL_ProbeRunTimes", "tel_probe_run_times", Basic, "telemetry", "Duration and error of every probe of the previous weekly run allowed at the level in force", oracle::probe_run_times, volatile: ["duration_ms"]),
     // Enhanced: feature usage.
     probe!("TEL_AppDeployments", "tel_app_deployments", Enhanced, "applications", "Application deployments by action, purpose and user/device target", oracle::app_deployments),
     probe!("TEL_AppSupersedence", "tel_app_supersedence", Enhanced, "applications", "Applications per supersedence chain depth", oracle::app_supersedence),
