@@ -274,3 +274,31 @@ async fn found_by_attack_and_fixed() {
     .await;
     assert!(report.met_expectations, "{:?}", report.expectation_failures);
 }
+
+/// Keys without a span of their own (`[expect]`, `[budget]`) are found by name: the error
+/// still points at the line.
+#[test]
+fn expectation_errors_name_their_line() {
+    for (tail, key, line) in [
+        ("[expect]\nfindings = [\"nope\"]\n", "expect.findings", 2),
+        ("[expect]\nmax_attempts = 0\n", "expect.max_attempts", 2),
+        (
+            "[expect.severity]\nnope = \"error\"\n",
+            "expect.severity",
+            1,
+        ),
+        (
+            "[budget]\ncollect_ms_per_1k_clients = -1\n",
+            "budget.collect_ms_per_1k_clients",
+            2,
+        ),
+    ] {
+        let text = format!("{HIERARCHY}{tail}");
+        let first = HIERARCHY.lines().count();
+        let err = harness::scenario::Scenario::parse(&text, std::path::Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        let at = format!("e.toml:{}: `{key}`", first + line);
+        assert!(err.contains(&at), "{key}: {err} (wanted {at})");
+    }
+}

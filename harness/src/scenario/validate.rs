@@ -14,15 +14,44 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// The line where `key` (`table.field`, or a top-level `field`) is written in the file: the
+    /// field's own line, or its table's header (`[expect.severity]`).
+    fn line_of_key(&self, key: &str) -> Option<usize> {
+        let (table, field) = key.rsplit_once('.').unwrap_or(("", key));
+        let mut current = String::new();
+        for (index, line) in self.text.lines().enumerate() {
+            let line = line.trim();
+            if let Some(header) = line.strip_prefix('[') {
+                current = header
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .trim()
+                    .to_string();
+                if current == key {
+                    return Some(index + 1);
+                }
+                continue;
+            }
+            let written = line
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"'))
+                .filter(|k| !k.starts_with('#'));
+            if current == table && written == Some(field) {
+                return Some(index + 1);
+            }
+        }
+        None
+    }
+
     fn error<T>(
         &self,
         span: std::ops::Range<usize>,
         key: &str,
         problem: impl Into<String>,
     ) -> Result<T, ScenarioError> {
-        // Defaults carry the empty span: they have no line to point at.
+        // Values without a span of their own are found by their key; a default has no line.
         let at = if span == (0..0) {
-            String::new()
+            self.line_of_key(key)
+                .map_or(String::new(), |line| format!(":{line}"))
         } else {
             let line = self.text[..span.start.min(self.text.len())]
                 .matches('\n')
