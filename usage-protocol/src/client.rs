@@ -154,6 +154,14 @@ impl Upstream {
         &self.base
     }
 
+    /// A transport error of a call to this service, naming it.
+    fn transport(&self) -> impl Fn(reqwest::Error) -> UpstreamError + '_ {
+        |source| UpstreamError::Http {
+            url: self.base.clone(),
+            source,
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -167,10 +175,7 @@ impl Upstream {
             .bearer_auth(&self.admin_token)
             .send()
             .await
-            .map_err(|source| UpstreamError::Http {
-                url: self.base.clone(),
-                source,
-            })?;
+            .map_err(self.transport())?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let body = response.text().await.unwrap_or_default();
@@ -197,13 +202,7 @@ impl Upstream {
                     .json(&serde_json::json!({ "hierarchy_id": hierarchy_hash })),
             )
             .await?;
-        let answer: Answer = response
-            .json()
-            .await
-            .map_err(|source| UpstreamError::Http {
-                url: self.base.clone(),
-                source,
-            })?;
+        let answer: Answer = response.json().await.map_err(self.transport())?;
         Ok(answer.token)
     }
 
@@ -226,10 +225,7 @@ impl Upstream {
         let response = self
             .admin_call("list uploads", self.admin.get(self.url("/admin/uploads")))
             .await?;
-        response.json().await.map_err(|source| UpstreamError::Http {
-            url: self.base.clone(),
-            source,
-        })
+        response.json().await.map_err(self.transport())
     }
 
     /// The decompressed JSON of a stored upload, byte for byte as received.
@@ -240,13 +236,7 @@ impl Upstream {
                 self.admin.get(self.url(&format!("/admin/uploads/{id}"))),
             )
             .await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| UpstreamError::Http {
-                url: self.base.clone(),
-                source,
-            })?;
+        let bytes = response.bytes().await.map_err(self.transport())?;
         Ok(bytes.to_vec())
     }
 
@@ -290,10 +280,7 @@ impl Upstream {
             .timeout(self.policy.timeout)
             .pool_max_idle_per_host(0)
             .build()
-            .map_err(|source| UpstreamError::Http {
-                url: self.base.clone(),
-                source,
-            })?;
+            .map_err(self.transport())?;
         let began = std::time::Instant::now();
         let mut backoff = self.policy.first_backoff;
         for number in 1..=self.policy.max_attempts {
@@ -416,13 +403,7 @@ impl Upstream {
                     .multipart(form),
             )
             .await?;
-        let body = response
-            .text()
-            .await
-            .map_err(|source| UpstreamError::Http {
-                url: self.base.clone(),
-                source,
-            })?;
+        let body = response.text().await.map_err(self.transport())?;
         serde_json::from_str(&body).map_err(|e| UpstreamError::Answer {
             what: "service connection tool connect".into(),
             message: e.to_string(),
@@ -441,13 +422,7 @@ impl Upstream {
                 self.admin.get(self.url(&offer.download)).bearer_auth(token),
             )
             .await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| UpstreamError::Http {
-                url: self.base.clone(),
-                source,
-            })?;
+        let bytes = response.bytes().await.map_err(self.transport())?;
         Ok(bytes.to_vec())
     }
 
@@ -458,10 +433,7 @@ impl Upstream {
         what: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let response = request.send().await.map_err(|source| UpstreamError::Http {
-            url: self.base.clone(),
-            source,
-        })?;
+        let response = request.send().await.map_err(self.transport())?;
         if response.status().is_success() {
             return Ok(response);
         }
