@@ -266,3 +266,82 @@ pub fn idempotency_key(hierarchy_hash: &str, cycle: u32, part: u32) -> String {
     let name = format!("usage/{hierarchy_hash}/week/{cycle}/part/{part}");
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(entries: usize) -> Backlog {
+        let entry = |n: usize| PendingEntry {
+            key: EntryKey {
+                site_hash: crate::hash::tel_hash("P01"),
+                week: 1 + n as u32 % 3,
+                probe: format!("TEL_Probe{n}"),
+            },
+            period_start: "2026-01-05".into(),
+            rows: (0..4)
+                .map(|r| ResultRow {
+                    id: (n * 10 + r) as i64,
+                    week: 1,
+                    probe: format!("TEL_Probe{n}"),
+                    site_hash: crate::hash::tel_hash("P01"),
+                    hierarchy_hash: crate::hash::tel_hash("h"),
+                    row_no: r as u32 + 1,
+                    data: format!("{{\"value\":\"{}\"}}", "x".repeat(100)),
+                    collected_on: "2026-01-05".into(),
+                })
+                .collect(),
+        };
+        Backlog {
+            header: PayloadHeader {
+                hierarchy_hash: crate::hash::tel_hash("h"),
+                product_version: "5.00.8540.1000".into(),
+                level: "enhanced".into(),
+                mode: "online".into(),
+                week: 3,
+                start: "2026-01-19".into(),
+            },
+            sites: Vec::new(),
+            entries: (0..entries).map(entry).collect(),
+            above_level: Vec::new(),
+        }
+    }
+
+    /// A backlog over the limit goes in parts: every entry in exactly one, none over the limit
+    /// (unless alone), each part numbered; one that fits is one upload without a `part`.
+    #[test]
+    fn a_large_backlog_goes_in_parts_and_loses_nothing() {
+        let whole = parts(&backlog(10), usize::MAX).unwrap();
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].payload.part, None);
+
+        let limit = 2_000;
+        let split = parts(&backlog(10), limit).unwrap();
+        assert!(split.len() > 1, "{} part(s)", split.len());
+        let mut carried = Vec::new();
+        for (i, part) in split.iter().enumerate() {
+            assert_eq!(
+                part.payload.part,
+                Some(Part {
+                    index: i as u32 + 1,
+                    count: split.len() as u32
+                })
+            );
+            let size: usize = part
+                .payload
+                .results
+                .iter()
+                .map(|r| serde_json::to_vec(r).unwrap().len())
+                .sum();
+            assert!(
+                size <= limit || part.entries.len() == 1,
+                "part {i}: {size} B"
+            );
+            assert_eq!(part.entries.len(), part.payload.results.len());
+            carried.extend(part.entries.iter().cloned());
+        }
+        let all: Vec<EntryKey> = backlog(10).entries.into_iter().map(|e| e.key).collect();
+        assert_eq!(carried, all);
+        assert!(parts(&backlog(0), limit).unwrap().is_empty());
+    }
+}
