@@ -73,6 +73,7 @@ finding_codes! {
     LateDelivery = "late_delivery", Info, "a probe run arrived in a later upload than the first that could have carried it";
     UploadRetried = "upload_retried", Info, "an upload needed more than one attempt";
     UploadThrottled = "upload_throttled", Info, "the service throttled an upload (429 with Retry-After)";
+    BeyondSupportedScale = "beyond_supported_scale", Info, "a site's counts are above what is supported (allowed up to a hard cap)";
 }
 
 impl FindingCode {

@@ -119,7 +119,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     let (url, admin) = match &options.url {
         Some(url) => (url.clone(), options.admin_token.clone()),
         None => {
-            let s = crate::mock::start(&options.data_dir).await?;
+            let s = crate::mock::start(&options.data_dir, false).await?;
             let pair = (s.base_url(), s.admin_token().to_string());
             server = Some(s);
             pair

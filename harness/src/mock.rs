@@ -12,9 +12,15 @@ pub use mock_upstream::server::ServerError;
 pub use mock_upstream::store::StoreError;
 pub use mock_upstream::{Config, RunningServer, ServeArgs};
 
-/// Starts the mock upstream on a free loopback port, keeping its data in `data_dir`.
-pub async fn start(data_dir: &Path) -> Result<RunningServer, ServerError> {
-    mock_upstream::start(Config::new(data_dir)).await
+/// Starts the mock upstream on a free loopback port, keeping its data in `data_dir`. On
+/// `simulated_time` it answers latency faults at once, saying how late the answer would have
+/// been, for a client whose clock is simulated (a scenario run); otherwise it sleeps them.
+pub async fn start(data_dir: &Path, simulated_time: bool) -> Result<RunningServer, ServerError> {
+    mock_upstream::start(Config {
+        simulate_latency: simulated_time,
+        ..Config::new(data_dir)
+    })
+    .await
 }
 
 /// Serves until SIGINT or SIGTERM (`harness upstream`).

@@ -77,7 +77,7 @@ impl PayloadHeader {
 }
 
 /// The largest JSON body of one upload. A backlog larger than this goes in parts, each under
-/// its own `Idempotency-Key`; the mock upstream refuses decompressed bodies over 64 MiB, so a
+/// its own `Idempotency-Key`; the mock upstream refuses decompressed bodies over 24 MiB, so a
 /// part always fits. (A single entry larger than the limit still goes, alone, in its own part.)
 pub const MAX_PART_BYTES: usize = 16 << 20;
 

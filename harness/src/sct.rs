@@ -22,6 +22,10 @@ use crate::payload::{self, PayloadBuildError};
 
 /// Largest payload a cabinet may inflate to when it is read back.
 const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
+/// Largest update pack `-import` reads (the shipped ones are tens of kilobytes).
+const MAX_PACK_BYTES: u64 = 64 << 20;
+/// Largest manifest or receipt `-import` reads.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SctError {
@@ -60,6 +64,13 @@ pub enum SctError {
     },
     #[error("{}: {message}", path.display())]
     Manifest { path: PathBuf, message: String },
+    #[error("the service's answer to -connect is refused: {0}")]
+    HostileAnswer(String),
+    #[error(
+        "site {site} is a child of {parent}: only the top-level site has the service connection \
+         point; run the service connection tool there"
+    )]
+    NotTopLevel { site: String, parent: String },
 }
 
 /// Writes `bytes` to `path` durably and whole: a reader never sees half a cabinet or manifest.
@@ -77,6 +88,18 @@ pub struct PreparedCab {
     pub payload: UsagePayload,
 }
 
+/// The service connection tool runs at the top-level site (the CAS, or a stand-alone primary):
+/// a child primary's database holds only its own part of the hierarchy.
+fn at_top_level(info: &crate::engine::SiteInfo) -> Result<(), SctError> {
+    match &info.parent {
+        Some(parent) => Err(SctError::NotTopLevel {
+            site: info.code.clone(),
+            parent: parent.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// `-prepare -usagedatadest FILE`: every probe run not yet acknowledged into a cabinet, stamped
 /// with the week's cycle (latest when `None`). Runs above the level in force are dropped, never
 /// sent. The batch is staged at the site; `-import` of the receipt marks it delivered. Refuses
@@ -87,6 +110,7 @@ pub async fn prepare(
     dest: &Path,
 ) -> Result<PreparedCab, SctError> {
     let info = db.site_info().await?;
+    at_top_level(&info)?;
     let backlog = payload::backlog(db, week).await?;
     let payload = payload::whole(&backlog)?;
     if dest.exists() {
@@ -146,6 +170,7 @@ pub async fn export(
     week: Option<u32>,
     dest: &Path,
 ) -> Result<usize, SctError> {
+    at_top_level(&db.site_info().await?)?;
     let payload = payload::pending_payload(db, week).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
@@ -167,20 +192,21 @@ pub async fn export(
     for result in &payload.results {
         for (n, row) in result.rows.iter().enumerate() {
             let data = serde_json::to_string(row).expect("rows serialise");
+            let record = [
+                payload.hierarchy_id.as_str(),
+                &result.week_in(&payload).to_string(),
+                result
+                    .period_start
+                    .as_deref()
+                    .unwrap_or(&payload.period.start),
+                &payload.level,
+                &result.site,
+                &result.probe,
+                &(n + 1).to_string(),
+                &data,
+            ];
             writer
-                .write_record([
-                    payload.hierarchy_id.as_str(),
-                    &result.week_in(&payload).to_string(),
-                    result
-                        .period_start
-                        .as_deref()
-                        .unwrap_or(&payload.period.start),
-                    &payload.level,
-                    &result.site,
-                    &result.probe,
-                    &(n + 1).to_string(),
-                    &data,
-                ])
+                .write_record(record.map(|cell| neutralise_formula(cell).into_owned()))
                 .map_err(csv_err)?;
             rows += 1;
         }
@@ -190,6 +216,17 @@ pub async fn export(
         .map_err(|e| csv_err(e.into_error().into()))?;
     write_atomically(dest, &bytes)?;
     Ok(rows)
+}
+
+/// A CSV cell a spreadsheet would run as a formula (it begins with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return — a base64 hash can begin with `+`) gets a leading `'`, so that opening the
+/// export runs nothing.
+fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 /// One hierarchy's update packs in a `-connect` destination folder.
@@ -212,12 +249,42 @@ pub const MANIFEST: &str = "manifest.json";
 /// The upstream's receipt of a hierarchy's cabinet, beside its packs.
 pub const RECEIPT: &str = "receipt.json";
 
-/// The folder name of a hierarchy's packs: its hash, made safe for file systems.
+/// The folder name of a hierarchy's packs: its hash (a base64 SHA-256 digest, checked by the
+/// caller), made safe for file systems.
 pub fn hierarchy_folder(hierarchy_hash: &str) -> String {
+    debug_assert!(usage_protocol::payload::is_sha256_base64(hierarchy_hash));
     hierarchy_hash
         .trim_end_matches('=')
         .replace('+', "-")
         .replace('/', "_")
+}
+
+/// Checks what a service answered to `-connect` before any of it names a file: every result is
+/// for a hierarchy whose cabinet was sent, and every pack id has the form of one. A hostile or
+/// broken service could otherwise choose where files land.
+fn check_answer(answer: &connect::ConnectAnswer, sent: &[String]) -> Result<(), SctError> {
+    let hostile = |m: String| Err(SctError::HostileAnswer(m));
+    for r in &answer.results {
+        if !usage_protocol::payload::is_sha256_base64(&r.hierarchy_id) {
+            return hostile(format!(
+                "hierarchy id `{}` is not a base64 SHA-256 digest",
+                r.hierarchy_id.escape_debug()
+            ));
+        }
+        if !sent.contains(&r.hierarchy_id) {
+            return hostile(format!(
+                "a result for hierarchy {}, whose usage data was not sent",
+                r.hierarchy_id
+            ));
+        }
+        if let Some(offer) = r.update_packs.iter().find(|o| !o.has_valid_id()) {
+            return hostile(format!(
+                "update pack id `{}` is not a pack id (letters, digits, `.`, `_`, `-`)",
+                offer.id.escape_debug()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +322,7 @@ pub async fn connect(
         });
     }
     let mut files = Vec::new();
+    let mut sent = Vec::new();
     for path in &cabs {
         let bytes = fs_err::read(path)?;
         // Checked here first, so a damaged file is named before anything leaves the machine.
@@ -262,10 +330,12 @@ pub async fn connect(
             path: path.clone(),
             source,
         })?;
-        UsagePayload::from_json(&cab.payload_json).map_err(|e| SctError::CabPayload {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let payload =
+            UsagePayload::from_json(&cab.payload_json).map_err(|e| SctError::CabPayload {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        sent.push(payload.hierarchy_id);
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -275,6 +345,7 @@ pub async fn connect(
     }
     let upstream = Upstream::public(url);
     let answer = upstream.sct_connect(token, files).await?;
+    check_answer(&answer, &sent)?;
     let mut uploaded = Vec::new();
     for r in answer.results {
         let folder = dest.join(hierarchy_folder(&r.hierarchy_id));
@@ -336,14 +407,17 @@ pub struct ImportOutcome {
 pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, SctError> {
     let own = tel_hash(&db.site_info().await?.hierarchy_id);
     let mut outcome = ImportOutcome::default();
+    // Only real folders directly under `src` (a symbolic link could lead anywhere).
     let mut folders: Vec<PathBuf> = fs_err::read_dir(src)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
         .filter(|p| p.join(MANIFEST).is_file())
         .collect();
     folders.sort();
     for folder in folders {
         let path = folder.join(MANIFEST);
-        let text = fs_err::read(&path)?;
+        let text = read_regular_file(&path, MAX_MANIFEST_BYTES)?;
         let manifest: PackManifest =
             serde_json::from_slice(&text).map_err(|e| SctError::Manifest {
                 path: path.clone(),
@@ -355,8 +429,16 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
         }
         let mut packs = Vec::new();
         for p in &manifest.packs {
-            let file = folder.join(&p.file);
-            let bytes = fs_err::read(&file)?;
+            if !is_plain_file_name(&p.file) {
+                return Err(SctError::Manifest {
+                    path: path.clone(),
+                    message: format!(
+                        "pack file `{}` is not a plain file name in the manifest's folder",
+                        p.file.escape_debug()
+                    ),
+                });
+            }
+            let bytes = read_regular_file(&folder.join(&p.file), MAX_PACK_BYTES)?;
             let actual = usage_protocol::sha256_hex(&bytes);
             if actual != p.pack.sha256 {
                 return Err(SctError::PackDigest {
@@ -374,13 +456,50 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
     Ok(outcome)
 }
 
+const MAX_RECEIPT_BYTES: u64 = MAX_MANIFEST_BYTES;
+
+/// A name that stays in its folder: no separator, not `.` or `..`, nothing hidden.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0', ':'])
+}
+
+/// Reads a regular file (not a link, a device or a pipe) of at most `limit` bytes.
+fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, SctError> {
+    let refused = |message: String| SctError::Manifest {
+        path: path.to_path_buf(),
+        message,
+    };
+    let meta = fs_err::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        return Err(refused("not a regular file".into()));
+    }
+    if meta.len() > limit {
+        return Err(refused(format!(
+            "{} bytes, more than the {limit} allowed",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(fs_err::File::open(path)?, limit + 1),
+        &mut bytes,
+    )?;
+    if bytes.len() as u64 > limit {
+        return Err(refused(format!("grew past the {limit} bytes allowed")));
+    }
+    Ok(bytes)
+}
+
 /// Marks the staged batch delivered when `receipt` (if the folder has one) acknowledges it. A
 /// receipt of another batch (imported before, or of an older cabinet) changes nothing.
 async fn acknowledge(db: &dyn SiteDatabase, receipt: &Path) -> Result<Option<String>, SctError> {
     if !receipt.is_file() {
         return Ok(None);
     }
-    let text = fs_err::read(receipt)?;
+    let text = read_regular_file(receipt, MAX_RECEIPT_BYTES)?;
     let receipt: Receipt = serde_json::from_slice(&text).map_err(|e| SctError::Manifest {
         path: receipt.to_path_buf(),
         message: e.to_string(),
@@ -392,5 +511,28 @@ async fn acknowledge(db: &dyn SiteDatabase, receipt: &Path) -> Result<Option<Str
             Ok(Some(receipt.id))
         }
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_csv_cells_can_begin_with_a_formula() {
+        for cell in ["=1+1", "+AbC=", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralise_formula(cell), format!("'{cell}"));
+        }
+        for cell in ["{\"a\":1}", "P01", "2026-01-05", "AbC+="] {
+            assert_eq!(neutralise_formula(cell), cell);
+        }
+    }
+
+    #[test]
+    fn plain_file_names_stay_in_their_folder() {
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "c:x", "a\0b"] {
+            assert!(!is_plain_file_name(bad), "{bad:?}");
+        }
+        assert!(is_plain_file_name("cm-2403.pack"));
     }
 }

@@ -103,6 +103,41 @@ async fn throttling_for_hours_is_simulated_not_slept() {
     assert_eq!(waits, [3_600_000.0, 3_600_000.0, 3_600_000.0, 0.0]);
 }
 
+/// Answers 90 s late, twice: past the 5 s timeout on the simulated clock, so two timeouts; the
+/// service stored the first attempt, the third gets its receipt, one copy is kept. Nothing is
+/// slept: the run takes moments and its attempts log carries the simulated clock.
+#[tokio::test]
+async fn late_answers_time_out_on_the_simulated_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::shipped("field/upload-timeouts.toml");
+    let started = std::time::Instant::now();
+    let mut options = common::options(dir.path());
+    options.retry.timeout = std::time::Duration::from_secs(5);
+    let report = run_scenario(&scenario, &options).await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "nothing slept"
+    );
+    assert!(
+        report.met_expectations,
+        "{:?} {:?}",
+        report.expectation_failures, report.findings
+    );
+    assert_eq!(report.uploads_accepted, 1);
+    let log = &report.timings.uploads[0].attempt_log;
+    assert_eq!(log.len(), 3);
+    for timed_out in &log[..2] {
+        assert_eq!(timed_out.status, None);
+        assert_eq!(timed_out.latency_ms, 5000.0);
+        assert!(timed_out.error.as_deref().unwrap().contains("timed out after 5.0 s (simulated"));
+    }
+    assert_eq!(log[2].status, Some(200), "the stored upload's receipt, replayed");
+    // The clock: each attempt starts after the previous one's timeout and backoff.
+    assert_eq!(log[1].started_ms, log[0].latency_ms + log[0].wait_after_ms);
+    let expected = log[1].started_ms + log[1].latency_ms + log[1].wait_after_ms;
+    assert!((log[2].started_ms - expected).abs() < 1e-6, "{log:?}");
+}
+
 /// Each new fault kind, on a small hierarchy over three weeks, with what the run must conclude.
 #[tokio::test]
 async fn each_fault_kind_reproduces_its_symptom() {

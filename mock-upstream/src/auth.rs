@@ -35,6 +35,12 @@ impl Tokens {
     pub fn open(data_dir: &Path, admin: String) -> Result<Self, AuthError> {
         let path = data_dir.join("tokens.json");
         let state = match fs_err::read(&path) {
+            // Written durably since it exists, but an older version wrote it in place: an empty
+            // file is what a crash left of it then, and holds no token.
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
+                tracing::warn!("{} is empty: no hierarchy tokens", path.display());
+                TokenFile::default()
+            }
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| AuthError::Parse {
                 path: path.clone(),
                 source,

@@ -88,10 +88,11 @@ impl Store {
     }
 
     pub async fn put(&self, upload: NewUpload<'_>) -> Result<Stored, StoreError> {
-        let key_lock = self.key_lock(upload.idempotency_key);
+        let scoped = scoped_key(upload.hierarchy_id, upload.idempotency_key);
+        let key_lock = self.key_lock(&scoped);
         let _guard = key_lock.lock().await;
         let body_sha256 = sha256_hex(&upload.json);
-        if let Some(existing) = self.index.lock().await.get(upload.idempotency_key) {
+        if let Some(existing) = self.index.lock().await.get(&scoped) {
             return Ok(if existing.body_sha256 == body_sha256 {
                 Stored::Replayed(existing)
             } else {
@@ -117,7 +118,7 @@ impl Store {
         self.key_locks
             .lock()
             .expect("key lock map poisoned")
-            .remove(&receipt.idempotency_key);
+            .remove(&scoped);
         Ok(Stored::Created(receipt))
     }
 
@@ -130,9 +131,11 @@ impl Store {
             .clone()
     }
 
-    /// The receipt stored under an idempotency key, if any.
-    pub async fn by_key(&self, key: &str) -> Option<Receipt> {
-        self.index.lock().await.get(key)
+    /// The receipt a hierarchy's upload got under an idempotency key, if any. Keys are the
+    /// client's choice, so they are scoped by hierarchy: another hierarchy using the same key
+    /// neither sees nor blocks this one's upload.
+    pub async fn by_key(&self, hierarchy_id: &str, key: &str) -> Option<Receipt> {
+        self.index.lock().await.get(&scoped_key(hierarchy_id, key))
     }
 
     pub async fn receipts(&self) -> Vec<Receipt> {
@@ -165,21 +168,30 @@ impl Store {
     }
 }
 
+/// An idempotency key within its hierarchy's scope (a newline cannot occur in either part: the
+/// hierarchy is base64 and the key a header value).
+fn scoped_key(hierarchy_id: &str, key: &str) -> String {
+    format!("{hierarchy_id}\n{key}")
+}
+
 impl Index {
     fn insert(&mut self, receipt: Receipt) {
-        self.by_key
-            .insert(receipt.idempotency_key.clone(), self.receipts.len());
+        self.by_key.insert(
+            scoped_key(&receipt.hierarchy_id, &receipt.idempotency_key),
+            self.receipts.len(),
+        );
         self.receipts.push(receipt);
     }
 
-    fn get(&self, key: &str) -> Option<Receipt> {
-        self.by_key.get(key).map(|&i| self.receipts[i].clone())
+    fn get(&self, scoped_key: &str) -> Option<Receipt> {
+        self.by_key.get(scoped_key).map(|&i| self.receipts[i].clone())
     }
 }
 
 fn load_receipts(uploads: &Path) -> Result<Vec<Receipt>, StoreError> {
     fs_err::create_dir_all(uploads)?;
     let mut receipts = Vec::new();
+    let mut bodies = Vec::new();
     for entry in fs_err::read_dir(uploads)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -189,10 +201,21 @@ fn load_receipts(uploads: &Path) -> Result<Vec<Receipt>, StoreError> {
             fs_err::remove_file(&path)?;
             continue;
         }
-        if !name.ends_with(".receipt.json") {
-            continue;
+        if name.ends_with(".receipt.json") {
+            receipts.push(read_receipt(&path)?);
+        } else if name.ends_with(".json") {
+            bodies.push(path);
         }
-        receipts.push(read_receipt(&path)?);
+    }
+    // A body is written before its receipt; one without a receipt is an upload the process died
+    // storing, never acknowledged: nothing refers to it, and it would stay forever.
+    let acknowledged: std::collections::HashSet<String> =
+        receipts.iter().map(|r| format!("{}.json", r.id)).collect();
+    for body in bodies {
+        let name = body.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !acknowledged.contains(name) {
+            fs_err::remove_file(&body)?;
+        }
     }
     receipts.sort_by(|a, b| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
     Ok(receipts)
@@ -256,12 +279,14 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn unfinished_writes_are_removed_on_open() {
+    async fn body_files_of_never_acknowledged_uploads_stay_on_disk_forever() {
         let dir = tempfile::tempdir().unwrap();
         let uploads = dir.path().join("uploads");
         fs_err::create_dir_all(&uploads).unwrap();
         fs_err::write(uploads.join(".tmpAb12Cd"), b"half").unwrap();
         fs_err::write(uploads.join("old.receipt.tmp"), b"half").unwrap();
+        // A body whose receipt was never written: the process died storing it.
+        fs_err::write(uploads.join("5f0c.json"), b"{}").unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         assert!(store.receipts().await.is_empty());
         assert_eq!(fs_err::read_dir(&uploads).unwrap().count(), 0);

@@ -748,3 +748,152 @@ async fn metrics_count_what_happened() {
     );
     assert!(text.contains("upstream_uploads_replayed_total 1"), "{text}");
 }
+
+/// Registers `hierarchy` and returns its token.
+async fn register(s: &Service, hierarchy: &str) -> String {
+    let answer: Value = s
+        .http
+        .post(s.url("/admin/hierarchies"))
+        .bearer_auth("admin-secret")
+        .json(&json!({"hierarchy_id": hierarchy}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_shared_across_hierarchies() {
+    let s = service().await;
+    let other = register(&s, OTHER_HIERARCHY).await;
+    // The other hierarchy takes the key first...
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(&other)
+        .header("Idempotency-Key", "week-1")
+        .body(serde_json::to_vec(&payload(OTHER_HIERARCHY, 1, "online")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // ... and this hierarchy's upload under the same key is its own, not a 409.
+    let r = s.upload("week-1", &payload(HIERARCHY, 1, "online")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["receipt"]["hierarchy_id"], HIERARCHY);
+    assert_eq!(
+        s.upload("week-1", &payload(HIERARCHY, 1, "online"))
+            .await
+            .status(),
+        StatusCode::OK,
+        "its own retry is still recognised"
+    );
+    assert_eq!(s.admin_get("/admin/uploads").await.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn authentication_runs_late() {
+    let s = service().await;
+    s.add_fault(json!({"kind": "status", "status": 503, "count": 1}))
+        .await;
+    // A stranger's requests are refused and consume nothing programmed for the hierarchy.
+    for token in [None, Some("forged")] {
+        let mut request = s
+            .http
+            .post(s.url("/v1/usage"))
+            .header("Idempotency-Key", "k")
+            .body(serde_json::to_vec(&payload(HIERARCHY, 1, "online")).unwrap());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let (code, _) = error_of(request.send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+        assert_eq!(code, "unauthorized");
+    }
+    assert_eq!(s.admin_get("/admin/faults").await.as_array().unwrap().len(), 1);
+    let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "the fault is still there");
+    // The admin API answers 401 before reading a body: a stranger announces 8 MiB, sends 16
+    // bytes, and is answered at once instead of being waited for.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.server.base_url().trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /admin/faults HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"kind\":",
+        8u64 << 20
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+#[tokio::test]
+async fn the_admin_fault_api_accepts_any_status() {
+    let s = service().await;
+    for fault in [
+        json!({"kind": "status", "status": 100, "count": 1}),
+        json!({"kind": "status", "status": 200, "count": 1}),
+        json!({"kind": "status", "status": 999, "count": 1}),
+        json!({"kind": "status", "status": 503, "count": 0}),
+    ] {
+        let r = s
+            .http
+            .post(s.url("/admin/faults"))
+            .bearer_auth("admin-secret")
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        let (code, message) = error_of(r, StatusCode::BAD_REQUEST).await;
+        assert_eq!(code, "invalid_fault", "{fault}");
+        assert!(message.contains("field `"), "{message}");
+    }
+    assert!(s.admin_get("/admin/faults").await.as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn latency_on_simulated_time_is_announced_not_slept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = service_in(dir.path(), |c| c.simulate_latency = true).await;
+    s.add_fault(json!({"kind": "latency", "ms": 3_600_000, "count": 1}))
+        .await;
+    let started = std::time::Instant::now();
+    let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(r.status(), StatusCode::CREATED, "stored, as a slow service would");
+    assert_eq!(r.headers()["simulated-latency-ms"], "3600000");
+    let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
+    assert!(r.headers().get("simulated-latency-ms").is_none(), "one fault, one answer");
+}
+
+#[tokio::test]
+async fn no_shutdown_deadline_and_no_read_timeouts() {
+    use tokio::io::AsyncWriteExt;
+    let s = service().await;
+    let addr = s.server.base_url().trim_start_matches("http://").to_string();
+    // A client that sends its headers and half of its body, then nothing.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/usage HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nIdempotency-Key: k\r\nContent-Length: 1000\r\n\r\n{{\"schema",
+        s.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let Service { server, .. } = s;
+    server.stop().await;
+    let took = started.elapsed();
+    assert!(
+        took <= mock_upstream::server::SHUTDOWN_DEADLINE + std::time::Duration::from_secs(3),
+        "stop took {took:?}"
+    );
+    drop(stream);
+}

@@ -1,6 +1,7 @@
 //! The durability promise under the worst stop there is: a `mock-upstream` process serving
 //! concurrent uploads is killed with SIGKILL and restarted on the same data folder. Every upload
-//! it acknowledged must be there (lost = 0) and none may be stored twice.
+//! it acknowledged must be there (lost = 0), none may be stored twice, and nothing of an upload it
+//! never acknowledged may stay on disk — three times over.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -51,41 +52,28 @@ fn body(n: u64) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_under_load_loses_no_acknowledged_upload() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, url) = spawn(dir.path());
+/// Uploads from 16 concurrent writers until `target` are acknowledged, then SIGKILLs the
+/// server; returns the keys it acknowledged.
+async fn load_then_kill(mut child: Child, url: &str, token: &str, round: u32) -> Vec<String> {
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{url}/admin/hierarchies"))
-        .bearer_auth("admin")
-        .json(&json!({"hierarchy_id": HIERARCHY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
-
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut writers = Vec::new();
     for worker in 0..16u64 {
         let (url, token, acknowledged, http) = (
-            url.clone(),
-            token.clone(),
+            url.to_string(),
+            token.to_string(),
             acknowledged.clone(),
             http.clone(),
         );
         writers.push(tokio::spawn(async move {
             for n in 0.. {
-                let key = format!("w{worker}-{n}");
+                let key = format!("r{round}-w{worker}-{n}");
                 let sent = http
                     .post(format!("{url}/v1/usage"))
                     .bearer_auth(&token)
                     .header("Idempotency-Key", &key)
                     .header("Content-Encoding", "gzip")
-                    .body(body(worker * 1_000_000 + n))
+                    .body(body(u64::from(round) * 100_000_000 + worker * 1_000_000 + n))
                     .timeout(Duration::from_secs(5))
                     .send()
                     .await;
@@ -106,9 +94,54 @@ async fn sigkill_under_load_loses_no_acknowledged_upload() {
     for w in writers {
         w.await.unwrap();
     }
-    let acknowledged = acknowledged.lock().unwrap().clone();
+    acknowledged.lock().unwrap().clone()
+}
 
-    let (mut child, url) = spawn(dir.path());
+/// Every file in the store is an acknowledged upload's body or receipt, each with its pair: no
+/// temporary file and no body of an upload that was never acknowledged survives a restart.
+fn assert_no_stale_files(data_dir: &std::path::Path) {
+    let names: std::collections::BTreeSet<String> = std::fs::read_dir(data_dir.join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    for name in &names {
+        let pair = match name.strip_suffix(".receipt.json") {
+            Some(id) => format!("{id}.json"),
+            None => {
+                let id = name
+                    .strip_suffix(".json")
+                    .unwrap_or_else(|| panic!("a stale file survived the restart: {name}"));
+                format!("{id}.receipt.json")
+            }
+        };
+        assert!(names.contains(&pair), "{name} has no {pair}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_no_acknowledged_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, url) = spawn(dir.path());
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{url}/admin/hierarchies"))
+        .bearer_auth("admin")
+        .json(&json!({"hierarchy_id": HIERARCHY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+
+    let mut acknowledged = Vec::new();
+    let (mut child, mut url) = (child, url);
+    for round in 1..=3 {
+        acknowledged.extend(load_then_kill(child, &url, &token, round).await);
+        (child, url) = spawn(dir.path());
+        assert_no_stale_files(dir.path());
+    }
     let receipts: Vec<Value> = http
         .get(format!("{url}/admin/uploads"))
         .bearer_auth("admin")
@@ -130,7 +163,7 @@ async fn sigkill_under_load_loses_no_acknowledged_upload() {
         .filter(|k| !unique.contains(k.as_str()))
         .collect();
     eprintln!(
-        "crash test: acknowledged {}, present after restart {}, lost {}, stored twice {}",
+        "crash test (3 SIGKILLs): acknowledged {}, present after restart {}, lost {}, stored twice {}",
         acknowledged.len(),
         stored.len(),
         lost.len(),
@@ -139,4 +172,94 @@ async fn sigkill_under_load_loses_no_acknowledged_upload() {
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
     assert_eq!(stored.len(), unique.len(), "an upload was stored twice");
     assert!(stored.len() >= acknowledged.len());
+}
+
+/// A payload of `rows` tiny rows (`{"a":1}`) in one entry, gzip'd: a few hundred kilobytes on
+/// the wire for tens of megabytes of JSON.
+fn tiny_rows(hierarchy: &str, rows: usize) -> Vec<u8> {
+    let mut json = format!(
+        r#"{{"schema_version":2,"hierarchy_id":"{hierarchy}","product_version":"5.00.8540.1000","level":"basic","mode":"online","period":{{"week":1,"start":"2026-01-12"}},"sites":[{{"site":"{SITE}","type":"standalone","version":"5.00.8540.1000","status":"Active","clients":1,"time_zone":"UTC"}}],"results":[{{"probe":"TEL_X","site":"{SITE}","week":1,"period_start":"2026-01-05","rows":["#
+    );
+    json.reserve(rows * 8 + 8);
+    for i in 0..rows {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(r#"{"a":1}"#);
+    }
+    json.push_str("]}]}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(json.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The most memory the process has held (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc status");
+    kb / 1024.0
+}
+
+/// One authenticated 90 KiB upload of 60 MiB of tiny rows took the server from 89 MB to 5.44 GB.
+/// Now: eight at once are refused (413, past the decompressed bound), eight more of 20 MiB each
+/// (under the bound, 2.6 million rows each) are parsed and answered, and the server's peak
+/// stays under 256 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_small_upload_can_take_gigabytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = spawn(dir.path());
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{url}/admin/hierarchies"))
+        .bearer_auth("admin")
+        .json(&json!({"hierarchy_id": HIERARCHY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    const OTHER: &str = "LXTAdW+rr08bhNEX/PI0UDacSYFAJDyF2nDxs+dqiI4=";
+    let too_large = tiny_rows(HIERARCHY, 7_860_000);
+    // Parsed whole, then refused: its hierarchy is not the token's, so nothing is stored.
+    let under_bound = tiny_rows(OTHER, 2_600_000);
+    eprintln!(
+        "hostile uploads: {} KiB and {} KiB gzip'd",
+        too_large.len() / 1024,
+        under_bound.len() / 1024
+    );
+    let mut requests = Vec::new();
+    for (n, (body, expected)) in std::iter::repeat_n((too_large, 413), 8)
+        .chain(std::iter::repeat_n((under_bound, 403), 8))
+        .enumerate()
+    {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        requests.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{url}/v1/usage"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", format!("k{n}"))
+                .header("Content-Encoding", "gzip")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), expected);
+            let error: Value = r.json().await.unwrap();
+            assert!(error["error"]["code"].is_string(), "{error}");
+        }));
+    }
+    for r in requests {
+        r.await.unwrap();
+    }
+    let peak = peak_rss_mib(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eprintln!("peak resident memory under 16 hostile uploads: {peak:.0} MiB");
+    assert!(peak < 256.0, "peak {peak:.0} MiB");
 }

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use crate::connect::{CAB_FIELD, ConnectAnswer};
-use crate::fault::Fault;
+use crate::fault::{Fault, SIMULATED_LATENCY_HEADER};
 use crate::receipt::{Receipt, UploadAnswer};
 use crate::update_pack::PackOffer;
 
@@ -74,7 +74,8 @@ impl Default for RetryPolicy {
 pub struct Attempt {
     /// 1 for the first attempt.
     pub number: u32,
-    /// When it started, in milliseconds since the upload began.
+    /// When it started, in milliseconds since the upload began (on the simulated clock, when
+    /// waits are simulated).
     pub started_ms: f64,
     /// How long until its answer (or its failure).
     pub latency_ms: f64,
@@ -105,6 +106,18 @@ impl UploadOutcome {
     pub fn waited(&self) -> Duration {
         Duration::from_secs_f64(self.attempts.iter().map(|a| a.wait_after_ms).sum::<f64>() / 1e3)
     }
+}
+
+/// How late a service on simulated time says its answer was.
+fn simulated_latency(sent: &Result<reqwest::Response, reqwest::Error>) -> Option<u64> {
+    sent.as_ref()
+        .ok()?
+        .headers()
+        .get(SIMULATED_LATENCY_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// What one attempt's answer means.
@@ -164,6 +177,18 @@ impl Upstream {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `path` (an absolute path the service gave) as a URL of this service, or `None` when it
+    /// would lead anywhere else.
+    fn same_origin(&self, path: &str) -> Option<reqwest::Url> {
+        if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
+            return None;
+        }
+        let base = reqwest::Url::parse(&self.base).ok()?;
+        let url = reqwest::Url::parse(&self.url(path)).ok()?;
+        (url.origin() == base.origin() && url.path().starts_with(base.path().trim_end_matches('/')))
+            .then_some(url)
     }
 
     async fn admin_call(
@@ -282,6 +307,9 @@ impl Upstream {
             .build()
             .map_err(self.transport())?;
         let began = std::time::Instant::now();
+        // On simulated time the upload's clock is the sum of its attempts' latencies and waits;
+        // otherwise it is the wall clock.
+        let mut simulated_ms = 0.0;
         let mut backoff = self.policy.first_backoff;
         for number in 1..=self.policy.max_attempts {
             let started = began.elapsed();
@@ -304,8 +332,13 @@ impl Upstream {
                 wait_after_ms: 0.0,
             };
             let mut wait = backoff;
+            let late_ms = simulated_latency(&sent);
             let answer = self.read_answer(sent, &mut attempt).await;
             attempt.latency_ms = (began.elapsed() - started).as_secs_f64() * 1e3;
+            let answer = self.apply_simulated_latency(answer, late_ms, &mut attempt);
+            if self.policy.wait == Wait::Simulate {
+                attempt.started_ms = simulated_ms;
+            }
             if let Some(after) = attempt.retry_after_s {
                 wait = Duration::from_secs(after).min(self.policy.max_retry_after);
             }
@@ -313,6 +346,7 @@ impl Upstream {
             if transient && number < self.policy.max_attempts {
                 attempt.wait_after_ms = wait.as_secs_f64() * 1e3;
             }
+            simulated_ms += attempt.latency_ms + attempt.wait_after_ms;
             log.push(attempt);
             match answer {
                 Answer::Stored(answer) => {
@@ -341,6 +375,35 @@ impl Upstream {
         unreachable!("the loop returns on its last attempt")
     }
 
+    /// On simulated time, an answer that says it was late (`simulated-latency-ms`) costs that
+    /// much of the clock; one later than the timeout is a timeout: the client never sees it, even
+    /// when the service stored the upload, so the retry is answered with the same receipt.
+    fn apply_simulated_latency(
+        &self,
+        answer: Answer,
+        late_ms: Option<u64>,
+        attempt: &mut Attempt,
+    ) -> Answer {
+        let Some(late_ms) = late_ms.filter(|_| self.policy.wait == Wait::Simulate) else {
+            return answer;
+        };
+        let timeout_ms = self.policy.timeout.as_secs_f64() * 1e3;
+        if (late_ms as f64) < timeout_ms {
+            attempt.latency_ms += late_ms as f64;
+            return answer;
+        }
+        attempt.latency_ms = timeout_ms;
+        attempt.status = None;
+        attempt.retry_after_s = None;
+        let error = format!(
+            "timed out after {:.1} s (simulated: the answer would have taken {:.1} s)",
+            timeout_ms / 1e3,
+            late_ms as f64 / 1e3
+        );
+        attempt.error = Some(error.clone());
+        Answer::Transient(format!("attempt {}: {error}", attempt.number))
+    }
+
     /// Reads one attempt's answer into the attempt's record and says what it means.
     async fn read_answer(
         &self,
@@ -358,6 +421,7 @@ impl Upstream {
         let status = response.status();
         attempt.status = Some(status.as_u16());
         attempt.retry_after_s = retry_after(&response).map(|d| d.as_secs());
+
         if status.is_success() {
             return match response.json::<UploadAnswer>().await {
                 Ok(answer) => Answer::Stored(answer),
@@ -410,16 +474,25 @@ impl Upstream {
         })
     }
 
-    /// Downloads an offered update pack. The caller checks its digest against the offer.
+    /// Downloads an offered update pack. The caller checks its digest against the offer. The
+    /// token goes only to this service: an offer whose download path leads to another origin
+    /// (another host, port or scheme) is refused before anything is sent.
     pub async fn download_pack(
         &self,
         token: &str,
         offer: &PackOffer,
     ) -> Result<Vec<u8>, UpstreamError> {
+        let url = self.same_origin(&offer.download).ok_or_else(|| UpstreamError::Answer {
+            what: "update check".into(),
+            message: format!(
+                "pack `{}` would be downloaded from `{}`, outside {}: refused, the token goes only to the configured service",
+                offer.id, offer.download, self.base
+            ),
+        })?;
         let response = self
             .client_call(
                 "update pack download",
-                self.admin.get(self.url(&offer.download)).bearer_auth(token),
+                self.admin.get(url).bearer_auth(token),
             )
             .await?;
         let bytes = response.bytes().await.map_err(self.transport())?;

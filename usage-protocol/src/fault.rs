@@ -3,6 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The header a service running on simulated time answers with instead of sleeping through a
+/// latency fault: how many milliseconds the answer would have taken. A client on simulated time
+/// counts them on its clock (and times out when they exceed its timeout); a real service never
+/// sends it.
+pub const SIMULATED_LATENCY_HEADER: &str = "simulated-latency-ms";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {

@@ -9,10 +9,12 @@
 //! - [`usage_cab`]: the service connection tool's cabinet layout;
 //! - [`connect`]: the service connection tool's `-connect` answer;
 //! - [`client`]: a typed client of the service's API, with the retry policy of an online SCP;
-//! - [`durable`]: writing a file atomically and durably, for either side's state on disk.
+//! - [`durable`]: writing a file atomically and durably, for either side's state on disk;
+//! - [`dir_lock`]: one process at a time in a folder of durable state.
 
 pub mod client;
 pub mod connect;
+pub mod dir_lock;
 pub mod durable;
 pub mod fault;
 pub mod payload;

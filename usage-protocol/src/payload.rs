@@ -21,9 +21,43 @@ pub const SUPPORTED_VERSIONS: [u32; 2] = [1, 2];
 /// what makes "same seed, same payload bytes" hold.
 pub type Row = std::collections::BTreeMap<String, serde_json::Value>;
 
+/// The payload with its rows: what the harness builds and reads back.
+pub type UsagePayload = Payload<Row>;
+/// One probe's rows from one site's run.
+pub type ProbeResult = Entry<Row>;
+/// The payload with every row checked for its shape and then dropped: what the service needs
+/// to validate and store an upload. Its memory follows the number of entries, not of rows —
+/// a few kilobytes of gzip'd tiny rows would otherwise inflate to gigabytes of maps.
+pub type PayloadShape = Payload<RowShape>;
+
+/// A row seen only for its shape: a JSON object, whatever it holds. Zero-sized, so a vector of
+/// a million of them takes no memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RowShape;
+
+impl<'de> Deserialize<'de> for RowShape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RowShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a row: a JSON object of column values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RowShape, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(RowShape)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UsagePayload {
+pub struct Payload<R> {
     pub schema_version: u32,
     /// `tel_hash` of the hierarchy ID (`fnGetHierarchyID()`), never the ID itself.
     pub hierarchy_id: String,
@@ -37,7 +71,7 @@ pub struct UsagePayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<Part>,
     pub sites: Vec<SiteEntry>,
-    pub results: Vec<ProbeResult>,
+    pub results: Vec<Entry<R>>,
 }
 
 /// A backlog too large for one upload goes in parts, each under its own `Idempotency-Key`.
@@ -73,7 +107,7 @@ pub struct SiteEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProbeResult {
+pub struct Entry<R> {
     pub probe: String,
     /// `tel_hash` of the site code the rows were collected at.
     pub site: String,
@@ -83,12 +117,12 @@ pub struct ProbeResult {
     /// The first day of that run's period, `YYYY-MM-DD` (version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period_start: Option<String>,
-    pub rows: Vec<Row>,
+    pub rows: Vec<R>,
 }
 
-impl ProbeResult {
+impl<R> Entry<R> {
     /// The run the entry belongs to: its own week in version 2, the upload's in version 1.
-    pub fn week_in(&self, payload: &UsagePayload) -> u32 {
+    pub fn week_in(&self, payload: &Payload<R>) -> u32 {
         self.week.unwrap_or(payload.period.week)
     }
 }
@@ -107,14 +141,16 @@ pub enum PayloadError {
     },
 }
 
-impl UsagePayload {
+impl<R: serde::de::DeserializeOwned> Payload<R> {
     /// Parses and validates a decompressed payload.
     pub fn from_json(bytes: &[u8]) -> Result<Self, PayloadError> {
-        let payload: UsagePayload = serde_json::from_slice(bytes)?;
+        let payload: Self = serde_json::from_slice(bytes)?;
         payload.validate()?;
         Ok(payload)
     }
+}
 
+impl<R> Payload<R> {
     pub fn validate(&self) -> Result<(), PayloadError> {
         if !SUPPORTED_VERSIONS.contains(&self.schema_version) {
             return Err(PayloadError::SchemaVersion(self.schema_version));
@@ -176,7 +212,7 @@ impl UsagePayload {
     }
 }
 
-impl UsagePayload {
+impl<R> Payload<R> {
     /// Version 2 entries name their week and period; version 1 entries do not, and have no parts.
     fn validate_version_fields(&self) -> Result<(), PayloadError> {
         let v2 = self.schema_version >= 2;
@@ -219,7 +255,8 @@ impl UsagePayload {
     }
 }
 
-fn is_sha256_base64(value: &str) -> bool {
+/// Whether `value` is a base64 SHA-256 digest, the form of every hashed ID.
+pub fn is_sha256_base64(value: &str) -> bool {
     use base64::Engine as _;
     value.len() == 44
         && base64::engine::general_purpose::STANDARD

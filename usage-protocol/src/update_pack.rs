@@ -22,6 +22,23 @@ pub struct UpdateCheckAnswer {
     pub update_packs: Vec<PackOffer>,
 }
 
+impl PackOffer {
+    /// Whether the offer's id is one a pack can have (`cm-2403`): 1 to 64 letters, digits, `.`,
+    /// `_` or `-`, not starting with a dot. A client checks it before the id names anything.
+    pub fn has_valid_id(&self) -> bool {
+        is_valid_pack_id(&self.id)
+    }
+}
+
+/// See [`PackOffer::has_valid_id`].
+pub fn is_valid_pack_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// A product version as numbers, e.g. `5.00.8540.1000` → `[5, 0, 8540, 1000]`; `None` when it
 /// is not one.
 pub fn parse_version(v: &str) -> Option<Vec<u32>> {

@@ -74,6 +74,9 @@ pub fn run(args: RunArgs) -> Outcome {
             );
         }
     }
+    // One run at a time in an output folder: two would overwrite each other's databases and
+    // leave two bodies under one key in the upstream's store.
+    let _lock = usage_protocol::dir_lock::DirLock::acquire(layout.root(), "harness run")?;
     let runtime = runtime()?;
     let mut reports = Vec::new();
     let mut unavailable = false;

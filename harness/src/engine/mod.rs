@@ -132,6 +132,9 @@ pub struct SiteInfo {
     pub mode: String,
     pub version: String,
     pub installed: String,
+    /// The parent site (the CAS) of a child primary; `None` at the top-level site, the only one
+    /// with a service connection point.
+    pub parent: Option<String>,
     /// The weekly runs so far, oldest first.
     pub runs: Vec<RunRecord>,
 }

@@ -127,13 +127,13 @@ impl HierarchyModel {
                 version: version.clone(),
                 time_zone: p.time_zone.clone(),
                 clients: *p.clients.get_ref(),
-                apps: p.apps,
-                updates: p.updates,
-                updates_per_client: p.updates_per_client.min(p.updates),
-                collections: p.collections,
-                custom_tables: p.custom_tables,
-                boundary_groups: p.boundary_groups,
-                update_groups: p.update_groups.min(p.updates),
+                apps: *p.apps.get_ref(),
+                updates: *p.updates.get_ref(),
+                updates_per_client: *p.updates_per_client.get_ref().min(p.updates.get_ref()),
+                collections: *p.collections.get_ref(),
+                custom_tables: *p.custom_tables.get_ref(),
+                boundary_groups: *p.boundary_groups.get_ref(),
+                update_groups: *p.update_groups.get_ref().min(p.updates.get_ref()),
             });
         }
         Self {

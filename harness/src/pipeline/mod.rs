@@ -21,7 +21,7 @@ use std::time::Instant;
 use usage_protocol::client::{RetryPolicy, Upstream, UpstreamError};
 
 use crate::engine::EngineError;
-use crate::finding::Finding;
+use crate::finding::{Finding, FindingCode};
 use crate::layout::{RunLayout, ScenarioLayout};
 use crate::manifest::{self, Manifest, RecordedOptions};
 use crate::mock;
@@ -97,7 +97,7 @@ pub async fn run_scenario(
     scenario.seed = options.seed.unwrap_or(scenario.seed);
     let layout = RunLayout::new(&options.out).scenario(&scenario.name);
     layout.clear_previous_run()?;
-    let server = mock::start(&layout.upstream()).await?;
+    let server = mock::start(&layout.upstream(), true).await?;
     let upstream = Upstream::new(
         server.base_url(),
         server.admin_token(),
@@ -122,6 +122,7 @@ pub async fn run_scenario(
     stages.seed_ms = ms(t);
 
     let mut staged = Staged::default();
+    staged.findings.extend(beyond_support(&scenario));
     let mut week_record = WeekRecord {
         stages: &mut stages,
         timings: &mut timings,
@@ -199,6 +200,24 @@ async fn verify(
         &why,
         &staged.connected,
     ))
+}
+
+/// One `beyond_supported_scale` finding per site whose counts are above what is supported.
+fn beyond_support(scenario: &Scenario) -> Vec<Finding> {
+    std::iter::once(&scenario.hierarchy)
+        .chain(&scenario.neighbors)
+        .flat_map(|h| &h.primary)
+        .filter_map(|p| {
+            let beyond = crate::scenario::beyond_support(p);
+            (!beyond.is_empty()).then(|| {
+                Finding::new(
+                    FindingCode::BeyondSupportedScale,
+                    format!("beyond support: {}", beyond.join(", ")),
+                )
+                .site(&p.code.get_ref().to_ascii_uppercase())
+            })
+        })
+        .collect()
 }
 
 /// Where a week's stages leave their timings and findings.

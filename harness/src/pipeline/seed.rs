@@ -258,11 +258,17 @@ pub async fn seed_site(
 
 /// Estimated rows of a site, for progress bars.
 pub fn estimated_rows(site: &SiteModel) -> u64 {
-    u64::from(site.clients) * (1 + u64::from(site.updates_per_client))
-        + u64::from(site.apps) * 3
-        + u64::from(site.collections)
-        + u64::from(site.updates)
-        + u64::from(site.custom_tables) * 5
+    crate::scenario::SiteCounts {
+        clients: site.clients,
+        apps: site.apps,
+        updates: site.updates,
+        updates_per_client: site.updates_per_client,
+        collections: site.collections,
+        custom_tables: site.custom_tables,
+        boundary_groups: site.boundary_groups,
+        update_groups: site.update_groups,
+    }
+    .estimated_rows()
 }
 
 #[cfg(test)]

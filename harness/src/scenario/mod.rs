@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+mod bounds;
 mod fault;
 mod validate;
 
+pub use bounds::{COUNT_BOUNDS, CountBound, MAX_ROWS_PER_SITE, SiteCounts, beyond_support};
 pub use fault::{FaultKind, FaultSpec, Window};
 
 use validate::Validator;
@@ -115,45 +117,50 @@ pub struct PrimarySpec {
     pub clients: Spanned<u32>,
     /// Applications (each with one to three deployment types).
     #[serde(default = "defaults::apps")]
-    pub apps: u32,
+    pub apps: Spanned<u32>,
     /// Software updates in the site's catalog.
     #[serde(default = "defaults::updates")]
-    pub updates: u32,
+    pub updates: Spanned<u32>,
     /// Compliance states per client (capped by `updates`).
     #[serde(default = "defaults::updates_per_client")]
-    pub updates_per_client: u32,
+    pub updates_per_client: Spanned<u32>,
     #[serde(default = "defaults::collections")]
-    pub collections: u32,
+    pub collections: Spanned<u32>,
     /// Tables the customer added to the site database; only their hashed names may leave.
-    #[serde(default)]
-    pub custom_tables: u32,
+    #[serde(default = "defaults::custom_tables")]
+    pub custom_tables: Spanned<u32>,
     #[serde(default = "defaults::boundary_groups")]
-    pub boundary_groups: u32,
+    pub boundary_groups: Spanned<u32>,
     /// Software update groups (each with a share of the catalog's updates).
     #[serde(default = "defaults::update_groups")]
-    pub update_groups: u32,
+    pub update_groups: Spanned<u32>,
     #[serde(default = "defaults::time_zone")]
     pub time_zone: String,
 }
 
 mod defaults {
-    pub fn apps() -> u32 {
-        40
+    use toml::Spanned;
+
+    pub fn custom_tables() -> Spanned<u32> {
+        Spanned::new(0..0, 0)
     }
-    pub fn updates() -> u32 {
-        200
+    pub fn apps() -> Spanned<u32> {
+        Spanned::new(0..0, 40)
     }
-    pub fn updates_per_client() -> u32 {
-        10
+    pub fn updates() -> Spanned<u32> {
+        Spanned::new(0..0, 200)
     }
-    pub fn collections() -> u32 {
-        30
+    pub fn updates_per_client() -> Spanned<u32> {
+        Spanned::new(0..0, 10)
     }
-    pub fn boundary_groups() -> u32 {
-        10
+    pub fn collections() -> Spanned<u32> {
+        Spanned::new(0..0, 30)
     }
-    pub fn update_groups() -> u32 {
-        12
+    pub fn boundary_groups() -> Spanned<u32> {
+        Spanned::new(0..0, 10)
+    }
+    pub fn update_groups() -> Spanned<u32> {
+        Spanned::new(0..0, 12)
     }
     pub fn time_zone() -> String {
         "UTC".into()

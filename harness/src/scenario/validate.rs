@@ -270,6 +270,7 @@ impl Validator<'_> {
                     ),
                 );
             }
+            self.counts(p, key)?;
             total += u64::from(*p.clients.get_ref());
             if total > MAX_CLIENTS_HIERARCHY {
                 return self.error(
@@ -289,6 +290,37 @@ impl Validator<'_> {
             );
         }
         Ok(codes)
+    }
+
+    /// Every count within its hard cap, and the site's rows within what one site may hold.
+    fn counts(&self, p: &PrimarySpec, key: &str) -> Result<(), ScenarioError> {
+        for bound in &COUNT_BOUNDS {
+            let count = bound.of(p);
+            if *count.get_ref() > bound.hard_cap {
+                return self.error(
+                    count.span(),
+                    &format!("{key}.primary.{}", bound.key),
+                    format!(
+                        "{} is past the hard cap of {} (up to {} is supported; above that the run is labelled beyond support)",
+                        count.get_ref(),
+                        bound.hard_cap,
+                        bound.supported
+                    ),
+                );
+            }
+        }
+        let rows = SiteCounts::of(p).estimated_rows();
+        if rows > MAX_ROWS_PER_SITE {
+            return self.error(
+                p.updates_per_client.span(),
+                &format!("{key}.primary.updates_per_client"),
+                format!(
+                    "site {} would hold about {rows} rows (clients × (1 + updates_per_client) and its catalogs); one site may hold at most {MAX_ROWS_PER_SITE}",
+                    p.code.get_ref()
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn site_code(&self, code: &Spanned<String>, key: &str) -> Result<(), ScenarioError> {

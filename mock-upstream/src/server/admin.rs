@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +19,12 @@ use super::AppState;
 use super::auth::require_admin;
 use super::error::ApiError;
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
+/// Admin requests are small; the limit keeps a stranger from making the server read megabytes.
+const MAX_ADMIN_BODY_BYTES: usize = 64 << 10;
+
+/// The admin routes, behind the admin token: a request without it is answered 401 before any
+/// of its body is read.
+pub(super) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/admin/hierarchies", post(register_hierarchy))
         .route("/admin/uploads", get(list_uploads))
@@ -28,6 +34,15 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route("/admin/reset", post(reset))
+        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(state, admin_only))
+}
+
+async fn admin_only(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    match require_admin(&state, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -44,10 +59,8 @@ struct RegisterRequest {
 /// Issues the hierarchy's client token (the same one again if it has one).
 async fn register_hierarchy(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&state, &headers)?;
     let request: RegisterRequest = parse_json(&body)?;
     let token = state
         .tokens
@@ -60,19 +73,15 @@ async fn register_hierarchy(
 
 async fn list_uploads(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
 ) -> Result<Json<Vec<Receipt>>, ApiError> {
-    require_admin(&state, &headers)?;
     Ok(Json(state.store.receipts().await))
 }
 
 /// The stored (decompressed) JSON body of an upload, by receipt id.
 async fn fetch_upload(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers)?;
     let body = state
         .store
         .body(&id)
@@ -90,28 +99,39 @@ async fn fetch_upload(
 
 async fn add_fault(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers)?;
     let fault: Fault = parse_json(&body)?;
+    check_fault(&fault)?;
     state.faults.add(fault);
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A fault must be one a real service could show: an error status, a count that does something.
+fn check_fault(fault: &Fault) -> Result<(), ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_fault", message);
+    if let Fault::Status { status, .. } = fault
+        && !(400..=599).contains(status)
+    {
+        return Err(bad(format!(
+            "field `status`: {status} is not an error status (400 to 599)"
+        )));
+    }
+    if fault.remaining() == 0 {
+        return Err(bad("field `count`: must be at least 1".into()));
+    }
+    Ok(())
+}
+
 async fn list_faults(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
 ) -> Result<Json<Vec<Fault>>, ApiError> {
-    require_admin(&state, &headers)?;
     Ok(Json(state.faults.pending()))
 }
 
 async fn clear_faults(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers)?;
     state.faults.clear();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -119,9 +139,7 @@ async fn clear_faults(
 /// Forgets every fault, upload and token, on disk too.
 async fn reset(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers)?;
     state.faults.clear();
     state
         .store

@@ -26,6 +26,11 @@ pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(),
     }
 }
 
+/// True when the request carries a hierarchy's token.
+pub(super) fn is_client(state: &AppState, headers: &HeaderMap) -> bool {
+    state.tokens.hierarchy_of(bearer(headers)).is_some()
+}
+
 /// The hierarchy whose token the request carries. `who_needs` starts the refusal's message, e.g.
 /// "the update check needs".
 pub(super) fn client_hierarchy(

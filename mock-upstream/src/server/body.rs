@@ -16,19 +16,22 @@ pub(super) async fn read_body(
     body: Body,
 ) -> Result<Vec<u8>, ApiError> {
     let limit = state.config.max_body_bytes;
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request body exceeds {limit} bytes"),
-        )
-    })?;
+    let bytes: Bytes = within_body_timeout(axum::body::to_bytes(body, limit))
+        .await?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds {limit} bytes"),
+            )
+        })?;
     count_received(state, bytes.len());
+    // Header values such as `GZIP` are case-insensitive.
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
-    match encoding {
+        .map_or_else(|| "identity".to_string(), |v| v.trim().to_ascii_lowercase());
+    match encoding.as_str() {
         "gzip" => gunzip_bounded(&bytes, state.config.max_decompressed_bytes),
         "identity" => Ok(bytes.to_vec()),
         other => Err(ApiError::new(
@@ -37,6 +40,28 @@ pub(super) async fn read_body(
             format!("Content-Encoding `{other}` is not supported (use gzip or identity)"),
         )),
     }
+}
+
+/// How long a client may take to send a request body: a half-sent request is not held open
+/// for good (408 after it).
+pub(super) const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `read` (reading a request body) within [`BODY_READ_TIMEOUT`].
+pub(super) async fn within_body_timeout<T>(
+    read: impl std::future::Future<Output = T>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(BODY_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        })
 }
 
 /// Counts request body bytes received, as they arrived (compressed).
@@ -48,24 +73,28 @@ pub(super) fn count_received(state: &AppState, bytes: usize) {
 
 /// Inflates at most `limit` bytes: reading one byte past the limit proves the payload is too
 /// large without ever holding more than `limit + 1` bytes.
+/// Bytes after the gzip stream are refused: they are not part of the payload, and accepting
+/// them would let a body carry anything unchecked.
 pub fn gunzip_bounded(bytes: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_gzip", message);
+    let mut decoder = flate2::bufread::GzDecoder::new(bytes);
+    (&mut decoder)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_gzip",
-                format!("body is not valid gzip: {e}"),
-            )
-        })?;
+        .map_err(|e| bad(format!("body is not valid gzip: {e}")))?;
     if out.len() > limit {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "decompressed_too_large",
             format!("decompressed payload exceeds {limit} bytes"),
         ));
+    }
+    let trailing = decoder.into_inner().len();
+    if trailing > 0 {
+        return Err(bad(format!(
+            "body is not valid gzip: {trailing} bytes follow the end of the gzip stream"
+        )));
     }
     Ok(out)
 }

@@ -4,7 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
-const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
+/// Fits the largest upload a service connection point makes: the harness splits a backlog into
+/// parts of at most 16 MiB of JSON (`harness::payload::MAX_PART_BYTES`).
+const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 24 << 20;
+/// Uploads inflated and parsed at once (the rest wait their turn): with the limits above, a
+/// flood of hostile uploads costs at most about 2 × (8 + 24) MiB.
+const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 2;
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -17,6 +22,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest decompressed payload accepted (413 past it), so a gzip bomb is refused.
     pub max_decompressed_bytes: usize,
+    /// Latency faults are not slept: the answer goes out at once and says, in the
+    /// `simulated-latency-ms` header, how late it would have been. Scenario runs use it so that
+    /// transport time advances a simulated clock.
+    pub simulate_latency: bool,
+    /// Uploads read, inflated and parsed at once; the others wait. Bounds peak memory.
+    pub max_concurrent_uploads: usize,
 }
 
 impl Config {
@@ -28,6 +39,8 @@ impl Config {
             admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            simulate_latency: false,
+            max_concurrent_uploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
         }
     }
 }
@@ -51,6 +64,14 @@ pub struct ServeArgs {
     /// Largest decompressed payload accepted, in bytes (413 past it).
     #[arg(long, default_value_t = DEFAULT_MAX_DECOMPRESSED_BYTES)]
     pub max_decompressed_bytes: usize,
+    /// Answer latency faults at once with a `simulated-latency-ms` header instead of sleeping
+    /// (for clients on a simulated clock).
+    #[arg(long)]
+    pub simulate_latency: bool,
+    /// Uploads read, inflated and parsed at once (the rest wait): peak memory is about this
+    /// many times (--max-body-bytes + --max-decompressed-bytes).
+    #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT_UPLOADS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_concurrent_uploads: usize,
 }
 
 impl ServeArgs {
@@ -61,6 +82,8 @@ impl ServeArgs {
             admin_token: self.admin_token,
             max_body_bytes: self.max_body_bytes,
             max_decompressed_bytes: self.max_decompressed_bytes,
+            simulate_latency: self.simulate_latency,
+            max_concurrent_uploads: self.max_concurrent_uploads,
         }
     }
 }
@@ -97,6 +120,8 @@ mod tests {
         assert_eq!(config.admin_token, "t");
         assert_eq!(config.max_body_bytes, new.max_body_bytes);
         assert_eq!(config.max_decompressed_bytes, new.max_decompressed_bytes);
+        assert_eq!(config.simulate_latency, new.simulate_latency);
+        assert_eq!(config.max_concurrent_uploads, new.max_concurrent_uploads);
     }
 
     #[test]
@@ -113,6 +138,9 @@ mod tests {
             "10",
             "--max-decompressed-bytes",
             "20",
+            "--simulate-latency",
+            "--max-concurrent-uploads",
+            "3",
         ])
         .unwrap()
         .serve
@@ -122,5 +150,7 @@ mod tests {
         assert_eq!(config.admin_token, "t");
         assert_eq!(config.max_body_bytes, 10);
         assert_eq!(config.max_decompressed_bytes, 20);
+        assert!(config.simulate_latency);
+        assert_eq!(config.max_concurrent_uploads, 3);
     }
 }

@@ -35,7 +35,7 @@ use axum::http::StatusCode;
 pub use body::gunzip_bounded;
 pub use config::{Config, ServeArgs};
 pub use error::ApiError;
-pub use run::{RunningServer, ServerError, serve_until_signal, start};
+pub use run::{RunningServer, SHUTDOWN_DEADLINE, ServerError, serve_until_signal, start};
 
 /// What every handler can reach.
 struct AppState {
@@ -45,15 +45,24 @@ struct AppState {
     metrics: crate::metrics::Metrics,
     catalog: crate::update_packs::Catalog,
     config: Config,
+    /// Permits to read, inflate and parse an upload: peak memory is this many times one
+    /// request's bound (compressed body plus decompressed payload), however many arrive.
+    inflating: tokio::sync::Semaphore,
 }
 
 fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
-    Router::new()
+    let client_routes = Router::new()
         .merge(usage::routes())
         .merge(sct::routes())
         .merge(updates::routes())
-        .merge(admin::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            fault_injection::apply_faults,
+        ));
+    Router::new()
+        .merge(client_routes)
+        .merge(admin::routes(state.clone()))
         .merge(metrics::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -16,7 +16,7 @@ pub(super) fn respond(
     response
 }
 
-fn count(state: &AppState, route: &'static str, status: StatusCode) {
+pub(super) fn count(state: &AppState, route: &str, status: StatusCode) {
     state.metrics.add(
         "upstream_requests_total",
         format!("route=\"{route}\",status=\"{}\"", status.as_u16()),

@@ -15,6 +15,7 @@ use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::update_packs::Catalog;
+use usage_protocol::dir_lock::DirLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -32,7 +33,12 @@ pub enum ServerError {
     Auth(#[from] crate::auth::AuthError),
     #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Locked(#[from] usage_protocol::dir_lock::LockError),
 }
+
+/// How long a stop waits for requests in flight.
+pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A server running on a tokio task; dropping it (or [`RunningServer::stop`]) shuts it down.
 pub struct RunningServer {
@@ -55,12 +61,21 @@ impl RunningServer {
         &self.admin_token
     }
 
-    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    /// Stops accepting, lets requests in flight finish — for at most [`SHUTDOWN_DEADLINE`],
+    /// then drops what is left (nothing unacknowledged is lost: an answer not sent was never a
+    /// promise) — and waits for the server to end.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(task) = self.task.take() {
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(SHUTDOWN_DEADLINE, &mut task).await.is_err()
+        {
+            tracing::warn!(
+                "requests still in flight after {} s: stopping anyway",
+                SHUTDOWN_DEADLINE.as_secs()
+            );
+            task.abort();
             let _ = task.await;
         }
     }
@@ -77,6 +92,8 @@ impl Drop for RunningServer {
 /// Binds, reloads the durable state and starts serving on the current tokio runtime.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     fs_err::create_dir_all(&config.data_dir).map_err(ServerError::DataDir)?;
+    // Held by the serving task: released when the server has stopped.
+    let lock = DirLock::acquire(&config.data_dir, "a mock upstream serving from it")?;
     let store = Store::open(&config.data_dir).await?;
     let tokens = Tokens::open(&config.data_dir, config.admin_token.clone())?;
     let bind_failed = |source| ServerError::Bind {
@@ -94,12 +111,14 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         tokens,
         metrics: Metrics::default(),
         catalog: Catalog::shipped(),
+        inflating: tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1)),
         config: config.clone(),
     });
     let (tx, rx) = oneshot::channel();
     let app = router(state);
     let listener = ResettingListener::new(listener, faults);
     let task = tokio::spawn(async move {
+        let _lock = lock;
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = rx.await;
         });

@@ -14,16 +14,15 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use usage_protocol::connect::{CAB_FIELD, ConnectAnswer, ConnectResult};
-use usage_protocol::payload::UsagePayload;
+use usage_protocol::payload::PayloadShape;
 use usage_protocol::update_pack::PackOffer;
 use usage_protocol::{sha256_hex, usage_cab};
 
 use super::AppState;
 use super::acknowledge::acknowledge;
 use super::auth::client_hierarchy;
-use super::body::count_received;
+use super::body::{count_received, within_body_timeout};
 use super::error::ApiError;
-use super::fault_injection::inject_faults;
 use super::respond::respond;
 use super::updates::offers_for;
 use crate::store::NewUpload;
@@ -48,9 +47,9 @@ async fn connect(
     headers: &HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<ConnectAnswer, ApiError> {
-    inject_faults(state, ROUTE).await?;
     client_hierarchy(state, headers, "the service connection tool needs")?;
-    let files = read_files(state, multipart).await?;
+    let _permit = state.inflating.acquire().await.expect("never closed");
+    let files = within_body_timeout(read_files(state, multipart)).await??;
     let mut accepted = Vec::new();
     for (name, bytes) in files {
         accepted.push(accept(state, name, &bytes).await?);
@@ -122,7 +121,7 @@ async fn read_files(
 struct Accepted {
     file: String,
     key: String,
-    payload: UsagePayload,
+    payload: PayloadShape,
     json: Vec<u8>,
     update_packs: Vec<PackOffer>,
 }
@@ -142,7 +141,7 @@ async fn accept(state: &AppState, file: String, bytes: &[u8]) -> Result<Accepted
                 _ => bad("invalid_cab", format!("`{name}`: {e}")),
             },
         )?;
-    let payload = UsagePayload::from_json(&cab.payload_json)
+    let payload = PayloadShape::from_json(&cab.payload_json)
         .map_err(|e| bad("invalid_payload", format!("`{name}`: {e}")))?;
     if payload.mode != "offline" {
         return Err(bad(
@@ -164,7 +163,7 @@ async fn accept(state: &AppState, file: String, bytes: &[u8]) -> Result<Accepted
         ));
     }
     let key = usage_protocol::connect::idempotency_key(&payload.hierarchy_id, payload.period.week);
-    if let Some(existing) = state.store.by_key(&key).await
+    if let Some(existing) = state.store.by_key(&payload.hierarchy_id, &key).await
         && existing.body_sha256 != sha256_hex(&cab.payload_json)
     {
         return Err(ApiError::new(

@@ -16,7 +16,6 @@ use usage_protocol::update_pack::{PackOffer, UpdateCheckAnswer};
 use super::AppState;
 use super::auth::client_hierarchy;
 use super::error::ApiError;
-use super::fault_injection::inject_faults;
 use super::respond::respond;
 
 const CHECK_ROUTE: &str = "/v1/updates";
@@ -52,7 +51,6 @@ async fn update_check(
     query: Result<Query<UpdateCheck>, QueryRejection>,
 ) -> Response {
     let result = async {
-        inject_faults(&state, CHECK_ROUTE).await?;
         client_hierarchy(&state, &headers, "the update check needs")?;
         let Query(check) = query.map_err(|e| {
             ApiError::new(
@@ -78,7 +76,6 @@ async fn download_pack(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     let result = async {
-        inject_faults(&state, DOWNLOAD_ROUTE).await?;
         client_hierarchy(&state, &headers, "an update pack download needs")?;
         let pack = state.catalog.get(&id).ok_or_else(|| {
             ApiError::new(

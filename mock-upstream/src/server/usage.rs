@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
-use usage_protocol::payload::UsagePayload;
+use usage_protocol::payload::PayloadShape;
 use usage_protocol::receipt::UploadAnswer;
 
 use super::AppState;
@@ -16,7 +16,6 @@ use super::acknowledge::acknowledge;
 use super::auth::client_hierarchy;
 use super::body::read_body;
 use super::error::ApiError;
-use super::fault_injection::inject_faults;
 use super::respond::respond;
 use crate::store::NewUpload;
 
@@ -60,11 +59,12 @@ async fn upload(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<UploadAnswer>), ApiError> {
-    inject_faults(state, ROUTE).await?;
     let token_hierarchy = client_hierarchy(state, headers, "usage uploads need")?;
     let key = idempotency_key(headers)?;
+    // Inflating and parsing is where an upload costs memory: only so many at once.
+    let _permit = state.inflating.acquire().await.expect("never closed");
     let json = read_body(state, headers, body).await?;
-    let payload = UsagePayload::from_json(&json)
+    let payload = PayloadShape::from_json(&json)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
     if payload.hierarchy_id != token_hierarchy {
         return Err(ApiError::new(

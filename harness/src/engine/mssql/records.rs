@@ -5,7 +5,7 @@ use tiberius::Row;
 
 use super::super::{EngineError, ImportedPack, RunRecord, SiteInfo};
 use super::site::MssqlSite;
-use super::values::{ValueError, text, unsigned};
+use super::values::{ValueError, optional_text, text, unsigned};
 use crate::scenario::Level;
 
 fn run_record(row: &Row) -> Result<RunRecord, ValueError> {
@@ -39,7 +39,7 @@ impl MssqlSite {
     pub(super) async fn read_site_info(&self) -> Result<SiteInfo, EngineError> {
         let site = self
             .query(
-                "SELECT SiteCode, Version, InstallDate FROM dbo.Sites",
+                "SELECT SiteCode, Version, InstallDate, ParentSiteCode FROM dbo.Sites",
                 &[],
                 "read site",
             )
@@ -73,6 +73,7 @@ impl MssqlSite {
                 mode: text(settings, 2)?,
                 version: text(site, 1)?,
                 installed: text(site, 2)?,
+                parent: optional_text(site, 3)?,
                 runs: runs.iter().map(run_record).collect::<Result<_, _>>()?,
             })
         };

@@ -6,11 +6,12 @@ use rusqlite::{Connection, params};
 use super::super::{ImportedPack, RunRecord, SiteInfo};
 
 pub(super) fn site_info(conn: &Connection) -> rusqlite::Result<SiteInfo> {
-    let (code, version, installed): (String, String, String) = conn.query_row(
-        "SELECT SiteCode, Version, InstallDate FROM Sites",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (code, version, installed, parent): (String, String, String, Option<String>) = conn
+        .query_row(
+            "SELECT SiteCode, Version, InstallDate, ParentSiteCode FROM Sites",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
     let (hierarchy_id, level, mode): (String, String, String) = conn.query_row(
         "SELECT HierarchyID, Level, Mode FROM TEL_Settings",
         [],
@@ -34,6 +35,7 @@ pub(super) fn site_info(conn: &Connection) -> rusqlite::Result<SiteInfo> {
         mode,
         version,
         installed,
+        parent,
         runs,
     })
 }

@@ -1,0 +1,203 @@
+//! Hostile and absurd inputs to the harness's command line: each test is named after the defect
+//! an attack found, and reproduces it.
+
+use std::path::Path;
+use std::process::Command;
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+fn smoke() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/smoke.toml"
+    ))
+    .unwrap()
+    .replace("clients = 2000", "clients = 300")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `apps = 4294967295` (and the other counts) passed `scenario check`, then `run` aborted
+/// allocating 412 GB. Every count is refused past its hard cap, by `check` and `run` alike, with
+/// exit 2 and file:line:key.
+#[test]
+fn huge_counts_abort_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    for key in [
+        "apps",
+        "updates",
+        "updates_per_client",
+        "collections",
+        "custom_tables",
+        "boundary_groups",
+        "update_groups",
+    ] {
+        let text = smoke()
+            .replace("custom_tables = 2\n", "")
+            .replace("clients = 300", &format!("clients = 300\n{key} = 4294967295"));
+        let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+        let file = write(dir.path(), "huge.toml", &text);
+        for command in [&["scenario", "check"][..], &["run", "--no-progress", "--out"]] {
+            let mut cmd = harness();
+            cmd.args(command);
+            if command[0] == "run" {
+                cmd.arg(dir.path().join("out"));
+            }
+            let out = cmd.arg(&file).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{key} {command:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("huge.toml:{line}: `hierarchy.primary.{key}`")),
+                "{key}: {stderr}"
+            );
+            assert!(stderr.contains("hard cap"), "{stderr}");
+        }
+    }
+}
+
+/// The product of clients and compliance states is bounded too: each count under its cap can
+/// still ask for billions of rows together.
+#[test]
+fn counts_under_their_caps_cannot_multiply_past_the_row_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = smoke().replace(
+        "clients = 300",
+        "clients = 175000\nupdates = 500000\nupdates_per_client = 2000",
+    );
+    let file = write(dir.path(), "rows.toml", &text);
+    let out = harness()
+        .args(["scenario", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("hierarchy.primary.updates_per_client"), "{stderr}");
+    assert!(stderr.contains("rows"), "{stderr}");
+}
+
+/// Above what is supported and under the hard cap, the run goes ahead and its report labels it.
+#[test]
+fn counts_beyond_support_run_and_are_labelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "big.toml",
+        &smoke().replace("custom_tables = 2", "custom_tables = 201"),
+    );
+    let out = harness()
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report = std::fs::read_to_string(dir.path().join("out/report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let findings = report["scenarios"][0]["findings"].as_array().unwrap();
+    let labelled = findings
+        .iter()
+        .find(|f| f["code"] == "beyond_supported_scale")
+        .expect("labelled beyond support");
+    assert!(
+        labelled["message"]
+            .as_str()
+            .unwrap()
+            .contains("custom_tables = 201 (supported up to 200)"),
+        "{labelled}"
+    );
+    assert_eq!(labelled["severity"], "info");
+}
+
+/// Install years 9999 and -1 exited 1: a bad date is a bad scenario (exit 2, naming the key).
+#[test]
+fn install_years_out_of_range_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    for date in ["9999-01-05", "-001-01-05", "2026-02-30"] {
+        let file = write(
+            dir.path(),
+            "date.toml",
+            &smoke().replace("2026-01-05", date),
+        );
+        for command in [&["scenario", "check"][..], &["run", "--no-progress", "--out"]] {
+            let mut cmd = harness();
+            cmd.args(command);
+            if command[0] == "run" {
+                cmd.arg(dir.path().join("out"));
+            }
+            let out = cmd.arg(&file).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{date} {command:?}: {stderr}");
+            assert!(stderr.contains("hierarchy.installed"), "{stderr}");
+        }
+    }
+}
+
+/// `--upload-timeout-ms 0` exited 1; a bad flag is a usage error.
+#[test]
+fn a_zero_upload_timeout_exits_1() {
+    let out = harness()
+        .args(["run", "--upload-timeout-ms", "0", "x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Two upstreams on one data dir both stored the same key and lost a token. The second is
+/// refused (exit 2) and told who holds the folder.
+#[test]
+fn no_lock_on_data_dir() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = harness()
+        .args(["upstream", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(first.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+    let second = harness()
+        .args(["upstream", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("in use by another process (pid {}", first.id())),
+        "{stderr}"
+    );
+}
+
+/// Two runs into one `--out` failed or left two bodies under one key: the second is refused.
+#[test]
+fn no_lock_on_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let held = usage_protocol::dir_lock::DirLock::acquire(&out, "a test holding it").unwrap();
+    let file = write(dir.path(), "s.toml", &smoke());
+    let run = harness()
+        .args(["run", "--no-progress", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a test holding it"), "{stderr}");
+    assert!(!out.join("smoke").exists(), "nothing ran");
+    drop(held);
+}

@@ -1,0 +1,269 @@
+//! The service connection tool against a hostile service and a hostile transfer folder: each test
+//! is named after the defect an attack found. Nothing the other side says may choose a path, and
+//! the token goes only to the configured service.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::routing::{any, post};
+use harness::engine::{SiteDatabase, WeeklyRun};
+use harness::probes;
+use harness::scenario::Level;
+use harness::sct::{self, SctError};
+use usage_protocol::connect::{ConnectAnswer, ConnectResult};
+use usage_protocol::receipt::Receipt;
+use usage_protocol::update_pack::PackOffer;
+
+/// A seeded site (CAS and one child when `cas`) with one weekly run everywhere.
+async fn sites(dir: &Path, cas: bool) -> Vec<Arc<dyn SiteDatabase>> {
+    let text = format!(
+        "name = \"t\"\nseed = 9\n[hierarchy]\ncas = {cas}\nscp_mode = \"offline\"\ninstalled = \"2026-01-05\"\n[[hierarchy.primary]]\ncode = \"P01\"\nclients = 80\n"
+    );
+    let (hierarchy, _engine, sites) = common::seed_all(&common::scenario(&text), dir).await;
+    let catalog = probes::for_level(Level::Enhanced);
+    for site in &sites {
+        site.db
+            .run_weekly(&WeeklyRun {
+                week: 1,
+                started_on: hierarchy.week_start(1),
+                probes: &catalog,
+            })
+            .await
+            .unwrap();
+    }
+    sites.into_iter().map(|s| s.db).collect()
+}
+
+/// Serves `answer` to every -connect and counts every other request; returns its base URL.
+async fn hostile_service(answer: serde_json::Value, other_requests: Arc<AtomicUsize>) -> String {
+    let app = Router::new()
+        .route(
+            "/v1/sct/connect",
+            post(move || async move { axum::Json(answer) }),
+        )
+        .fallback(any(move || async move {
+            other_requests.fetch_add(1, Ordering::SeqCst);
+            "pack bytes"
+        }));
+    serve(app).await
+}
+
+/// Counts the requests that reach it (a port the token must never go to).
+async fn bystander(requests: Arc<AtomicUsize>) -> SocketAddr {
+    let app = Router::new().fallback(any(move || async move {
+        requests.fetch_add(1, Ordering::SeqCst);
+        "stolen"
+    }));
+    serve(app).await.trim_start_matches("http://").parse().unwrap()
+}
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A -connect answer for `hierarchy_id` offering `packs`.
+fn answer(hierarchy_id: &str, packs: Vec<PackOffer>) -> serde_json::Value {
+    serde_json::to_value(ConnectAnswer {
+        results: vec![ConnectResult {
+            file: "UsageData.cab".into(),
+            hierarchy_id: hierarchy_id.into(),
+            week: 1,
+            receipt: Receipt {
+                id: "r1".into(),
+                idempotency_key: format!("sct/{hierarchy_id}/week/1"),
+                hierarchy_id: hierarchy_id.into(),
+                week: 1,
+                channel: "sct".into(),
+                body_sha256: "00".repeat(32),
+                bytes: 1,
+                received_at: "0.0".into(),
+            },
+            replayed: false,
+            update_packs: packs,
+        }],
+    })
+    .unwrap()
+}
+
+fn offer(id: &str, download: &str) -> PackOffer {
+    PackOffer {
+        id: id.into(),
+        name: "pack".into(),
+        version: "5.00.9128.1000".into(),
+        size: 10,
+        sha256: usage_protocol::sha256_hex(b"pack bytes"),
+        download: download.into(),
+    }
+}
+
+/// A transfer folder with a prepared cabinet, under `root/transfer`; returns the cabinet's
+/// hierarchy hash.
+async fn prepared(root: &Path) -> String {
+    let db = sites(&root.join("sites"), false).await.remove(0);
+    std::fs::create_dir_all(root.join("transfer")).unwrap();
+    sct::prepare(db.as_ref(), None, &root.join("transfer/UsageData.cab"))
+        .await
+        .unwrap()
+        .hierarchy_hash
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn sct_connect_trusts_the_server() {
+    let root = tempfile::tempdir().unwrap();
+    let hash = prepared(root.path()).await;
+    let stolen = Arc::new(AtomicUsize::new(0));
+    let elsewhere = bystander(stolen.clone()).await;
+    let cases = [
+        ("hierarchy id `..`", answer("..", vec![])),
+        (
+            "a hierarchy not sent",
+            answer(&harness::hash::tel_hash("another hierarchy"), vec![]),
+        ),
+        (
+            "pack id as a path",
+            answer(&hash, vec![offer("../../evil", "/v1/updatepacks/x")]),
+        ),
+        (
+            "download on another port",
+            answer(&hash, vec![offer("cm-1", &format!(":{}/x", elsewhere.port()))]),
+        ),
+        (
+            "download on another host",
+            answer(&hash, vec![offer("cm-1", &format!("//{elsewhere}/x"))]),
+        ),
+        (
+            "download as an absolute URL",
+            answer(&hash, vec![offer("cm-1", &format!("http://{elsewhere}/x"))]),
+        ),
+        (
+            "download with an @",
+            answer(&hash, vec![offer("cm-1", &format!("@{elsewhere}/x"))]),
+        ),
+    ];
+    for (what, hostile) in cases {
+        let dest = root.path().join("packs");
+        let url = hostile_service(hostile, Arc::new(AtomicUsize::new(0))).await;
+        let err = sct::connect(&url, "secret-token", &root.path().join("transfer"), &dest)
+            .await
+            .expect_err(what);
+        assert!(
+            matches!(err, SctError::HostileAnswer(_) | SctError::Upstream(_)),
+            "{what}: {err}"
+        );
+        assert!(
+            !root.path().join("manifest.json").exists() && !root.path().join("evil.pack").exists(),
+            "{what}: a file landed outside --updatepackdest"
+        );
+        if dest.exists() {
+            for file in files_under(&dest) {
+                assert!(file.starts_with(&dest), "{what}: {}", file.display());
+            }
+        }
+        assert_eq!(stolen.load(Ordering::SeqCst), 0, "{what}: the token went elsewhere");
+    }
+    // Packs of the right form still download from the service itself.
+    let served = Arc::new(AtomicUsize::new(0));
+    let url = hostile_service(
+        answer(&hash, vec![offer("cm-2403", "/v1/updatepacks/cm-2403")]),
+        served.clone(),
+    )
+    .await;
+    let dest = root.path().join("good");
+    sct::connect(&url, "t", &root.path().join("transfer"), &dest)
+        .await
+        .unwrap();
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert!(
+        dest.join(sct::hierarchy_folder(&hash))
+            .join("cm-2403.pack")
+            .is_file()
+    );
+}
+
+/// Writes a transfer folder for `db`'s hierarchy whose manifest names `file`.
+async fn manifest_naming(db: &dyn SiteDatabase, src: &Path, file: &str, sha: &str) {
+    let own = harness::hash::tel_hash(&db.site_info().await.unwrap().hierarchy_id);
+    let folder = src.join(sct::hierarchy_folder(&own));
+    std::fs::create_dir_all(&folder).unwrap();
+    let manifest = serde_json::json!({
+        "hierarchy_id": own,
+        "packs": [{"id": "cm-1", "name": "n", "version": "5.00.9128.1000", "sha256": sha, "file": file}],
+    });
+    std::fs::write(folder.join(sct::MANIFEST), manifest.to_string()).unwrap();
+}
+
+#[tokio::test]
+async fn sct_import_follows_the_manifest_anywhere() {
+    let root = tempfile::tempdir().unwrap();
+    let db = sites(&root.path().join("sites"), false).await.remove(0);
+    let outside = root.path().join("secret.txt");
+    std::fs::write(&outside, b"not a pack").unwrap();
+    let sha = usage_protocol::sha256_hex(b"not a pack");
+    for (what, file) in [
+        ("a path up", "../../secret.txt".to_string()),
+        ("an absolute path", outside.display().to_string()),
+        ("a device", "/dev/zero".to_string()),
+    ] {
+        let src = root.path().join(format!("src-{}", what.replace(' ', "-")));
+        manifest_naming(db.as_ref(), &src, &file, &sha).await;
+        let err = sct::import(db.as_ref(), &src).await.expect_err(what);
+        assert!(
+            err.to_string().contains("not a plain file name"),
+            "{what}: {err}"
+        );
+    }
+    // A link inside the folder to a file outside it is not a regular file.
+    let src = root.path().join("src-link");
+    manifest_naming(db.as_ref(), &src, "cm-1.pack", &sha).await;
+    let own = harness::hash::tel_hash(&db.site_info().await.unwrap().hierarchy_id);
+    std::os::unix::fs::symlink(
+        &outside,
+        src.join(sct::hierarchy_folder(&own)).join("cm-1.pack"),
+    )
+    .unwrap();
+    let err = sct::import(db.as_ref(), &src).await.expect_err("a link");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert!(db.update_packs().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sct_prepare_runs_at_a_child_primary() {
+    let root = tempfile::tempdir().unwrap();
+    let mut dbs = sites(root.path(), true).await;
+    let child = dbs.pop().unwrap();
+    assert!(child.site_info().await.unwrap().parent.is_some());
+    let dest = root.path().join("UsageData.cab");
+    let err = sct::prepare(child.as_ref(), None, &dest)
+        .await
+        .expect_err("a child primary has no service connection point");
+    assert!(matches!(err, SctError::NotTopLevel { .. }), "{err}");
+    assert!(!dest.exists());
+    let err = sct::export(child.as_ref(), None, &root.path().join("UsageData.csv"))
+        .await
+        .expect_err("nor does export run there");
+    assert!(matches!(err, SctError::NotTopLevel { .. }), "{err}");
+    // The CAS prepares the whole hierarchy.
+    sct::prepare(dbs[0].as_ref(), None, &dest).await.unwrap();
+}
