@@ -530,7 +530,9 @@ mod tests {
 
     #[test]
     fn plain_file_names_stay_in_their_folder() {
-        for bad in ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "c:x", "a\0b"] {
+        for bad in [
+            "", ".", "..", "../x", "a/b", "a\\b", ".hidden", "c:x", "a\0b",
+        ] {
             assert!(!is_plain_file_name(bad), "{bad:?}");
         }
         assert!(is_plain_file_name("cm-2403.pack"));

@@ -162,7 +162,9 @@ async fn a_restart_between_storing_and_marking_sends_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::standalone(31, 40, "[run]\nweeks = 2");
     let layout = harness::layout::RunLayout::new(dir.path()).scenario(&scenario.name);
-    let server = harness::mock::start(&layout.upstream(), true).await.unwrap();
+    let server = harness::mock::start(&layout.upstream(), true)
+        .await
+        .unwrap();
     let upstream = Upstream::new(
         server.base_url(),
         server.admin_token(),

@@ -129,9 +129,19 @@ async fn late_answers_time_out_on_the_simulated_clock() {
     for timed_out in &log[..2] {
         assert_eq!(timed_out.status, None);
         assert_eq!(timed_out.latency_ms, 5000.0);
-        assert!(timed_out.error.as_deref().unwrap().contains("timed out after 5.0 s (simulated"));
+        assert!(
+            timed_out
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("timed out after 5.0 s (simulated")
+        );
     }
-    assert_eq!(log[2].status, Some(200), "the stored upload's receipt, replayed");
+    assert_eq!(
+        log[2].status,
+        Some(200),
+        "the stored upload's receipt, replayed"
+    );
     // The clock: each attempt starts after the previous one's timeout and backoff.
     assert_eq!(log[1].started_ms, log[0].latency_ms + log[0].wait_after_ms);
     let expected = log[1].started_ms + log[1].latency_ms + log[1].wait_after_ms;

@@ -38,12 +38,16 @@ fn huge_counts_abort_the_process() {
         "boundary_groups",
         "update_groups",
     ] {
-        let text = smoke()
-            .replace("custom_tables = 2\n", "")
-            .replace("clients = 300", &format!("clients = 300\n{key} = 4294967295"));
+        let text = smoke().replace("custom_tables = 2\n", "").replace(
+            "clients = 300",
+            &format!("clients = 300\n{key} = 4294967295"),
+        );
         let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
         let file = write(dir.path(), "huge.toml", &text);
-        for command in [&["scenario", "check"][..], &["run", "--no-progress", "--out"]] {
+        for command in [
+            &["scenario", "check"][..],
+            &["run", "--no-progress", "--out"],
+        ] {
             let mut cmd = harness();
             cmd.args(command);
             if command[0] == "run" {
@@ -78,7 +82,10 @@ fn counts_under_their_caps_cannot_multiply_past_the_row_bound() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("hierarchy.primary.updates_per_client"), "{stderr}");
+    assert!(
+        stderr.contains("hierarchy.primary.updates_per_client"),
+        "{stderr}"
+    );
     assert!(stderr.contains("rows"), "{stderr}");
 }
 
@@ -126,7 +133,10 @@ fn install_years_out_of_range_exit_1() {
             "date.toml",
             &smoke().replace("2026-01-05", date),
         );
-        for command in [&["scenario", "check"][..], &["run", "--no-progress", "--out"]] {
+        for command in [
+            &["scenario", "check"][..],
+            &["run", "--no-progress", "--out"],
+        ] {
             let mut cmd = harness();
             cmd.args(command);
             if command[0] == "run" {
@@ -200,4 +210,23 @@ fn no_lock_on_out() {
     assert!(stderr.contains("a test holding it"), "{stderr}");
     assert!(!out.join("smoke").exists(), "nothing ran");
     drop(held);
+}
+
+/// `cab_renamed to = ".."` passed `scenario check` and failed only at run time.
+#[test]
+fn cab_renamed_to_dot_dot_fails_only_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for to in ["..", ".", "a/b", ""] {
+        let text = smoke().replace("scp_mode = \"online\"", "scp_mode = \"offline\"")
+            + &format!("\n[[faults]]\nkind = \"cab_renamed\"\nweek = 1\nto = \"{to}\"\n");
+        let file = write(dir.path(), "renamed.toml", &text);
+        let out = harness()
+            .args(["scenario", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{to:?}: {stderr}");
+        assert!(stderr.contains("`faults.to`"), "{stderr}");
+    }
 }

@@ -59,7 +59,11 @@ async fn bystander(requests: Arc<AtomicUsize>) -> SocketAddr {
         requests.fetch_add(1, Ordering::SeqCst);
         "stolen"
     }));
-    serve(app).await.trim_start_matches("http://").parse().unwrap()
+    serve(app)
+        .await
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap()
 }
 
 async fn serve(app: Router) -> String {
@@ -147,7 +151,10 @@ async fn sct_connect_trusts_the_server() {
         ),
         (
             "download on another port",
-            answer(&hash, vec![offer("cm-1", &format!(":{}/x", elsewhere.port()))]),
+            answer(
+                &hash,
+                vec![offer("cm-1", &format!(":{}/x", elsewhere.port()))],
+            ),
         ),
         (
             "download on another host",
@@ -181,7 +188,11 @@ async fn sct_connect_trusts_the_server() {
                 assert!(file.starts_with(&dest), "{what}: {}", file.display());
             }
         }
-        assert_eq!(stolen.load(Ordering::SeqCst), 0, "{what}: the token went elsewhere");
+        assert_eq!(
+            stolen.load(Ordering::SeqCst),
+            0,
+            "{what}: the token went elsewhere"
+        );
     }
     // Packs of the right form still download from the service itself.
     let served = Arc::new(AtomicUsize::new(0));

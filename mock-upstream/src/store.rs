@@ -184,7 +184,9 @@ impl Index {
     }
 
     fn get(&self, scoped_key: &str) -> Option<Receipt> {
-        self.by_key.get(scoped_key).map(|&i| self.receipts[i].clone())
+        self.by_key
+            .get(scoped_key)
+            .map(|&i| self.receipts[i].clone())
     }
 }
 

@@ -792,7 +792,14 @@ async fn idempotency_keys_are_shared_across_hierarchies() {
         StatusCode::OK,
         "its own retry is still recognised"
     );
-    assert_eq!(s.admin_get("/admin/uploads").await.as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.admin_get("/admin/uploads")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -813,13 +820,24 @@ async fn authentication_runs_late() {
         let (code, _) = error_of(request.send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
         assert_eq!(code, "unauthorized");
     }
-    assert_eq!(s.admin_get("/admin/faults").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.admin_get("/admin/faults").await.as_array().unwrap().len(),
+        1
+    );
     let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "the fault is still there");
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the fault is still there"
+    );
     // The admin API answers 401 before reading a body: a stranger announces 8 MiB, sends 16
     // bytes, and is answered at once instead of being waited for.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = s.server.base_url().trim_start_matches("http://").to_string();
+    let addr = s
+        .server
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
         "POST /admin/faults HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"kind\":",
@@ -856,7 +874,13 @@ async fn the_admin_fault_api_accepts_any_status() {
         assert_eq!(code, "invalid_fault", "{fault}");
         assert!(message.contains("field `"), "{message}");
     }
-    assert!(s.admin_get("/admin/faults").await.as_array().unwrap().is_empty());
+    assert!(
+        s.admin_get("/admin/faults")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -868,17 +892,28 @@ async fn latency_on_simulated_time_is_announced_not_slept() {
     let started = std::time::Instant::now();
     let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    assert_eq!(r.status(), StatusCode::CREATED, "stored, as a slow service would");
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "stored, as a slow service would"
+    );
     assert_eq!(r.headers()["simulated-latency-ms"], "3600000");
     let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
-    assert!(r.headers().get("simulated-latency-ms").is_none(), "one fault, one answer");
+    assert!(
+        r.headers().get("simulated-latency-ms").is_none(),
+        "one fault, one answer"
+    );
 }
 
 #[tokio::test]
 async fn no_shutdown_deadline_and_no_read_timeouts() {
     use tokio::io::AsyncWriteExt;
     let s = service().await;
-    let addr = s.server.base_url().trim_start_matches("http://").to_string();
+    let addr = s
+        .server
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
     // A client that sends its headers and half of its body, then nothing.
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
@@ -896,4 +931,45 @@ async fn no_shutdown_deadline_and_no_read_timeouts() {
         "stop took {took:?}"
     );
     drop(stream);
+}
+
+#[tokio::test]
+async fn answers_405_have_no_json_body() {
+    let s = service().await;
+    let r = s.http.get(s.url("/v1/usage")).send().await.unwrap();
+    let (code, message) = error_of(r, StatusCode::METHOD_NOT_ALLOWED).await;
+    assert_eq!(code, "method_not_allowed");
+    assert!(message.contains("GET"), "{message}");
+}
+
+#[tokio::test]
+async fn gzip_with_trailing_garbage_is_accepted_and_gzip_in_capitals_is_refused() {
+    let s = service().await;
+    let body = serde_json::to_vec(&payload(HIERARCHY, 1, "online")).unwrap();
+    let mut trailing = gzip(&body);
+    trailing.extend_from_slice(b"unchecked bytes");
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(&s.token)
+        .header("Idempotency-Key", "t")
+        .header("Content-Encoding", "gzip")
+        .body(trailing)
+        .send()
+        .await
+        .unwrap();
+    let (code, message) = error_of(r, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "bad_gzip");
+    assert!(message.contains("follow the end"), "{message}");
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(&s.token)
+        .header("Idempotency-Key", "t")
+        .header("Content-Encoding", "GZIP")
+        .body(gzip(&body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
 }

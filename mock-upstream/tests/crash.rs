@@ -73,7 +73,9 @@ async fn load_then_kill(mut child: Child, url: &str, token: &str, round: u32) ->
                     .bearer_auth(&token)
                     .header("Idempotency-Key", &key)
                     .header("Content-Encoding", "gzip")
-                    .body(body(u64::from(round) * 100_000_000 + worker * 1_000_000 + n))
+                    .body(body(
+                        u64::from(round) * 100_000_000 + worker * 1_000_000 + n,
+                    ))
                     .timeout(Duration::from_secs(5))
                     .send()
                     .await;

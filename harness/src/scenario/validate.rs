@@ -411,9 +411,14 @@ impl Validator<'_> {
             );
         }
         if let Some(to) = &f.to
-            && (to.get_ref().is_empty() || to.get_ref().contains(['/', '\\']))
+            && (matches!(to.get_ref().as_str(), "" | "." | "..")
+                || to.get_ref().contains(['/', '\\', '\0']))
         {
-            return self.error(to.span(), "faults.to", "a file name, without a folder");
+            return self.error(
+                to.span(),
+                "faults.to",
+                "a file name, without a folder (not `.` or `..`)",
+            );
         }
         if let Some(level) = &f.level
             && let Err(problem) = Level::parse(level.get_ref())

@@ -71,9 +71,7 @@ async fn register_hierarchy(
     ))
 }
 
-async fn list_uploads(
-    State(state): State<Arc<AppState>>,
-) -> Result<Json<Vec<Receipt>>, ApiError> {
+async fn list_uploads(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Receipt>>, ApiError> {
     Ok(Json(state.store.receipts().await))
 }
 
@@ -123,23 +121,17 @@ fn check_fault(fault: &Fault) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn list_faults(
-    State(state): State<Arc<AppState>>,
-) -> Result<Json<Vec<Fault>>, ApiError> {
+async fn list_faults(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Fault>>, ApiError> {
     Ok(Json(state.faults.pending()))
 }
 
-async fn clear_faults(
-    State(state): State<Arc<AppState>>,
-) -> Result<StatusCode, ApiError> {
+async fn clear_faults(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiError> {
     state.faults.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Forgets every fault, upload and token, on disk too.
-async fn reset(
-    State(state): State<Arc<AppState>>,
-) -> Result<StatusCode, ApiError> {
+async fn reset(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiError> {
     state.faults.clear();
     state
         .store

@@ -29,15 +29,17 @@ pub(super) async fn apply_faults(
     if !is_client(&state, request.headers()) {
         return next.run(request).await;
     }
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| request.uri().path().to_string(), |p| p.as_str().to_string());
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_string(),
+        |p| p.as_str().to_string(),
+    );
     let injection = state.faults.next_request();
     if let Some(delay) = injection.delay {
-        state
-            .metrics
-            .add("upstream_faults_injected_total", "kind=\"latency\"".into(), 1);
+        state.metrics.add(
+            "upstream_faults_injected_total",
+            "kind=\"latency\"".into(),
+            1,
+        );
         if !state.config.simulate_latency {
             tokio::time::sleep(delay).await;
         }
@@ -49,9 +51,11 @@ pub(super) async fn apply_faults(
             } else {
                 "status"
             };
-            state
-                .metrics
-                .add("upstream_faults_injected_total", format!("kind=\"{kind}\""), 1);
+            state.metrics.add(
+                "upstream_faults_injected_total",
+                format!("kind=\"{kind}\""),
+                1,
+            );
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let refused = ApiError::new(
                 status,

@@ -69,7 +69,9 @@ impl RunningServer {
             let _ = tx.send(());
         }
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(SHUTDOWN_DEADLINE, &mut task).await.is_err()
+            && tokio::time::timeout(SHUTDOWN_DEADLINE, &mut task)
+                .await
+                .is_err()
         {
             tracing::warn!(
                 "requests still in flight after {} s: stopping anyway",
