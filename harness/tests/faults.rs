@@ -180,6 +180,16 @@ async fn each_fault_kind_reproduces_its_symptom() {
             "[]",
             3,
         ),
+        // The CAS's transaction applying P02's batch dies, at each point in turn: nothing of it
+        // remains, and the weeks go up late with the next pass.
+        (
+            "replication_crash",
+            "[[faults]]\nkind = \"replication_crash\"\nweek = 1\nsite = \"P02\"\nat = \"after_delete\"\n\
+             [[faults]]\nkind = \"replication_crash\"\nweek = 2\nsite = \"P02\"\n\
+             [[faults]]\nkind = \"replication_crash\"\nweek = 3\nsite = \"P01\"\nat = \"before_watermark\"\n",
+            "[\"late_delivery\", \"data_not_delivered\"]",
+            3,
+        ),
         // P02's database is down in week 2: no run, no record; nothing is owed for it.
         (
             "site_db_down_primary",

@@ -248,7 +248,9 @@ async fn replicated_rows_with_long_text_arrive_whole() {
         }],
         rows: rows.clone(),
     };
-    cas.apply_replicated("P02", &batch).await.expect("stored");
+    cas.apply_replicated("P02", &batch, None)
+        .await
+        .expect("stored");
     let stored: Vec<_> = cas
         .results_of_week(1)
         .await

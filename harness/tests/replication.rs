@@ -63,6 +63,80 @@ async fn a_repeated_pass_adds_nothing() {
     assert_eq!(count(cas.db.as_ref()).await, own + child_rows);
 }
 
+/// The CAS's transaction dies at each point the schedule can pick: nothing of it remains (no
+/// row, no probe run, no watermark), and the batch applied afterwards gives what a clean pass
+/// gives.
+#[tokio::test]
+async fn a_replication_transaction_that_dies_leaves_nothing_half_applied() {
+    use harness::engine::{Applied, CrashPoint};
+    let scenario = common::scenario(HIERARCHY);
+    let dir = tempfile::tempdir().unwrap();
+    let (hierarchy, _engine, sites) = common::seed_all(&scenario, dir.path()).await;
+    let catalog = probes::for_level(Level::Basic);
+    let (cas, primaries) = sites.split_first().unwrap();
+    let p = &primaries[0];
+    for week in 1..=2 {
+        p.db.run_weekly(&WeeklyRun {
+            week,
+            started_on: hierarchy.week_start(week),
+            probes: &catalog,
+        })
+        .await
+        .unwrap();
+    }
+    // Week 1 is at the CAS already, so a dying pass also has something to delete.
+    let first = p.db.replication_batch(0).await.unwrap();
+    let week_1_only = harness::engine::ReplicationBatch {
+        rows: first.rows.iter().filter(|r| r.week == 1).cloned().collect(),
+        runs: first.runs.iter().filter(|r| r.week == 1).cloned().collect(),
+    };
+    cas.db
+        .apply_replicated(p.db.code(), &week_1_only, None)
+        .await
+        .unwrap();
+    // Every row the CAS holds, whether or not a probe run names it.
+    let db = cas.db.clone();
+    let held = async move || {
+        let mut rows = db.results_of_week(1).await.unwrap();
+        rows.extend(db.results_of_week(2).await.unwrap());
+        rows
+    };
+    let before = (held().await, cas.db.watermark(p.db.code()).await.unwrap());
+    let at_cas_before = cas.db.replication_batch(0).await.unwrap();
+    let batch = p.db.replication_batch(before.1).await.unwrap();
+    assert!(!batch.rows.is_empty());
+    for point in CrashPoint::ALL {
+        let applied = cas
+            .db
+            .apply_replicated(p.db.code(), &batch, Some(point))
+            .await
+            .unwrap();
+        assert_eq!(applied, Applied::Crashed, "{point:?}");
+        let after = (held().await, cas.db.watermark(p.db.code()).await.unwrap());
+        assert!(
+            after == before,
+            "{point:?}: something of the dead transaction remains: {} rows and watermark {} \
+             before, {} rows and watermark {} after",
+            before.0.len(),
+            before.1,
+            after.0.len(),
+            after.1
+        );
+        assert_eq!(
+            cas.db.replication_batch(0).await.unwrap(),
+            at_cas_before,
+            "{point:?}"
+        );
+    }
+    let applied = cas
+        .db
+        .apply_replicated(p.db.code(), &batch, None)
+        .await
+        .unwrap();
+    assert_eq!(applied, Applied::Committed);
+    assert_eq!(held().await.len(), before.0.len() + batch.rows.len());
+}
+
 #[tokio::test]
 async fn replaying_an_old_batch_is_ignored() {
     // A pass that read rows, lost its answer and is applied again (an at-least-once transport)
@@ -81,8 +155,14 @@ async fn replaying_an_old_batch_is_ignored() {
     .await
     .unwrap();
     let batch = p.db.replication_batch(0).await.unwrap();
-    cas.db.apply_replicated(p.db.code(), &batch).await.unwrap();
-    cas.db.apply_replicated(p.db.code(), &batch).await.unwrap();
+    cas.db
+        .apply_replicated(p.db.code(), &batch, None)
+        .await
+        .unwrap();
+    cas.db
+        .apply_replicated(p.db.code(), &batch, None)
+        .await
+        .unwrap();
     assert_eq!(count(cas.db.as_ref()).await, batch.rows.len());
     assert_eq!(
         cas.db.watermark(p.db.code()).await.unwrap(),

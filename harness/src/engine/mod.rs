@@ -56,6 +56,45 @@ impl EngineError {
     }
 }
 
+/// Where a replication transaction dies, for the `replication_crash` fault: after the site-weeks
+/// it replaces were deleted, half-way through the rows, or with everything written but the
+/// watermark. Wherever it dies, the transaction is abandoned and nothing of it remains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    AfterDelete,
+    MidRows,
+    BeforeWatermark,
+}
+
+impl CrashPoint {
+    pub const ALL: [CrashPoint; 3] = [
+        CrashPoint::AfterDelete,
+        CrashPoint::MidRows,
+        CrashPoint::BeforeWatermark,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrashPoint::AfterDelete => "after_delete",
+            CrashPoint::MidRows => "mid_rows",
+            CrashPoint::BeforeWatermark => "before_watermark",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+/// What became of a replicated batch at the CAS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Stored with its watermark (or found already stored).
+    Committed,
+    /// The transaction died at its crash point and was rolled back.
+    Crashed,
+}
+
 /// One row of `TEL_TelemetryResults`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultRow {
@@ -210,11 +249,14 @@ pub trait SiteDatabase: Send + Sync {
     /// At a CAS: stores a batch replicated from `source` and moves its watermark to the
     /// batch's highest probe-run ID, atomically, so that a repeated pass adds nothing. A site's
     /// week in the batch replaces the copy of that week stored before (the site ran it again).
+    /// With `crash`, the transaction dies at that point instead of committing, as it would if
+    /// the process died there: nothing of it may remain.
     async fn apply_replicated(
         &self,
         source: &str,
         batch: &ReplicationBatch,
-    ) -> Result<(), EngineError>;
+        crash: Option<CrashPoint>,
+    ) -> Result<Applied, EngineError>;
     /// At a CAS: the highest source ID already replicated from `source` (0 when none).
     async fn watermark(&self, source: &str) -> Result<i64, EngineError>;
 

@@ -3,6 +3,7 @@
 
 use usage_protocol::fault::Fault;
 
+use crate::engine::CrashPoint;
 use crate::scenario::{FaultKind, FaultSpec, Scenario};
 
 /// The fault programs the upstream must run during `week`.
@@ -44,7 +45,8 @@ fn upstream_program(f: &FaultSpec) -> Option<Fault> {
         | FaultKind::SiteDbDown
         | FaultKind::ScpDown
         | FaultKind::ScpRestart
-        | FaultKind::ReplicationDuplicate => return None,
+        | FaultKind::ReplicationDuplicate
+        | FaultKind::ReplicationCrash => return None,
     })
 }
 
@@ -53,6 +55,17 @@ pub fn sites_struck(scenario: &Scenario, week: u32, kind: FaultKind) -> Vec<Stri
     scenario
         .faults_at(week, kind)
         .filter_map(|f| f.site.as_ref().map(|s| s.get_ref().to_ascii_uppercase()))
+        .collect()
+}
+
+/// The primaries whose replication transaction dies during `week`, and where.
+pub fn replication_crashes(scenario: &Scenario, week: u32) -> Vec<(String, CrashPoint)> {
+    scenario
+        .faults_at(week, FaultKind::ReplicationCrash)
+        .filter_map(|f| {
+            let site = f.site.as_ref()?.get_ref().to_ascii_uppercase();
+            Some((site, f.crash_point()))
+        })
         .collect()
 }
 

@@ -256,6 +256,7 @@ async fn run_week(
         down: faults::replication_down(scenario, week),
         db_down: db_down.clone(),
         duplicated: faults::sites_struck(scenario, week, FaultKind::ReplicationDuplicate),
+        crashed: faults::replication_crashes(scenario, week),
     };
     replicate::replicate_week(hierarchies, &pass).await?;
     record.stages.replicate_ms += ms(t);

@@ -4,7 +4,7 @@
 //! interrupted or repeated never duplicates or loses a row.
 
 use super::seed::SeededHierarchy;
-use crate::engine::{EngineError, SiteDatabase};
+use crate::engine::{CrashPoint, EngineError, SiteDatabase};
 
 /// Copies every run `primary` has beyond the CAS's watermark; returns the result rows copied.
 pub async fn replicate(
@@ -23,9 +23,35 @@ async fn replicate_times(
     let watermark = cas.watermark(primary.code()).await?;
     let batch = primary.replication_batch(watermark).await?;
     for _ in 0..times {
-        cas.apply_replicated(primary.code(), &batch).await?;
+        cas.apply_replicated(primary.code(), &batch, None).await?;
     }
     Ok(batch.rows.len() as u64)
+}
+
+/// A pass whose transaction at the CAS dies at `point`: nothing of the batch may remain, so
+/// the watermark must not have moved. Copies nothing.
+async fn replicate_crashing(
+    cas: &dyn SiteDatabase,
+    primary: &dyn SiteDatabase,
+    point: CrashPoint,
+) -> Result<u64, EngineError> {
+    let watermark = cas.watermark(primary.code()).await?;
+    let batch = primary.replication_batch(watermark).await?;
+    cas.apply_replicated(primary.code(), &batch, Some(point))
+        .await?;
+    let after = cas.watermark(primary.code()).await?;
+    if after != watermark {
+        return Err(EngineError::site(
+            cas.code(),
+            "apply replicated rows",
+            format!(
+                "a transaction that died at {} moved the watermark of {} from {watermark} to {after}",
+                point.as_str(),
+                primary.code()
+            ),
+        ));
+    }
+    Ok(0)
 }
 
 /// What strikes one replication pass of the scenario's own hierarchy (site codes, upper case).
@@ -37,6 +63,8 @@ pub struct PassFaults {
     pub db_down: Vec<String>,
     /// Primaries whose batch reaches the CAS twice.
     pub duplicated: Vec<String>,
+    /// Primaries whose batch's transaction at the CAS dies, and where.
+    pub crashed: Vec<(String, CrashPoint)>,
 }
 
 /// One replication pass of every hierarchy with a CAS: each primary sends its new runs up,
@@ -61,6 +89,10 @@ pub async fn replicate_week(
         for primary in primaries {
             let code = &primary.model.code;
             if own && (faults.down.contains(code) || faults.db_down.contains(code)) {
+                continue;
+            }
+            if let Some((_, point)) = faults.crashed.iter().find(|(c, _)| own && c == code) {
+                replicate_crashing(cas.db.as_ref(), primary.db.as_ref(), *point).await?;
                 continue;
             }
             let times = if own && faults.duplicated.contains(code) {

@@ -38,6 +38,9 @@ pub enum FaultKind {
     ScpRestart,
     /// `site`'s replication batch reaches the CAS twice: the CAS keeps one copy.
     ReplicationDuplicate,
+    /// The CAS's transaction applying `site`'s batch dies at `at`: nothing of it remains, and
+    /// the batch goes again with the next pass.
+    ReplicationCrash,
 }
 
 impl FaultKind {
@@ -56,6 +59,7 @@ impl FaultKind {
             FaultKind::UploadLostAck => "upload_lost_ack",
             FaultKind::ScpRestart => "scp_restart",
             FaultKind::ReplicationDuplicate => "replication_duplicate",
+            FaultKind::ReplicationCrash => "replication_crash",
         }
     }
 }
@@ -79,9 +83,20 @@ pub struct FaultSpec {
     pub level: Option<Spanned<String>>,
     /// New file name, for `cab_renamed`.
     pub to: Option<Spanned<String>>,
+    /// Where the transaction dies, for `replication_crash`: `after_delete`, `mid_rows` (the
+    /// default) or `before_watermark`.
+    pub at: Option<Spanned<String>>,
 }
 
 impl FaultSpec {
+    /// Where a `replication_crash` kills the transaction (validated).
+    pub fn crash_point(&self) -> crate::engine::CrashPoint {
+        self.at
+            .as_ref()
+            .and_then(|at| crate::engine::CrashPoint::parse(at.get_ref()))
+            .unwrap_or(crate::engine::CrashPoint::MidRows)
+    }
+
     /// How many requests (or connections) it strikes in each cycle of its window.
     pub fn count(&self) -> u32 {
         self.count.as_ref().map_or(1, |c| *c.get_ref())

@@ -420,6 +420,18 @@ impl Validator<'_> {
                 "a file name, without a folder (not `.` or `..`)",
             );
         }
+        if let Some(at) = &f.at
+            && crate::engine::CrashPoint::parse(at.get_ref()).is_none()
+        {
+            return self.error(
+                at.span(),
+                "faults.at",
+                format!(
+                    "`{}` is not a crash point: after_delete, mid_rows or before_watermark",
+                    at.get_ref()
+                ),
+            );
+        }
         if let Some(level) = &f.level
             && let Err(problem) = Level::parse(level.get_ref())
         {
@@ -447,7 +459,10 @@ impl Validator<'_> {
     ) -> Result<(), ScenarioError> {
         let needs_site = matches!(
             kind,
-            FaultKind::ReplicationDown | FaultKind::ReplicationDuplicate | FaultKind::SiteDbDown
+            FaultKind::ReplicationDown
+                | FaultKind::ReplicationDuplicate
+                | FaultKind::ReplicationCrash
+                | FaultKind::SiteDbDown
         );
         match (&f.site, needs_site) {
             (None, true) => {
@@ -513,6 +528,7 @@ impl Validator<'_> {
             | FaultKind::ScpRestart
             | FaultKind::ReplicationDuplicate => &[],
             FaultKind::UploadLostAck => &["count"],
+            FaultKind::ReplicationCrash => &["at"],
         };
         let given = [
             ("status", f.status.as_ref().map(Spanned::span)),
@@ -521,6 +537,7 @@ impl Validator<'_> {
             ("retry_after_s", f.retry_after_s.as_ref().map(Spanned::span)),
             ("level", f.level.as_ref().map(Spanned::span)),
             ("to", f.to.as_ref().map(Spanned::span)),
+            ("at", f.at.as_ref().map(Spanned::span)),
         ];
         for (name, span) in given {
             match (span, allowed.contains(&name)) {
@@ -531,7 +548,8 @@ impl Validator<'_> {
                         format!("`{}` does not take `{name}`", kind.name()),
                     );
                 }
-                (None, true) if name != "count" => {
+                // `count` defaults to 1 and `at` to `mid_rows`; the others have no default.
+                (None, true) if !matches!(name, "count" | "at") => {
                     return self.error(
                         f.kind.span(),
                         &format!("faults.{name}"),

@@ -4,7 +4,7 @@ use tiberius::{IntoSql, Row};
 
 use std::collections::BTreeSet;
 
-use super::super::{EngineError, ProbeRunRecord, ReplicationBatch, ResultRow};
+use super::super::{Applied, CrashPoint, EngineError, ProbeRunRecord, ReplicationBatch, ResultRow};
 use super::bulk::{Values, load};
 use super::site::MssqlSite;
 use super::transaction;
@@ -147,24 +147,26 @@ impl MssqlSite {
         &self,
         source: &str,
         batch: &ReplicationBatch,
-    ) -> Result<(), EngineError> {
+        crash: Option<CrashPoint>,
+    ) -> Result<Applied, EngineError> {
         let Some(last) = batch.runs.iter().map(|r| r.id).max() else {
-            return Ok(());
+            return Ok(Applied::Committed);
         };
         if last <= self.read_watermark(source).await? {
-            return Ok(());
+            return Ok(Applied::Committed);
         }
         let replaced: BTreeSet<(String, i32)> = batch
             .runs
             .iter()
             .map(|r| (r.site_hash.clone(), r.week as i32))
             .collect();
-        let rows: Vec<Values> = batch.rows.iter().map(replicated_row).collect();
+        let mut rows: Vec<Values> = batch.rows.iter().map(replicated_row).collect();
+        let second_half = rows.split_off(rows.len() / 2);
         let runs: Vec<Values> = batch.runs.iter().map(replicated_run).collect();
         let mut conn = self.conn.lock().await;
         let fail = self.fail("apply replicated rows");
         transaction::begin(&mut conn).await.map_err(&fail)?;
-        let applied: tiberius::Result<()> = async {
+        let applied: tiberius::Result<Applied> = async {
             for (site_hash, week) in &replaced {
                 for table in ["dbo.TEL_TelemetryResults", "dbo.TEL_ProbeRuns"] {
                     conn.execute(
@@ -174,8 +176,18 @@ impl MssqlSite {
                     .await?;
                 }
             }
+            if crash == Some(CrashPoint::AfterDelete) {
+                return Ok(Applied::Crashed);
+            }
             load(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, rows).await?;
+            if crash == Some(CrashPoint::MidRows) {
+                return Ok(Applied::Crashed);
+            }
+            load(&mut conn, "dbo.TEL_TelemetryResults", &REPLICATED_COLUMNS, second_half).await?;
             load(&mut conn, "dbo.TEL_ProbeRuns", &REPLICATED_RUN_COLUMNS, runs).await?;
+            if crash == Some(CrashPoint::BeforeWatermark) {
+                return Ok(Applied::Crashed);
+            }
             conn.execute(
                 "MERGE dbo.TEL_ReplicationWatermark AS w USING (SELECT @P1 AS SourceSite, @P2 AS LastID) AS s
                    ON w.SourceSite = s.SourceSite
@@ -184,9 +196,14 @@ impl MssqlSite {
                 &[&source, &last],
             )
             .await?;
-            Ok(())
+            Ok(Applied::Committed)
         }
         .await;
+        if let Ok(Applied::Crashed) = applied {
+            // The transaction dies where the schedule said: abandoned, as a dying process's is.
+            transaction::abandon(&mut conn).await.map_err(&fail)?;
+            return Ok(Applied::Crashed);
+        }
         transaction::end(&mut conn, applied, &self.code)
             .await
             .map_err(fail)

@@ -7,8 +7,8 @@ use tiberius::Row;
 use tokio::sync::{Mutex, mpsc};
 
 use super::super::{
-    EngineError, EntryKey, ImportedPack, PendingEntry, ReplicationBatch, ResultRow, RunOutcome,
-    SiteDatabase, SiteInfo, StagedBatch, WeeklyRun,
+    Applied, CrashPoint, EngineError, EntryKey, ImportedPack, PendingEntry, ReplicationBatch,
+    ResultRow, RunOutcome, SiteDatabase, SiteInfo, StagedBatch, WeeklyRun,
 };
 use super::connection::Connection;
 use super::script::batches;
@@ -128,8 +128,9 @@ impl SiteDatabase for MssqlSite {
         &self,
         source: &str,
         batch: &ReplicationBatch,
-    ) -> Result<(), EngineError> {
-        self.store_replicated(source, batch).await
+        crash: Option<CrashPoint>,
+    ) -> Result<Applied, EngineError> {
+        self.store_replicated(source, batch, crash).await
     }
 
     async fn pending_entries(&self) -> Result<Vec<PendingEntry>, EngineError> {

@@ -18,6 +18,15 @@ pub(super) async fn begin(conn: &mut Connection) -> tiberius::Result<()> {
         .map(drop)
 }
 
+/// Rolls back the open transaction without a failure to report (a crash point reached).
+pub(super) async fn abandon(conn: &mut Connection) -> tiberius::Result<()> {
+    conn.simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION")
+        .await?
+        .into_results()
+        .await
+        .map(drop)
+}
+
 /// Commits when `work` succeeded, else rolls back (if the server has not already); returns the
 /// work's result, or the commit's error.
 pub(super) async fn end<T>(

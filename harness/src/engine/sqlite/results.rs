@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use std::collections::BTreeSet;
 
-use super::super::{ProbeRunRecord, ReplicationBatch, ResultRow};
+use super::super::{Applied, CrashPoint, ProbeRunRecord, ReplicationBatch, ResultRow};
 
 /// The result rows `filter` (a `WHERE … ORDER BY …` with one parameter, `?1`) selects.
 pub(super) fn read(conn: &Connection, filter: &str, arg: i64) -> rusqlite::Result<Vec<ResultRow>> {
@@ -90,14 +90,17 @@ pub(super) fn apply_replicated(
     conn: &mut Connection,
     source: &str,
     batch: &ReplicationBatch,
-) -> rusqlite::Result<()> {
+    crash: Option<CrashPoint>,
+) -> rusqlite::Result<Applied> {
     let Some(last) = batch.runs.iter().map(|r| r.id).max() else {
-        return Ok(());
+        return Ok(Applied::Committed);
     };
+    // Returning `Crashed` drops `tx` uncommitted: SQLite rolls it back, as it would a dying
+    // process's transaction when the database is next opened.
     let tx = conn.transaction()?;
     if last <= watermark(&tx, source)? {
         // Applied by an earlier pass: a batch delivered twice changes nothing.
-        return Ok(());
+        return Ok(Applied::Committed);
     }
     let weeks: BTreeSet<(&str, u32)> = batch
         .runs
@@ -112,14 +115,26 @@ pub(super) fn apply_replicated(
             )?;
         }
     }
-    insert_rows(&tx, &batch.rows)?;
+    if crash == Some(CrashPoint::AfterDelete) {
+        return Ok(Applied::Crashed);
+    }
+    let (first_half, second_half) = batch.rows.split_at(batch.rows.len() / 2);
+    insert_rows(&tx, first_half)?;
+    if crash == Some(CrashPoint::MidRows) {
+        return Ok(Applied::Crashed);
+    }
+    insert_rows(&tx, second_half)?;
     insert_runs(&tx, &batch.runs)?;
+    if crash == Some(CrashPoint::BeforeWatermark) {
+        return Ok(Applied::Crashed);
+    }
     tx.execute(
         "INSERT INTO TEL_ReplicationWatermark (SourceSite, LastID) VALUES (?1, ?2)
          ON CONFLICT (SourceSite) DO UPDATE SET LastID = max(LastID, excluded.LastID)",
         params![source, last],
     )?;
-    tx.commit()
+    tx.commit()?;
+    Ok(Applied::Committed)
 }
 
 fn insert_rows(tx: &Connection, rows: &[ResultRow]) -> rusqlite::Result<()> {

@@ -8,8 +8,8 @@ use rusqlite::{Connection, params};
 use tokio::sync::mpsc;
 
 use super::super::{
-    EngineError, EntryKey, ImportedPack, PendingEntry, ReplicationBatch, ResultRow, RunOutcome,
-    SiteDatabase, SiteInfo, StagedBatch, WeeklyRun,
+    Applied, CrashPoint, EngineError, EntryKey, ImportedPack, PendingEntry, ReplicationBatch,
+    ResultRow, RunOutcome, SiteDatabase, SiteInfo, StagedBatch, WeeklyRun,
 };
 use super::{SCHEMA, delivery, load, records, results, weekly};
 use crate::generate::Batch;
@@ -137,13 +137,14 @@ impl SiteDatabase for SqliteSite {
         &self,
         source: &str,
         batch: &ReplicationBatch,
-    ) -> Result<(), EngineError> {
+        crash: Option<CrashPoint>,
+    ) -> Result<Applied, EngineError> {
         if batch.runs.is_empty() {
-            return Ok(());
+            return Ok(Applied::Committed);
         }
         let (source, batch) = (source.to_string(), batch.clone());
         self.with_conn("apply replicated rows", move |conn| {
-            results::apply_replicated(conn, &source, &batch)
+            results::apply_replicated(conn, &source, &batch, crash)
         })
         .await
     }

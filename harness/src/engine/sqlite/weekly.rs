@@ -248,7 +248,7 @@ mod tests {
             }],
             rows: vec![foreign.clone()],
         };
-        db.apply_replicated("P02", &batch).await.unwrap();
+        db.apply_replicated("P02", &batch, None).await.unwrap();
         let catalog = probes::for_level(Level::Full);
         let run = WeeklyRun {
             week: 1,

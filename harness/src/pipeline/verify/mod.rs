@@ -123,7 +123,9 @@ impl Explanations {
             .get(site)
             .is_some_and(|weeks| weeks.range(week..).next().is_some())
         {
-            return Some("the site's replication was down (replication_down)");
+            return Some(
+                "the site's replication did not get through (replication_down or replication_crash)",
+            );
         }
         if let Some(week) = self.transport_faults.range(week..).next() {
             return Some(match self.held_back_by.get(week).copied() {
@@ -152,7 +154,7 @@ impl Explanations {
             let window = f.window();
             let weeks = window.first..=window.last;
             match *f.kind.get_ref() {
-                FaultKind::ReplicationDown => {
+                FaultKind::ReplicationDown | FaultKind::ReplicationCrash => {
                     if let Some(site) = &f.site {
                         why.replication_down
                             .entry(site.get_ref().to_ascii_uppercase())
