@@ -20,6 +20,7 @@ pub mod model;
 pub mod payload;
 pub mod pipeline;
 pub mod probes;
+pub mod reference;
 pub mod report;
 pub mod scenario;
 pub mod sct;
