@@ -24,4 +24,5 @@ pub mod reference;
 pub mod report;
 pub mod scenario;
 pub mod sct;
+pub mod timeline;
 pub mod view;

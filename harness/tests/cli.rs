@@ -312,3 +312,28 @@ fn two_scenarios_of_one_name_are_refused() {
     assert!(stderr.contains("both named `smoke`"), "{stderr}");
     assert!(!dir.path().join("out").exists(), "nothing ran");
 }
+
+/// The README's timeline is what `harness run --timeline` prints for that scenario.
+#[test]
+fn the_readme_timeline_is_what_the_program_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let marker = "<!-- timeline:replication-outage-then-throttling -->\n```\n";
+    let start = readme.find(marker).expect("the README shows a timeline") + marker.len();
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let out = harness()
+        .args(["run", "--timeline", "--no-progress", "--out"])
+        .arg(dir.path())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/field/replication-outage-then-throttling.toml"
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let printed = &stdout[stdout.find("timeline of").unwrap()..];
+    let printed = &printed[..printed.find("\n\n").unwrap() + 1];
+    assert_eq!(printed, shown);
+}

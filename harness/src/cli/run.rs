@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// No progress bars even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Also print each scenario's day-by-day story: the install, and per weekly cycle its
+    /// faults, the probes each site ran, replication, and every upload attempt.
+    #[arg(long)]
+    timeline: bool,
 }
 
 pub fn run(args: RunArgs) -> Outcome {
@@ -91,6 +95,13 @@ pub fn run(args: RunArgs) -> Outcome {
                     &scenario.path.display().to_string(),
                     e.to_string(),
                 ));
+            }
+        }
+    }
+    if args.timeline {
+        for (scenario, report) in scenarios.iter().zip(&reports) {
+            if report.error.is_none() {
+                outln!("{}", harness::timeline::render(scenario, report));
             }
         }
     }
