@@ -7,9 +7,12 @@
 //! was sent. The random-schedule property test runs the pipeline and holds what arrived upstream
 //! to it; a disagreement is a bug in one of the two.
 //!
-//! The rules, per cycle `w` (a week of the top-level site's calendar), in order:
-//! 1. every site whose database is up runs its weekly queries: the probes allowed at the level
-//!    in force (a level change during week `n` applies from run `n + 1`);
+//! The rules, per cycle `w` (a week of the top-level site's calendar: the days after day
+//! `top + 7(w − 1)` up to day `top + 7w`), in order:
+//! 1. every site whose database is up makes the run of its own calendar that falls in the cycle
+//!    (a site installed `d` days after the top-level site makes its run `n` on day
+//!    `installed + 7n`, in cycle `n + ⌈d / 7⌉`), of the probes allowed at the level in force (a
+//!    level change during cycle `c` applies from the cycle after);
 //! 2. every child primary whose database is up, whose replication is neither down nor crashing,
 //!    and whose CAS is up sends all its runs not yet at the CAS;
 //! 3. unless the top-level site's database or its service connection point is down, the SCP
@@ -59,13 +62,18 @@ pub fn expected_delivery(scenario: &Scenario) -> BTreeMap<RunKey, Fate> {
     } else {
         h.primary[0].code.get_ref().to_ascii_uppercase()
     };
-    let mut sites = vec![top.clone()];
+    // Each site with the cycles that pass before its first run falls in one.
+    let top_installed = crate::scenario::parse_date(h.installed.get_ref()).expect("validated");
+    let mut sites = vec![(top.clone(), 0)];
     if h.cas {
-        sites.extend(
-            h.primary
-                .iter()
-                .map(|p| p.code.get_ref().to_ascii_uppercase()),
-        );
+        sites.extend(h.primary.iter().map(|p| {
+            let installed = p.installed.as_ref().map_or(top_installed, |d| {
+                crate::scenario::parse_date(d.get_ref()).expect("validated")
+            });
+            let days = (installed - top_installed).num_days();
+            let cycles = (days + 6) / 7;
+            (p.code.get_ref().to_ascii_uppercase(), cycles as u32)
+        }));
     }
 
     // Where each run is: at its site, at the top-level site, delivered or dropped.
@@ -74,12 +82,12 @@ pub fn expected_delivery(scenario: &Scenario) -> BTreeMap<RunKey, Fate> {
     let mut fate = BTreeMap::new();
     for week in 1..=weeks {
         let level = level_in[week as usize - 1];
-        for site in &sites {
-            if down(FaultKind::SiteDbDown, site, week) {
+        for (site, offset) in &sites {
+            if down(FaultKind::SiteDbDown, site, week) || week <= *offset {
                 continue;
             }
             for probe in probes::for_level(level) {
-                let key = (site.clone(), week, probe.name);
+                let key = (site.clone(), week - offset, probe.name);
                 fate.insert(key.clone(), Fate::Pending);
                 if *site == top {
                     at_top.push(key);

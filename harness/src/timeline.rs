@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use crate::model::HierarchyModel;
 use crate::report::{ScenarioReport, UploadAttempt};
 use crate::scenario::{FaultKind, FaultSpec, Scenario};
 
@@ -15,6 +16,7 @@ use crate::scenario::{FaultKind, FaultSpec, Scenario};
 pub fn render(scenario: &Scenario, report: &ScenarioReport) -> String {
     let h = &scenario.hierarchy;
     let installed = scenario.installed();
+    let model = HierarchyModel::from_scenario(scenario);
     let mut sites: Vec<String> = Vec::new();
     if h.cas {
         sites.push(h.cas_code.get_ref().to_ascii_uppercase());
@@ -26,25 +28,43 @@ pub fn render(scenario: &Scenario, report: &ScenarioReport) -> String {
     );
     let mut t = String::new();
     let _ = writeln!(t, "timeline of {}", scenario.name);
+    let with_top: Vec<&str> = model
+        .sites
+        .iter()
+        .filter(|s| s.installed == installed)
+        .map(|s| s.code.as_str())
+        .collect();
     let _ = writeln!(
         t,
         "{installed}  installed: {} (level {}, {} service connection point)",
-        sites.join(", "),
+        with_top.join(", "),
         h.level.as_str(),
         h.scp_mode.as_str()
     );
     for week in 1..=scenario.weeks() {
         let day = installed + chrono::Days::new(7 * u64::from(week));
+        let cycle_began = day - chrono::Days::new(7);
+        for site in model
+            .sites
+            .iter()
+            .filter(|s| s.installed > cycle_began && s.installed <= day && s.installed != installed)
+        {
+            let _ = writeln!(
+                t,
+                "{}  installed: {} (its own calendar: a run every 7 days from this day)",
+                site.installed, site.code
+            );
+        }
         let _ = writeln!(t, "{day}  week {week}");
         for f in scenario.faults.iter().filter(|f| f.strikes(week)) {
             let _ = writeln!(t, "            fault: {}", describe(f));
         }
-        let _ = writeln!(t, "            runs: {}", runs(report, &sites, week));
+        let _ = writeln!(t, "            runs: {}", runs(report, &model, week));
         if h.cas {
             let _ = writeln!(
                 t,
                 "            replication: {}",
-                replication(scenario, week)
+                replication(scenario, &model, week)
             );
         }
         let uploads: Vec<&UploadAttempt> = report
@@ -87,21 +107,31 @@ fn describe(f: &FaultSpec) -> String {
     d
 }
 
-/// Which site ran how many probes that week, and which did not run.
-fn runs(report: &ScenarioReport, sites: &[String], week: u32) -> String {
-    sites
+/// Which site ran how many probes in the cycle (a site on a later calendar: which of its runs,
+/// on which day), and which did not run.
+fn runs(report: &ScenarioReport, model: &HierarchyModel, cycle: u32) -> String {
+    model
+        .sites
         .iter()
         .map(|site| {
+            let Some(run) = site.run_in_cycle(cycle) else {
+                return format!("{} none (not installed long enough)", site.code);
+            };
             let probes = report
                 .timings
                 .probes
                 .iter()
-                .filter(|p| p.week == week && p.site == *site)
+                .filter(|p| p.week == run && p.site == site.code)
                 .count();
-            if probes == 0 {
-                format!("{site} none")
+            let which = if site.cycle_offset > 0 {
+                format!(" run {run} on {}:", site.run_day(run))
             } else {
-                format!("{site} {probes} probes")
+                String::new()
+            };
+            if probes == 0 {
+                format!("{}{which} none", site.code)
+            } else {
+                format!("{}{which} {probes} probes", site.code)
             }
         })
         .collect::<Vec<_>>()
@@ -109,7 +139,7 @@ fn runs(report: &ScenarioReport, sites: &[String], week: u32) -> String {
 }
 
 /// What each child primary's replication did that week, by the schedule.
-fn replication(scenario: &Scenario, week: u32) -> String {
+fn replication(scenario: &Scenario, model: &HierarchyModel, week: u32) -> String {
     let struck = |kind: FaultKind, site: &str| {
         scenario.faults_at(week, kind).any(|f| {
             f.site
@@ -127,7 +157,12 @@ fn replication(scenario: &Scenario, week: u32) -> String {
         .iter()
         .map(|p| {
             let code = p.code.get_ref().to_ascii_uppercase();
-            let what = if struck(FaultKind::SiteDbDown, &code) {
+            let ran = model
+                .site(&code)
+                .is_some_and(|s| s.run_in_cycle(week).is_some());
+            let what = if !ran {
+                "nothing to send yet"
+            } else if struck(FaultKind::SiteDbDown, &code) {
                 "held (its database is down)"
             } else if struck(FaultKind::ReplicationDown, &code) {
                 "held (replication_down)"

@@ -357,3 +357,83 @@ fn expectation_errors_name_their_line() {
         assert!(err.contains(&at), "{key}: {err} (wanted {at})");
     }
 }
+
+/// Sites installed on different days run on their own days: P02 joined 3 days after its CAS and
+/// P03 15 days after; each makes its run `n` on its install day + 7n, sends it with its own
+/// week and period, and it goes up with the CAS's next upload — on time. The timeline shows it.
+#[tokio::test]
+async fn sites_installed_on_different_days_run_on_their_own_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::shipped("field/primaries-installed-later.toml");
+    let report = run_scenario(&scenario, &common::options(dir.path()))
+        .await
+        .unwrap();
+    assert!(
+        report.met_expectations,
+        "{:?} {:?}",
+        report.expectation_failures, report.findings
+    );
+    // (site, its install day, the cycles its runs 1, 2, … go up in)
+    let calendars = [
+        ("CAS", "2026-01-05", vec![1, 2, 3, 4]),
+        ("P01", "2026-01-05", vec![1, 2, 3, 4]),
+        ("P02", "2026-01-08", vec![2, 3, 4]),
+        ("P03", "2026-01-20", vec![4]),
+    ];
+    let store = harness::layout::RunLayout::new(dir.path())
+        .scenario(&scenario.name)
+        .upstream();
+    let mut seen: std::collections::BTreeMap<(String, u32), (u32, String)> = Default::default();
+    for (_, body) in harness::mock::stored_uploads(&store).unwrap() {
+        let payload = usage_protocol::payload::UsagePayload::from_json(&body).unwrap();
+        for entry in &payload.results {
+            seen.insert(
+                (entry.site.clone(), entry.week_in(&payload)),
+                (payload.period.week, entry.period_start.clone().unwrap()),
+            );
+        }
+    }
+    for (code, installed, cycles) in calendars {
+        let installed = chrono::NaiveDate::parse_from_str(installed, "%Y-%m-%d").unwrap();
+        let hash = harness::hash::tel_hash(code);
+        let runs: Vec<_> = seen.keys().filter(|(s, _)| *s == hash).collect();
+        assert_eq!(runs.len(), cycles.len(), "{code}: {runs:?}");
+        for (run, cycle) in (1..).zip(cycles) {
+            let period = installed + chrono::Days::new(7 * (run - 1));
+            assert_eq!(
+                seen[&(hash.clone(), run as u32)],
+                (cycle, period.to_string()),
+                "{code} run {run}: its cycle and period"
+            );
+        }
+    }
+    let db = harness::engine::sqlite::SqliteEngine::open_existing(
+        &harness::layout::RunLayout::new(dir.path())
+            .scenario(&scenario.name)
+            .hierarchy("")
+            .site_db("P02"),
+    )
+    .unwrap();
+    let days: Vec<String> = db
+        .site_info()
+        .await
+        .unwrap()
+        .runs
+        .into_iter()
+        .map(|r| r.started_on)
+        .collect();
+    assert_eq!(days, ["2026-01-15", "2026-01-22", "2026-01-29"]);
+    let timeline = harness::timeline::render(&scenario, &report);
+    assert!(
+        timeline.contains("2026-01-08  installed: P02"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("P02 run 1 on 2026-01-15: 27 probes"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("P03 run 1 on 2026-01-27: 27 probes"),
+        "{timeline}"
+    );
+}

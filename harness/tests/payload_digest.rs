@@ -15,11 +15,11 @@ use sha2::{Digest, Sha256};
 const PINNED: &[(&str, &str)] = &[
     (
         "smoke",
-        "ce9932319bc1c7f35e7bb07870f989afb09a0ea96e1819bc0dbbc8f605677238",
+        "c4f4bb81fe857f5806216e4888ea849d383c6b61c3e92ef219e090a69a6f9447",
     ),
     (
         "hierarchy",
-        "8ef5a7a954871c97df72dc7c55f4fd8bded2daaca4fe20939e4167d95a357d0d",
+        "2a0b0d7d5e1ec5cb557244885d589ea82e7ae3b32876d61ac49fbba3b51f5321",
     ),
 ];
 

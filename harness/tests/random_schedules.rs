@@ -82,7 +82,10 @@ fn case() -> impl Strategy<Value = Case> {
             let cas = cas || primaries > 1;
             (
                 Just(cas),
-                prop::collection::vec(20..=200u32, primaries),
+                prop::collection::vec(
+                    (20..=200u32, prop::option::weighted(0.3, 1..=20u32)),
+                    primaries,
+                ),
                 Just(weeks),
                 prop::sample::select(vec!["basic", "enhanced", "full"]),
                 prop::collection::vec((kind(), 1..=weeks, 0..weeks, 0..5usize), 0..=5),
@@ -99,7 +102,7 @@ fn case() -> impl Strategy<Value = Case> {
 /// through within its attempts (what the model covers).
 fn scenario_toml(
     cas: bool,
-    clients: &[u32],
+    clients: &[(u32, Option<u32>)],
     weeks: u32,
     level: &str,
     faults: &[(Kind, u32, u32, usize)],
@@ -109,8 +112,14 @@ fn scenario_toml(
         "name = \"random\"\nseed = {seed}\n[hierarchy]\ncas = {cas}\nlevel = \"{level}\"\ninstalled = \"2026-01-05\"\n"
     );
     let codes: Vec<String> = (1..=clients.len()).map(|i| format!("P{i:02}")).collect();
-    for (code, clients) in codes.iter().zip(clients) {
+    let installed = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    for (code, (clients, days_later)) in codes.iter().zip(clients) {
         t += &format!("[[hierarchy.primary]]\ncode = \"{code}\"\nclients = {clients}\n");
+        // A child primary may be installed days after its CAS, on a calendar of its own.
+        if let Some(days) = days_later.filter(|_| cas) {
+            let date = installed + chrono::Days::new(u64::from(days));
+            t += &format!("installed = \"{date}\"\n");
+        }
     }
     t += &format!("[run]\nweeks = {weeks}\n");
     let mut level_weeks = BTreeSet::new();

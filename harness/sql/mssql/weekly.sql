@@ -19,7 +19,7 @@ BEGIN TRY
     INSERT INTO dbo.TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
     VALUES (@week, @name, DATEDIFF(MILLISECOND, @probe_started, SYSDATETIME()), NULL);
     INSERT INTO dbo.TEL_ProbeRuns (SiteHash, Week, PeriodStart, ProbeName, [RowCount], Error)
-    SELECT @site_hash, @week, CONVERT(VARCHAR(10), @week_start, 23), @name, COUNT_BIG(*), NULL
+    SELECT @site_hash, @week, CONVERT(VARCHAR(10), DATEADD(DAY, -7, @week_start), 23), @name, COUNT_BIG(*), NULL
     FROM dbo.TEL_TelemetryResults
     WHERE Week = @week AND SiteHash = @site_hash AND ProbeName = @name;
 END TRY
@@ -31,7 +31,7 @@ BEGIN CATCH
     INSERT INTO dbo.TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
     VALUES (@week, @name, DATEDIFF(MILLISECOND, @probe_started, SYSDATETIME()), ERROR_MESSAGE());
     INSERT INTO dbo.TEL_ProbeRuns (SiteHash, Week, PeriodStart, ProbeName, [RowCount], Error)
-    VALUES (@site_hash, @week, CONVERT(VARCHAR(10), @week_start, 23), @name, 0, ERROR_MESSAGE());
+    VALUES (@site_hash, @week, CONVERT(VARCHAR(10), DATEADD(DAY, -7, @week_start), 23), @name, 0, ERROR_MESSAGE());
 END CATCH;
 GO
 
@@ -74,7 +74,7 @@ BEGIN
         END;
         INSERT INTO dbo.TEL_RunHistory (Week, StartedOn, Level, ProbeCount, ErrorCount, [RowCount], DurationMs)
         SELECT @week,
-               CONVERT(VARCHAR(10), @week_start, 23),
+               CONVERT(VARCHAR(10), DATEADD(DAY, -7, @week_start), 23),
                Level,
                (SELECT COUNT(*) FROM #probes),
                (SELECT COUNT(*) FROM dbo.TEL_ProbeRunHistory WHERE Week = @week AND Error IS NOT NULL),

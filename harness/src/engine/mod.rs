@@ -56,35 +56,7 @@ impl EngineError {
     }
 }
 
-/// Where a replication transaction dies, for the `replication_crash` fault: after the site-weeks
-/// it replaces were deleted, half-way through the rows, or with everything written but the
-/// watermark. Wherever it dies, the transaction is abandoned and nothing of it remains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashPoint {
-    AfterDelete,
-    MidRows,
-    BeforeWatermark,
-}
-
-impl CrashPoint {
-    pub const ALL: [CrashPoint; 3] = [
-        CrashPoint::AfterDelete,
-        CrashPoint::MidRows,
-        CrashPoint::BeforeWatermark,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CrashPoint::AfterDelete => "after_delete",
-            CrashPoint::MidRows => "mid_rows",
-            CrashPoint::BeforeWatermark => "before_watermark",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-}
+pub use crate::scenario::CrashPoint;
 
 /// What became of a replicated batch at the CAS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,6 +53,24 @@ pub struct SiteModel {
     pub update_groups: u32,
     /// The seed of everything generated for this site.
     pub seed: u64,
+    /// The day the site was installed; its run `n` is on `installed + 7n`.
+    pub installed: NaiveDate,
+    /// Whole cycles of the top-level site that pass before this site's first run falls in one:
+    /// 0 when it was installed with the top-level site, 1 for up to 7 days later, and so on.
+    pub cycle_offset: u32,
+}
+
+impl SiteModel {
+    /// The site's own run that falls in the top-level site's cycle `cycle` (whose days are
+    /// `(top + 7(cycle − 1), top + 7·cycle]`): `cycle − cycle_offset`, if it has begun.
+    pub fn run_in_cycle(&self, cycle: u32) -> Option<u32> {
+        cycle.checked_sub(self.cycle_offset).filter(|run| *run >= 1)
+    }
+
+    /// The day of the site's run `run`.
+    pub fn run_day(&self, run: u32) -> NaiveDate {
+        self.installed + chrono::Days::new(7 * u64::from(run))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +109,7 @@ impl HierarchyModel {
             derive_seed(scenario_seed, &format!("neighbor/{index}"))
         };
         let version = h.version.get_ref().clone();
+        let installed = crate::scenario::parse_date(h.installed.get_ref()).expect("validated");
         let mut sites = Vec::new();
         if h.cas {
             let code = h.cas_code.get_ref().to_ascii_uppercase();
@@ -110,11 +129,19 @@ impl HierarchyModel {
                 custom_tables: 0,
                 boundary_groups: 0,
                 update_groups: 0,
+                installed,
+                cycle_offset: 0,
             });
         }
         for p in &h.primary {
             let code = p.code.get_ref().to_ascii_uppercase();
+            let site_installed = p.installed.as_ref().map_or(installed, |d| {
+                crate::scenario::parse_date(d.get_ref()).expect("validated")
+            });
+            let days_after_top = (site_installed - installed).num_days().max(0) as u32;
             sites.push(SiteModel {
+                installed: site_installed,
+                cycle_offset: days_after_top.div_ceil(7),
                 name: site_name(seed, &code, "Primary Site"),
                 seed: derive_seed(seed, &code),
                 role: if h.cas {
@@ -141,8 +168,7 @@ impl HierarchyModel {
             level: h.level,
             mode: h.scp_mode,
             version,
-            installed: chrono::NaiveDate::parse_from_str(h.installed.get_ref(), "%Y-%m-%d")
-                .expect("validated"),
+            installed,
             cab_name: h.cab_name.get_ref().clone(),
             sites,
             seed,
@@ -163,7 +189,8 @@ impl HierarchyModel {
         self.top().role == SiteRole::Cas
     }
 
-    /// The day the weekly queries run in `week` (week 1 is seven days after install).
+    /// The day the top-level site's weekly queries run in `week` (week 1 is seven days after
+    /// its install): the day of cycle `week`'s upload.
     pub fn week_start(&self, week: u32) -> NaiveDate {
         self.installed + chrono::Days::new(7 * u64::from(week))
     }

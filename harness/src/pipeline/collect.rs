@@ -21,8 +21,9 @@ impl Collected {
     }
 }
 
-/// Every site of every hierarchy runs its weekly queries for `week`, but the scenario's own
-/// sites in `down` (their database is down: no run, no record).
+/// Every site of every hierarchy makes the weekly run that falls in the top-level site's cycle
+/// `week` — its own run, on its own calendar (a primary installed later runs later) — but the
+/// scenario's own sites in `down` (their database is down: no run, no record).
 pub async fn collect_week(
     hierarchies: &[SeededHierarchy],
     week: u32,
@@ -32,15 +33,18 @@ pub async fn collect_week(
     let mut collected = Collected::default();
     for (index, hierarchy) in hierarchies.iter().enumerate() {
         let catalog = probes::for_level(hierarchy.level_in(week));
-        let run = WeeklyRun {
-            week,
-            started_on: hierarchy.model.week_start(week),
-            probes: &catalog,
-        };
         for site in &hierarchy.sites {
             if index == 0 && down.contains(&site.model.code) {
                 continue;
             }
+            let Some(own_run) = site.model.run_in_cycle(week) else {
+                continue; // installed too recently to have run yet
+            };
+            let run = WeeklyRun {
+                week: own_run,
+                started_on: site.model.run_day(own_run),
+                probes: &catalog,
+            };
             let label = hierarchy.site_label(&site.model.code);
             collected.extend(collect_site(site, &label, &run, budget_ms_per_1k_clients).await?);
         }

@@ -64,6 +64,36 @@ impl FaultKind {
     }
 }
 
+/// Where a replication transaction dies, for the `replication_crash` fault: after the site-weeks
+/// it replaces were deleted, half-way through the rows, or with everything written but the
+/// watermark. Wherever it dies, the transaction is abandoned and nothing of it remains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    AfterDelete,
+    MidRows,
+    BeforeWatermark,
+}
+
+impl CrashPoint {
+    pub const ALL: [CrashPoint; 3] = [
+        CrashPoint::AfterDelete,
+        CrashPoint::MidRows,
+        CrashPoint::BeforeWatermark,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrashPoint::AfterDelete => "after_delete",
+            CrashPoint::MidRows => "mid_rows",
+            CrashPoint::BeforeWatermark => "before_watermark",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
 /// One scheduled fault. Fields that a kind does not use are rejected by validation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,11 +120,11 @@ pub struct FaultSpec {
 
 impl FaultSpec {
     /// Where a `replication_crash` kills the transaction (validated).
-    pub fn crash_point(&self) -> crate::engine::CrashPoint {
+    pub fn crash_point(&self) -> CrashPoint {
         self.at
             .as_ref()
-            .and_then(|at| crate::engine::CrashPoint::parse(at.get_ref()))
-            .unwrap_or(crate::engine::CrashPoint::MidRows)
+            .and_then(|at| CrashPoint::parse(at.get_ref()))
+            .unwrap_or(CrashPoint::MidRows)
     }
 
     /// How many requests (or connections) it strikes in each cycle of its window.

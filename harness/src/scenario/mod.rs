@@ -16,9 +16,14 @@ mod fault;
 mod validate;
 
 pub use bounds::{COUNT_BOUNDS, CountBound, MAX_ROWS_PER_SITE, SiteCounts, beyond_support};
-pub use fault::{FaultKind, FaultSpec, Window};
+pub use fault::{CrashPoint, FaultKind, FaultSpec, Window};
 
 use validate::Validator;
+
+/// A `YYYY-MM-DD` date of a scenario.
+pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
 
 /// Supported product maxima, from the product documentation.
 pub const MAX_PRIMARIES_UNDER_CAS: usize = 25;
@@ -115,6 +120,10 @@ fn default_version() -> Spanned<String> {
 pub struct PrimarySpec {
     pub code: Spanned<String>,
     pub clients: Spanned<u32>,
+    /// The day this primary was installed, when not with its CAS: on or after the CAS's
+    /// (`[hierarchy] installed`). Its weekly runs follow its own calendar.
+    #[serde(default)]
+    pub installed: Option<Spanned<String>>,
     /// Applications (each with one to three deployment types).
     #[serde(default = "defaults::apps")]
     pub apps: Spanned<u32>,

@@ -198,6 +198,38 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// A primary's own install date: a date, on or after its CAS's; a stand-alone primary's
+    /// install date is the hierarchy's.
+    fn primary_install_date(
+        &self,
+        installed: &Spanned<String>,
+        top: &Spanned<String>,
+        cas: bool,
+        key: &str,
+    ) -> Result<(), ScenarioError> {
+        let field = format!("{key}.primary.installed");
+        self.install_date(installed, &format!("{key}.primary"))?;
+        if !cas {
+            return self.error(
+                installed.span(),
+                &field,
+                format!("a stand-alone primary is the top-level site: its install date is `{key}.installed`"),
+            );
+        }
+        if parse_date(installed.get_ref()) < parse_date(top.get_ref()) {
+            return self.error(
+                installed.span(),
+                &field,
+                format!(
+                    "{} is before the CAS's install date {}: a child primary joins an installed CAS",
+                    installed.get_ref(),
+                    top.get_ref()
+                ),
+            );
+        }
+        Ok(())
+    }
+
     fn hierarchy(&self, h: &HierarchySpec, key: &str) -> Result<BTreeSet<String>, ScenarioError> {
         if let Some(id) = &h.id
             && uuid::Uuid::parse_str(id.get_ref()).is_err()
@@ -271,6 +303,9 @@ impl Validator<'_> {
                 );
             }
             self.counts(p, key)?;
+            if let Some(installed) = &p.installed {
+                self.primary_install_date(installed, &h.installed, h.cas, key)?;
+            }
             total += u64::from(*p.clients.get_ref());
             if total > MAX_CLIENTS_HIERARCHY {
                 return self.error(
@@ -421,7 +456,7 @@ impl Validator<'_> {
             );
         }
         if let Some(at) = &f.at
-            && crate::engine::CrashPoint::parse(at.get_ref()).is_none()
+            && CrashPoint::parse(at.get_ref()).is_none()
         {
             return self.error(
                 at.span(),

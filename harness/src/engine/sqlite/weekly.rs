@@ -45,8 +45,9 @@ pub(super) fn run(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOut
             params![work.week, probe.name, elapsed.as_millis() as i64, error],
         )?;
         tx.execute(
+            // The run on day D covers the seven days before it: its period starts on D − 7.
             "INSERT INTO TEL_ProbeRuns (SiteHash, Week, PeriodStart, ProbeName, RowCount, Error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, date(?3, '-7 days'), ?4, ?5, ?6)",
             params![
                 work.site_hash,
                 work.week,

@@ -43,11 +43,11 @@ pub(super) fn check_delivery(
     for week in expected {
         for (hash, site) in &week.sites {
             for (probe, oracle) in &site.probes {
-                let key = (hash.as_str(), week.week, *probe);
+                let key = (hash.as_str(), site.run, *probe);
                 let copies = arrivals.remove(&key).unwrap_or_default();
                 if why
                     .failed_probes
-                    .contains(&(site.code.clone(), week.week, probe.to_string()))
+                    .contains(&(site.code.clone(), site.run, probe.to_string()))
                 {
                     continue; // reported as probe_error; a failed run is never sent
                 }
@@ -56,7 +56,7 @@ pub(super) fn check_delivery(
                     summary.mismatches += 1;
                     let cause = why.cause(expected, &site.code, week.week, probe);
                     missing
-                        .entry((site.code.clone(), week.week, cause))
+                        .entry((site.code.clone(), site.run, cause))
                         .or_default()
                         .push(probe.to_string());
                     continue;
@@ -69,12 +69,12 @@ pub(super) fn check_delivery(
                             format!(
                                 "{probe} of site {}, week {}, arrived {} times (uploads {})",
                                 site.code,
-                                week.week,
+                                site.run,
                                 copies.len(),
                                 receipts.join(", ")
                             ),
                         )
-                        .week(week.week)
+                        .week(site.run)
                         .site(&site.code)
                         .probe(probe),
                     );
@@ -91,13 +91,15 @@ pub(super) fn check_delivery(
                             FindingCode::ProbeMismatch,
                             describe_difference(&sent, oracle),
                         )
-                        .week(week.week)
+                        .week(site.run)
                         .site(&site.code)
                         .probe(probe),
                     );
                 }
                 if first.cycle > week.week {
-                    let entry = late.entry((site.code.clone(), week.week)).or_default();
+                    // Late by cycles: the run falls in cycle `week.week`, whose upload could
+                    // have carried it.
+                    let entry = late.entry((site.code.clone(), site.run)).or_default();
                     entry.0 = entry.0.max(first.cycle - week.week);
                     entry.1 += 1;
                 }

@@ -10,10 +10,13 @@ use crate::model::{HierarchyModel, SiteFacts};
 use crate::probes::{self, EngineInfo, OracleInput, PreviousRun, canonical};
 use crate::scenario::Level;
 
-/// What one site must send in one week.
+/// What one site must send for the run it makes in one cycle.
 #[derive(Debug, Clone)]
 pub struct ExpectedSite {
     pub code: String,
+    /// The site's own run index (its `week` in the payload): the cycle, less the whole cycles
+    /// between the top-level site's install and its own.
+    pub run: u32,
     pub entry: SiteEntry,
     pub probes: BTreeMap<&'static str, Vec<Row>>,
 }
@@ -58,13 +61,16 @@ pub fn expected_weeks_without(
                 previous.remove(site.code.as_str());
                 continue;
             }
+            let Some(run) = site.run_in_cycle(week) else {
+                continue;
+            };
             let site_facts = &facts[&site.code];
             let input = OracleInput {
                 hierarchy,
                 site,
                 facts: site_facts,
-                week,
-                week_start: hierarchy.week_start(week),
+                week: run,
+                week_start: site.run_day(run),
                 level: *level,
                 engine,
                 previous: previous.get(site.code.as_str()).cloned(),
@@ -77,8 +83,8 @@ pub fn expected_weeks_without(
             previous.insert(
                 &site.code,
                 PreviousRun {
-                    week,
-                    started_on: hierarchy.week_start(week),
+                    week: run,
+                    started_on: site.run_day(run),
                     probes: catalog.len() as u64,
                     errors: 0,
                     rows,
@@ -97,6 +103,7 @@ pub fn expected_weeks_without(
                 entry.site.clone(),
                 ExpectedSite {
                     code: site.code.clone(),
+                    run,
                     entry,
                     probes: results,
                 },
