@@ -72,3 +72,19 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
+
+    /// The update-pack manifest and the receipt `-import` reads from a transfer folder.
+    #[test]
+    fn a_manifest_or_receipt_parses_or_is_refused(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..512),
+            "[{}\\[\\]\":,a-z0-9 ]{0,200}".prop_map(String::into_bytes),
+        ]
+    ) {
+        let _ = serde_json::from_slice::<harness::sct::PackManifest>(&bytes);
+        let _ = serde_json::from_slice::<usage_protocol::Receipt>(&bytes);
+    }
+}

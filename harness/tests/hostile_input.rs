@@ -230,3 +230,29 @@ fn cab_renamed_to_dot_dot_fails_only_at_run_time() {
         assert!(stderr.contains("`faults.to`"), "{stderr}");
     }
 }
+
+/// Scenario names that sanitise to the same folder overwrote each other's runs: refused.
+#[test]
+fn scenario_names_that_sanitise_to_one_folder_overwrite_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.toml",
+        &smoke().replace("name = \"smoke\"", "name = \"smoke/1\""),
+    );
+    let b = write(
+        dir.path(),
+        "b.toml",
+        &smoke().replace("name = \"smoke\"", "name = \"smoke:1\""),
+    );
+    let out = harness()
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("share one output folder"), "{stderr}");
+}

@@ -278,3 +278,31 @@ async fn sct_prepare_runs_at_a_child_primary() {
     // The CAS prepares the whole hierarchy.
     sct::prepare(dbs[0].as_ref(), None, &dest).await.unwrap();
 }
+
+/// `prepare` and `export` shared one temporary file: with the README's names, 1 run in 30 left
+/// `UsageData.csv` holding the cabinet while export exited 0. Each write now has a temporary
+/// file of its own; 30 concurrent rounds leave a cabinet and a CSV file, each whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_and_export_share_one_temp_file() {
+    let root = tempfile::tempdir().unwrap();
+    let db = sites(&root.path().join("sites"), false).await.remove(0);
+    let usb = root.path().join("usb");
+    std::fs::create_dir_all(&usb).unwrap();
+    for _ in 0..30 {
+        let (cab, csv) = tokio::join!(
+            sct::prepare(db.as_ref(), None, &usb.join("UsageData.cab")),
+            sct::export(db.as_ref(), None, &usb.join("UsageData.csv")),
+        );
+        cab.unwrap();
+        csv.unwrap();
+        let cab = std::fs::read(usb.join("UsageData.cab")).unwrap();
+        assert_eq!(&cab[..4], b"MSCF", "the cabinet is a cabinet");
+        let csv = std::fs::read_to_string(usb.join("UsageData.csv")).unwrap();
+        assert!(csv.starts_with("hierarchy_id,week,"), "the CSV is CSV");
+    }
+    let names: Vec<_> = std::fs::read_dir(&usb)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left behind: {names:?}");
+}

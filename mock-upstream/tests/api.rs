@@ -973,3 +973,45 @@ async fn gzip_with_trailing_garbage_is_accepted_and_gzip_in_capitals_is_refused(
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn an_empty_tokens_json_stops_the_server_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tokens.json"), b"").unwrap();
+    let s = service_in(dir.path(), |_| {}).await;
+    let r = s.upload("k", &payload(HIERARCHY, 1, "online")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn half_sent_headers_are_not_held_open_for_good() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = service().await;
+    let addr = s
+        .server
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"POST /v1/usage HTTP/1.1\r\nHost: x\r\nAuthor")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(
+        mock_upstream::server::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection is still held open");
+    assert!(
+        started.elapsed()
+            >= mock_upstream::server::HEADER_READ_TIMEOUT - std::time::Duration::from_secs(1)
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}

@@ -20,13 +20,20 @@ impl ResettingListener {
     }
 }
 
-impl axum::serve::Listener for ResettingListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl ResettingListener {
+    /// The next connection a `reset` fault lets through. An accept that fails (too many open
+    /// files, a connection aborted before it was accepted) is logged and retried shortly after:
+    /// the server goes on.
+    pub(super) async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         loop {
-            let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            let (stream, addr) = match self.inner.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
             if self.faults.next_connection() {
                 let _ = stream.set_zero_linger();
                 drop(stream);
@@ -34,9 +41,5 @@ impl axum::serve::Listener for ResettingListener {
             }
             return (stream, addr);
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
     }
 }

@@ -35,7 +35,9 @@ use axum::http::StatusCode;
 pub use body::gunzip_bounded;
 pub use config::{Config, ServeArgs};
 pub use error::ApiError;
-pub use run::{RunningServer, SHUTDOWN_DEADLINE, ServerError, serve_until_signal, start};
+pub use run::{
+    HEADER_READ_TIMEOUT, RunningServer, SHUTDOWN_DEADLINE, ServerError, serve_until_signal, start,
+};
 
 /// What every handler can reach.
 struct AppState {

@@ -121,12 +121,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let listener = ResettingListener::new(listener, faults);
     let task = tokio::spawn(async move {
         let _lock = lock;
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = rx.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!("mock upstream stopped: {e}");
-        }
+        serve(listener, app, rx).await;
     });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "mock upstream listening");
     Ok(RunningServer {
@@ -135,6 +130,48 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         shutdown: Some(tx),
         task: Some(task),
     })
+}
+
+/// How long a client may take to send a request's headers (from its first byte): a client that
+/// never finishes them does not hold a connection for good. Bodies have their own timeout.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts connections until `stop`, each served by hyper with the header read timeout; then
+/// lets the requests in flight finish ([`RunningServer::stop`] bounds how long).
+async fn serve(
+    mut listener: ResettingListener,
+    app: axum::Router,
+    mut stop: oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        tokio::select! {
+            (stream, _) = listener.accept() => {
+                let service = TowerToHyperService::new(app.clone());
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Serves until SIGINT or SIGTERM; the first line on stdout is `listening on http://ADDR`, so a
