@@ -288,10 +288,11 @@ async fn prepare_and_export_share_one_temp_file() {
     let db = sites(&root.path().join("sites"), false).await.remove(0);
     let usb = root.path().join("usb");
     std::fs::create_dir_all(&usb).unwrap();
+    let (cab_path, csv_path) = (usb.join("UsageData.cab"), usb.join("UsageData.csv"));
     for _ in 0..30 {
         let (cab, csv) = tokio::join!(
-            sct::prepare(db.as_ref(), None, &usb.join("UsageData.cab")),
-            sct::export(db.as_ref(), None, &usb.join("UsageData.csv")),
+            sct::prepare(db.as_ref(), None, &cab_path),
+            sct::export(db.as_ref(), None, &csv_path),
         );
         cab.unwrap();
         csv.unwrap();
