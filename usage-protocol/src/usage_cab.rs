@@ -51,8 +51,9 @@ pub fn write(
 
 /// Reads a usage cabinet, refusing files that inflate past `limit` bytes.
 pub fn read(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
-    // The cab crate trusts header fields in places; a damaged file must be an error, never a
-    // crash of the service, so a panic inside it is caught and reported as damage.
+    // The cab crate trusts header fields in places (`check_header` refuses what it can see);
+    // a damaged file must be an error, never a crash of the service, so a panic inside the crate
+    // is caught and reported as damage.
     std::panic::catch_unwind(|| read_inner(bytes, limit)).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
@@ -63,7 +64,40 @@ pub fn read(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
     })
 }
 
+/// Checks the cabinet header (CFHEADER) before the `cab` crate sees the bytes: the crate trusts
+/// some of its fields and has panicked on damaged files (caught above, but a check that names
+/// the damage is better than a caught panic). A usage cabinet is version 1.3, one file, whole.
+fn check_header(bytes: &[u8]) -> Result<(), CabError> {
+    let bad = |what: &str| Err(CabError::NotACabinet(what.to_string()));
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+    let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    const HEADER: usize = 36;
+    if bytes.len() < HEADER || &bytes[..4] != b"MSCF" {
+        return bad("no MSCF cabinet header");
+    }
+    if u32_at(8) as usize != bytes.len() {
+        return bad("the header's cabinet size is not the file's size (truncated or padded)");
+    }
+    let first_file = u32_at(16) as usize;
+    if first_file < HEADER || first_file >= bytes.len() {
+        return bad("the header's file table lies outside the cabinet");
+    }
+    if (bytes[25], bytes[24]) != (1, 3) {
+        return bad("not a version 1.3 cabinet");
+    }
+    let (folders, files) = (u16_at(26), u16_at(28));
+    if folders == 0 || files == 0 || files > 16 {
+        return bad("a usage cabinet holds one folder of a few files");
+    }
+    if u16_at(30) & 0x4 != 0 {
+        // A reserved area is legal, but no service connection tool writes one.
+        return bad("a cabinet with a reserved area is not a usage cabinet");
+    }
+    Ok(())
+}
+
 fn read_inner(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
+    check_header(bytes)?;
     let mut cabinet =
         cab::Cabinet::new(Cursor::new(bytes)).map_err(|e| CabError::NotACabinet(e.to_string()))?;
     let payload_json = read_file(&mut cabinet, PAYLOAD_FILE, limit)?;
