@@ -98,6 +98,7 @@ pub async fn check_scenario(layout: &ScenarioLayout) -> Result<ScenarioReport, C
         .into_iter()
         .map(|(receipt, json)| {
             let upload = ReceivedUpload {
+                received_at: receipt.received_at.parse().ok(),
                 receipt_id: receipt.id,
                 body_sha256: Some(receipt.body_sha256),
                 json,

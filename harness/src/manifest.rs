@@ -162,6 +162,9 @@ pub struct AttemptLine {
     /// A batch staged in an earlier check, sent again from the outbox.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resent: bool,
+    /// When the upload began (seconds since the Unix epoch, wall clock).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub upload_began_at: Option<f64>,
 }
 
 /// The lines of `attempts.jsonl` for a run's uploads, in order.
@@ -185,6 +188,7 @@ pub fn attempt_lines(uploads: &[UploadAttempt]) -> Vec<AttemptLine> {
             upload_ms: u.ms,
             wait_after_ms: attempt.wait_after_ms,
             resent: u.resent,
+            upload_began_at: u.began_at,
         };
         if u.attempt_log.is_empty() {
             let whole = Attempt {
@@ -221,6 +225,7 @@ pub fn uploads_of(lines: &[AttemptLine]) -> Vec<UploadAttempt> {
                     idempotency_key: line.idempotency_key.clone(),
                     waited_s: 0.0,
                     resent: line.resent,
+                    began_at: line.upload_began_at,
                 },
             ));
         }
@@ -331,6 +336,7 @@ mod tests {
                 idempotency_key: Some("k1".into()),
                 waited_s: 0.2,
                 resent: true,
+                began_at: Some(1_700_000_000.5),
             },
             UploadAttempt {
                 week: 2,
@@ -342,6 +348,7 @@ mod tests {
                 idempotency_key: None,
                 waited_s: 0.0,
                 resent: false,
+                began_at: None,
             },
         ];
         let lines = attempt_lines(&uploads);

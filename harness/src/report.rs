@@ -66,6 +66,18 @@ pub struct UploadAttempt {
     /// not in `report.json`.
     #[serde(skip)]
     pub idempotency_key: Option<String>,
+    /// When the upload began, in seconds since the Unix epoch (wall clock): the checker tells
+    /// by it which cycle's check the service stored an upload in, even when no answer came back.
+    /// Kept in `attempts.jsonl`.
+    #[serde(skip)]
+    pub began_at: Option<f64>,
+}
+
+/// Now, in seconds since the Unix epoch, as the service's receipts state time.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

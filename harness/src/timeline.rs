@@ -188,6 +188,9 @@ fn upload_story(upload: &UploadAttempt) -> String {
     };
     for attempt in &upload.attempt_log {
         let answer = match (attempt.status, &attempt.error) {
+            (Some(status), Some(error)) if error.contains("timed out") => {
+                format!("timed out (the service answered {status} too late)")
+            }
             (Some(200), _) => "200 (stored before: the same receipt)".into(),
             (Some(status), _) => status.to_string(),
             (None, Some(error)) if error.contains("timed out") => "timed out".into(),

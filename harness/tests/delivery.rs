@@ -41,6 +41,7 @@ fn received(uploads: &[Value]) -> Vec<ReceivedUpload> {
             let json = serde_json::to_vec(v).unwrap();
             ReceivedUpload {
                 receipt_id: format!("r{}", i + 1),
+                received_at: None,
                 body_sha256: Some(usage_protocol::sha256_hex(&json)),
                 json,
             }

@@ -127,7 +127,8 @@ async fn late_answers_time_out_on_the_simulated_clock() {
     let log = &report.timings.uploads[0].attempt_log;
     assert_eq!(log.len(), 3);
     for timed_out in &log[..2] {
-        assert_eq!(timed_out.status, None);
+        // The service stored it (201) on the first; the client saw neither answer.
+        assert!(timed_out.status.is_some());
         assert_eq!(timed_out.latency_ms, 5000.0);
         assert!(
             timed_out
@@ -436,4 +437,37 @@ async fn sites_installed_on_different_days_run_on_their_own_days() {
         timeline.contains("P03 run 1 on 2026-01-27: 27 probes"),
         "{timeline}"
     );
+}
+
+/// Every answer to week 1's upload is lost (8 of 8): the SCP gives up, but the service stored
+/// the upload in week 1. Whether or not a week 2 follows (whose outbox resend gets the receipt
+/// back), week 1's upload counts in week 1: no `missing_upload`, nothing late.
+#[tokio::test]
+async fn a_stored_upload_whose_answers_were_all_lost_counts_in_its_own_cycle() {
+    for weeks in [1, 2] {
+        let text = format!(
+            "name = \"lost-{weeks}\"\nseed = 5\n[hierarchy]\ninstalled = \"2026-01-05\"\n\
+             [[hierarchy.primary]]\ncode = \"P01\"\nclients = 20\n[run]\nweeks = {weeks}\n\
+             [[faults]]\nkind = \"upload_lost_ack\"\nweek = 1\ncount = 8\n\
+             [expect]\nuploads = {weeks}\nfindings = [\"upload_failed\"]\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let report = run_scenario(&common::scenario(&text), &common::options(dir.path()))
+            .await
+            .unwrap();
+        let codes: Vec<&str> = report.findings.iter().map(|f| f.code.as_str()).collect();
+        assert!(
+            report.met_expectations,
+            "weeks = {weeks}: {:?} {codes:?}",
+            report.expectation_failures
+        );
+        assert!(
+            !codes.contains(&"missing_upload"),
+            "weeks = {weeks}: {codes:?}"
+        );
+        assert!(
+            !codes.contains(&"late_delivery"),
+            "weeks = {weeks}: {codes:?}"
+        );
+    }
 }

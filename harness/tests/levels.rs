@@ -183,6 +183,7 @@ async fn a_probe_above_the_level_is_caught() {
     });
     let (hierarchy, expected) = common::expected(&scenario).await;
     let upload = ReceivedUpload {
+        received_at: None,
         receipt_id: "r".into(),
         body_sha256: None,
         json: serde_json::to_vec(&sent).unwrap(),

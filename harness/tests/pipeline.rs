@@ -274,6 +274,7 @@ async fn the_checker_catches_tampering_and_leaks() {
     let why = check::Explanations::default();
     let upload = |json: Vec<u8>| {
         vec![ReceivedUpload {
+            received_at: None,
             receipt_id: "r".into(),
             body_sha256: None,
             json,

@@ -79,7 +79,8 @@ pub struct Attempt {
     pub started_ms: f64,
     /// How long until its answer (or its failure).
     pub latency_ms: f64,
-    /// The HTTP status, when the service answered.
+    /// The HTTP status, when the service answered — on simulated time also when the answer came
+    /// too late (`error` then says the attempt timed out: the client never saw it).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub status: Option<u16>,
     /// `Retry-After` of the answer, in seconds.
@@ -392,8 +393,9 @@ impl Upstream {
             attempt.latency_ms += late_ms as f64;
             return answer;
         }
+        // The status stays: what the service did (stored it, say) although the client never
+        // saw the answer; the error says the client timed out.
         attempt.latency_ms = timeout_ms;
-        attempt.status = None;
         attempt.retry_after_s = None;
         let error = format!(
             "timed out after {:.1} s (simulated: the answer would have taken {:.1} s)",

@@ -70,7 +70,8 @@ pub fn read(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
 fn check_header(bytes: &[u8]) -> Result<(), CabError> {
     let bad = |what: &str| Err(CabError::NotACabinet(what.to_string()));
     let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
-    let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let u32_at =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     const HEADER: usize = 36;
     if bytes.len() < HEADER || &bytes[..4] != b"MSCF" {
         return bad("no MSCF cabinet header");

@@ -52,6 +52,7 @@ pub(super) async fn connect_week(
     }
     let packs = transfer.join("UpdatePacks");
     let started = Instant::now();
+    let began_at = crate::report::unix_now();
     let ms = || started.elapsed().as_secs_f64() * 1e3;
     match sct::connect(upstream.base_url(), &hierarchies[0].token, transfer, &packs).await {
         Ok(done) => {
@@ -66,6 +67,7 @@ pub(super) async fn connect_week(
                     waited_s: 0.0,
                     resent: false,
                     idempotency_key: None,
+                    began_at: Some(began_at),
                 });
                 submitted.connected.push(u.hierarchy_hash);
             }
@@ -88,6 +90,7 @@ pub(super) async fn connect_week(
                 waited_s: 0.0,
                 resent: false,
                 idempotency_key: None,
+                began_at: Some(began_at),
             });
         }
     }

@@ -133,6 +133,7 @@ async fn send(
     submitted: &mut Submitted,
 ) -> Option<String> {
     let started = Instant::now();
+    let began_at = crate::report::unix_now();
     let outcome = upstream
         .upload_usage_logged(
             &hierarchy.token,
@@ -163,6 +164,7 @@ async fn send(
         waited_s,
         resent,
         idempotency_key: Some(staged.idempotency_key.clone()),
+        began_at: Some(began_at),
     });
     receipt
 }

@@ -32,7 +32,7 @@ pub(super) fn check_delivery(
                 .entry((r.site.as_str(), r.week_in(payload), r.probe.as_str()))
                 .or_default()
                 .push(Arrival {
-                    cycle: why.sent_in(&upload.receipt_id, payload.period.week),
+                    cycle: why.stored_in(upload, payload.period.week),
                     receipt: &upload.receipt_id,
                     rows: &r.rows,
                 });

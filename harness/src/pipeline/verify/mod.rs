@@ -28,6 +28,8 @@ pub use pii::scan_for_personal_data;
 /// One upload as the upstream stored it.
 pub struct ReceivedUpload {
     pub receipt_id: String,
+    /// When the service stored it (its receipt's `received_at`, seconds since the epoch).
+    pub received_at: Option<f64>,
     /// The digest the receipt states for the body (hex SHA-256); checked against the body.
     pub body_sha256: Option<String>,
     pub json: Vec<u8>,
@@ -81,6 +83,8 @@ pub struct Explanations {
     /// Receipt id → the cycle whose check sent it (a batch re-sent from the outbox keeps its
     /// first cycle in its bytes); uploads not in it count as sent in their own cycle.
     pub sent_in: BTreeMap<String, u32>,
+    /// Cycle → when its check began to upload (seconds since the epoch, wall clock).
+    pub check_began: BTreeMap<u32, f64>,
     /// Cycle → the kind of fault that held its uploads back, for the message of an absence.
     pub held_back_by: BTreeMap<u32, &'static str>,
 }
@@ -91,14 +95,34 @@ impl Explanations {
         self.sent_in.get(receipt).copied().unwrap_or(cycle)
     }
 
-    /// Records the uploads a run made: which cycle sent which receipt.
+    /// Records the uploads a run made: which cycle sent which receipt, and when each cycle's
+    /// check began (wall clock).
     pub fn with_uploads(mut self, uploads: &[crate::report::UploadAttempt]) -> Self {
         for u in uploads {
             if let Some(receipt) = &u.receipt {
                 self.sent_in.entry(receipt.clone()).or_insert(u.week);
             }
+            if let Some(began) = u.began_at {
+                let first = self.check_began.entry(u.week).or_insert(began);
+                *first = first.min(began);
+            }
         }
         self
+    }
+
+    /// The cycle whose check the service stored `upload` in: the last check that began before
+    /// the service's receipt time. This holds even when no answer came back (all lost, or too
+    /// late) and a later cycle's resend got the receipt; without times, the cycle that got the
+    /// receipt, or the one the upload claims.
+    pub fn stored_in(&self, upload: &ReceivedUpload, claimed: u32) -> u32 {
+        let by_time = upload.received_at.and_then(|at| {
+            self.check_began
+                .iter()
+                .filter(|(_, began)| **began <= at)
+                .map(|(cycle, _)| *cycle)
+                .max()
+        });
+        by_time.unwrap_or_else(|| self.sent_in(&upload.receipt_id, claimed))
     }
 }
 
@@ -231,7 +255,7 @@ pub fn check_uploads(
             expected,
             &upload.receipt_id,
             payload,
-            why.sent_in(&upload.receipt_id, payload.period.week),
+            why.stored_in(upload, payload.period.week),
             &mut summary,
         );
     }
@@ -253,7 +277,7 @@ fn check_cycles(
 ) {
     let mut by_cycle: BTreeMap<u32, usize> = BTreeMap::new();
     for (upload, payload) in parsed {
-        let cycle = why.sent_in(&upload.receipt_id, payload.period.week);
+        let cycle = why.stored_in(upload, payload.period.week);
         *by_cycle.entry(cycle).or_default() += 1;
     }
     for week in expected {
@@ -261,7 +285,10 @@ fn check_cycles(
             summary.findings.push(
                 Finding::new(
                     FindingCode::MissingUpload,
-                    format!("no upload for week {}", week.week),
+                    format!(
+                        "no upload for week {}: nothing the service stored was sent in its check",
+                        week.week
+                    ),
                 )
                 .week(week.week),
             );
@@ -308,6 +335,7 @@ pub async fn received_from(
         received.push((
             receipt.hierarchy_id,
             ReceivedUpload {
+                received_at: receipt.received_at.parse().ok(),
                 receipt_id: receipt.id,
                 body_sha256: Some(receipt.body_sha256),
                 json,
