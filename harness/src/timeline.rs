@@ -115,7 +115,12 @@ fn runs(report: &ScenarioReport, model: &HierarchyModel, cycle: u32) -> String {
         .iter()
         .map(|site| {
             let Some(run) = site.run_in_cycle(cycle) else {
-                return format!("{} none (not installed long enough)", site.code);
+                let cycle_day = model.week_start(cycle);
+                return if site.installed > cycle_day {
+                    format!("{} not installed yet", site.code)
+                } else {
+                    format!("{} first run on {}", site.code, site.run_day(1))
+                };
             };
             let probes = report
                 .timings
@@ -181,12 +186,23 @@ fn replication(scenario: &Scenario, model: &HierarchyModel, week: u32) -> String
 
 /// An upload's attempts: each answer, and the wait after it.
 fn upload_story(upload: &UploadAttempt) -> String {
+    if upload.attempt_log.is_empty() {
+        // Offline: one `-connect` of the week's cabinet from the transfer folder.
+        return match (&upload.receipt, &upload.error) {
+            (Some(_), _) => "prepare, connect, import: the cabinet was stored".into(),
+            (None, Some(error)) => format!("prepare, connect: refused — {error}"),
+            (None, None) => "prepare, connect".into(),
+        };
+    }
     let mut story = if upload.resent {
         "upload (resent from the outbox):".to_string()
     } else {
         "upload:".to_string()
     };
-    for attempt in &upload.attempt_log {
+    for (n, attempt) in upload.attempt_log.iter().enumerate() {
+        if n > 0 {
+            story.push(';');
+        }
         let answer = match (attempt.status, &attempt.error) {
             (Some(status), Some(error)) if error.contains("timed out") => {
                 format!("timed out (the service answered {status} too late)")
@@ -199,7 +215,6 @@ fn upload_story(upload: &UploadAttempt) -> String {
         let _ = write!(story, " {answer}");
         if attempt.wait_after_ms > 0.0 {
             let _ = write!(story, ", waits {}", wait(attempt.wait_after_ms));
-            story.push(';');
         }
     }
     match (&upload.receipt, &upload.error) {

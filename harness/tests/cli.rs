@@ -337,3 +337,32 @@ fn the_readme_timeline_is_what_the_program_prints() {
     let printed = &printed[..printed.find("\n\n").unwrap() + 1];
     assert_eq!(printed, shown);
 }
+
+/// The timeline tells offline weeks as the service connection tool's steps, and separates
+/// attempts whatever their wait (found by an attack: `429 201` with `Retry-After: 0`).
+#[test]
+fn the_timeline_tells_offline_weeks_and_zero_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let throttled = write(
+        dir.path(),
+        "zero.toml",
+        &(smoke().replace("name = \"smoke\"", "name = \"zero\"")
+            + "\n[[faults]]\nkind = \"upstream_throttle\"\nweek = 1\nretry_after_s = 0\ncount = 1\n"),
+    );
+    let out = harness()
+        .args(["run", "--timeline", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&throttled)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/offline.toml"
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("upload: 429; 201 — stored"), "{stdout}");
+    assert!(
+        stdout.contains("prepare, connect, import: the cabinet was stored"),
+        "{stdout}"
+    );
+}

@@ -256,3 +256,49 @@ fn scenario_names_that_sanitise_to_one_folder_overwrite_each_other() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("share one output folder"), "{stderr}");
 }
+
+/// Found by an attack on the time and faults: dates that only look like dates, a TOML date
+/// without quotes, a primary that would never run, two crash points for one pass.
+#[test]
+fn calendar_and_schedule_mistakes_are_refused_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = smoke()
+        .replace("cas = false", "cas = true")
+        .replace("custom_tables = 2\n", "");
+    let cases = [
+        (
+            smoke().replace("\"2026-01-05\"", "\"2026-1-5\""),
+            "hierarchy.installed",
+        ),
+        (
+            smoke().replace("\"2026-01-05\"", "\"+2026-01-05\""),
+            "hierarchy.installed",
+        ),
+        (
+            smoke().replace("\"2026-01-05\"", "2026-01-05"),
+            "dates are strings here",
+        ),
+        (
+            cas.replace("clients = 300", "clients = 300\ninstalled = \"2099-01-08\""),
+            "would never run",
+        ),
+        (
+            cas.clone()
+                + "[[hierarchy.primary]]\ncode = \"P02\"\nclients = 10\n\
+                   [[faults]]\nkind = \"replication_crash\"\nweek = 1\nsite = \"P02\"\n\
+                   [[faults]]\nkind = \"replication_crash\"\nweek = 1\nsite = \"P02\"\nat = \"after_delete\"\n",
+            "one crash point",
+        ),
+    ];
+    for (text, expected) in cases {
+        let file = write(dir.path(), "cal.toml", &text);
+        let out = harness()
+            .args(["scenario", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}

@@ -116,13 +116,16 @@ fn scenario_toml(
     for (code, (clients, days_later)) in codes.iter().zip(clients) {
         t += &format!("[[hierarchy.primary]]\ncode = \"{code}\"\nclients = {clients}\n");
         // A child primary may be installed days after its CAS, on a calendar of its own.
-        if let Some(days) = days_later.filter(|_| cas) {
+        // (Installed early enough to run at least once: the scenario refuses a site that never
+        // would.)
+        if let Some(days) = days_later.filter(|d| cas && *d <= 7 * (weeks - 1)) {
             let date = installed + chrono::Days::new(u64::from(days));
             t += &format!("installed = \"{date}\"\n");
         }
     }
     t += &format!("[run]\nweeks = {weeks}\n");
     let mut level_weeks = BTreeSet::new();
+    let mut crashes: Vec<(&str, u32, u32)> = Vec::new();
     let mut upstream = 0;
     for (kind, first, span, site) in faults {
         let last = (first + span).min(weeks);
@@ -145,6 +148,14 @@ fn scenario_toml(
             }
             Kind::ReplicationDown => format!("kind = \"replication_down\"\nsite = \"{primary}\"\n"),
             Kind::ReplicationCrash(at) => {
+                // One crash point per site and cycle.
+                if crashes
+                    .iter()
+                    .any(|(s, f, l)| s == primary && *f <= last && *first <= *l)
+                {
+                    continue;
+                }
+                crashes.push((primary, *first, last));
                 format!("kind = \"replication_crash\"\nsite = \"{primary}\"\nat = \"{at}\"\n")
             }
             Kind::ReplicationDuplicate => {

@@ -22,7 +22,18 @@ use validate::Validator;
 
 /// A `YYYY-MM-DD` date of a scenario.
 pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+    // Exactly `YYYY-MM-DD`: chrono alone would also take `2026-1-8` or `+2026-01-05`.
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shaped
+        .then(|| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
 }
 
 /// Supported product maxima, from the product documentation.
@@ -366,9 +377,16 @@ impl Scenario {
 
     /// Parses and validates scenario text; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
-        let mut scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let mut message = e.to_string().trim_end().to_string();
+            if message.contains("invalid type: map, expected a string") {
+                // A TOML date (`installed = 2026-01-05`) reads as a map to serde.
+                message.push_str("\n(dates are strings here: write `installed = \"2026-01-05\"`)");
+            }
+            ScenarioError::Parse {
+                path: path.to_path_buf(),
+                message,
+            }
         })?;
         scenario.path = path.to_path_buf();
         scenario.text = text.to_string();

@@ -100,6 +100,8 @@ impl Validator<'_> {
             self.fault(fault, weeks, &codes, cas, s.hierarchy.scp_mode)?;
         }
         self.one_level_change_a_week(&s.faults)?;
+        self.one_crash_point_a_pass(&s.faults)?;
+        self.primaries_run_within_the_run(s, weeks)?;
         if let Some(budget) = s.budget.collect_ms_per_1k_clients
             && !(budget.is_finite() && budget > 0.0)
         {
@@ -110,6 +112,61 @@ impl Validator<'_> {
             );
         }
         self.expect(&s.expect)
+    }
+
+    /// A child primary installed so late that its first run falls after the run's last cycle
+    /// would never run: refused, so that a typo in a date does not quietly drop a site.
+    fn primaries_run_within_the_run(&self, s: &Scenario, weeks: u32) -> Result<(), ScenarioError> {
+        let Some(top) = parse_date(s.hierarchy.installed.get_ref()) else {
+            return Ok(());
+        };
+        let last_upload = top + chrono::Days::new(7 * u64::from(weeks));
+        for p in &s.hierarchy.primary {
+            let Some(installed) = p.installed.as_ref() else {
+                continue;
+            };
+            let Some(date) = parse_date(installed.get_ref()) else {
+                continue;
+            };
+            let first_run = date + chrono::Days::new(7);
+            if first_run > last_upload {
+                return self.error(
+                    installed.span(),
+                    "hierarchy.primary.installed",
+                    format!(
+                        "{} would make its first run on {first_run}, after the run's last upload on {last_upload}: it would never run (simulate more weeks, or install it earlier)",
+                        p.code.get_ref()
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Two `replication_crash` faults on one site in one cycle would leave it unsaid where the
+    /// transaction dies.
+    fn one_crash_point_a_pass(&self, faults: &[FaultSpec]) -> Result<(), ScenarioError> {
+        let crashes: Vec<&FaultSpec> = faults
+            .iter()
+            .filter(|f| *f.kind.get_ref() == FaultKind::ReplicationCrash)
+            .collect();
+        for (i, a) in crashes.iter().enumerate() {
+            for b in &crashes[..i] {
+                let same_site = match (&a.site, &b.site) {
+                    (Some(x), Some(y)) => x.get_ref().eq_ignore_ascii_case(y.get_ref()),
+                    _ => false,
+                };
+                let (wa, wb) = (a.window(), b.window());
+                if same_site && wa.first <= wb.last && wb.first <= wa.last {
+                    return self.error(
+                        a.kind.span(),
+                        "faults.weeks",
+                        "two replication_crash faults strike this site in one cycle: give each cycle one crash point",
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     fn one_level_change_a_week(&self, faults: &[FaultSpec]) -> Result<(), ScenarioError> {
@@ -180,7 +237,7 @@ impl Validator<'_> {
     /// An install date the calendar can count weeks from.
     fn install_date(&self, installed: &Spanned<String>, key: &str) -> Result<(), ScenarioError> {
         let h_installed = installed;
-        let installed = chrono::NaiveDate::parse_from_str(h_installed.get_ref(), "%Y-%m-%d");
+        let installed = parse_date(h_installed.get_ref()).ok_or(());
         if installed.is_ok_and(|d| !(1990..=9000).contains(&chrono::Datelike::year(&d))) {
             return self.error(
                 h_installed.span(),
