@@ -147,7 +147,14 @@ pub enum PayloadError {
 impl<R: serde::de::DeserializeOwned> Payload<R> {
     /// Parses and validates a decompressed payload.
     pub fn from_json(bytes: &[u8]) -> Result<Self, PayloadError> {
-        let payload: Self = serde_json::from_slice(bytes)?;
+        // UTF-8 first, for every reading alike: skipping a row's contents (`RowShape`) does not
+        // look inside its strings, and a body one reader takes must be one every reader takes.
+        // (Found by the `payload_json` fuzz target.)
+        let text = std::str::from_utf8(bytes).map_err(|e| PayloadError::Field {
+            field: "(body)",
+            problem: format!("not UTF-8 text: {e}"),
+        })?;
+        let payload: Self = serde_json::from_str(text)?;
         payload.validate()?;
         Ok(payload)
     }

@@ -94,6 +94,25 @@ fn check_header(bytes: &[u8]) -> Result<(), CabError> {
         // A reserved area is legal, but no service connection tool writes one.
         return bad("a cabinet with a reserved area is not a usage cabinet");
     }
+    // Each folder (CFFOLDER, 8 bytes after the header) has data where the file says, at least
+    // one data block, and no compression but none or MS-ZIP. (A folder without data blocks
+    // made the `cab` crate index out of bounds: found by the `usage_cab` fuzz target.)
+    for folder in 0..usize::from(folders) {
+        let at = HEADER + 8 * folder;
+        if at + 8 > first_file {
+            return bad("the folder table runs into the file table");
+        }
+        let data = u32_at(at) as usize;
+        if data < HEADER || data >= bytes.len() {
+            return bad("a folder's data lies outside the cabinet");
+        }
+        if u16_at(at + 4) == 0 {
+            return bad("a folder without data blocks");
+        }
+        if u16_at(at + 6) & 0x0f > 1 {
+            return bad("a folder compressed other than with MS-ZIP");
+        }
+    }
     Ok(())
 }
 

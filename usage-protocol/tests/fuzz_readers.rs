@@ -100,3 +100,23 @@ fn the_valid_inputs_are_valid() {
         VALID.as_bytes()
     );
 }
+
+/// Inputs the cargo-fuzz targets found, kept as regressions.
+#[test]
+fn what_the_fuzz_targets_found_stays_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    // A row string with bytes that are not UTF-8: the service's shape-only reading took it,
+    // the full reading refused it.
+    let bytes = std::fs::read(dir.join("payload-invalid-utf8-in-a-row.json")).unwrap();
+    let shape = PayloadShape::from_json(&bytes).unwrap_err().to_string();
+    assert!(shape.contains("not UTF-8"), "{shape}");
+    assert!(UsagePayload::from_json(&bytes).is_err());
+    // A folder without data blocks: the `cab` crate indexed out of bounds (a panic, caught);
+    // now the header check names the damage before the crate sees it.
+    let bytes = std::fs::read(dir.join("cab-folder-without-data-blocks.cab")).unwrap();
+    let err = usage_cab::read(&bytes, 1 << 20).unwrap_err().to_string();
+    assert!(
+        err.contains("folder") && !err.contains("out of bounds"),
+        "refused by the header check: {err}"
+    );
+}
