@@ -51,7 +51,7 @@ pub fn write(
 
 /// Reads a usage cabinet, refusing files that inflate past `limit` bytes.
 pub fn read(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
-    // The cab crate trusts header fields in places (`check_header` refuses what it can see);
+    // The cab crate trusts header fields in places (`check_structure` refuses what it can see);
     // a damaged file must be an error, never a crash of the service, so a panic inside the crate
     // is caught and reported as damage.
     std::panic::catch_unwind(|| read_inner(bytes, limit)).unwrap_or_else(|panic| {
@@ -64,60 +64,109 @@ pub fn read(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
     })
 }
 
-/// Checks the cabinet header (CFHEADER) before the `cab` crate sees the bytes: the crate trusts
-/// some of its fields and has panicked on damaged files (caught above, but a check that names
-/// the damage is better than a caught panic). A usage cabinet is version 1.3, one file, whole.
-fn check_header(bytes: &[u8]) -> Result<(), CabError> {
+/// Checks the cabinet's structure before the `cab` crate sees the bytes: the crate trusts some
+/// of its fields and has panicked on damaged files (caught in [`read`], but a check that names
+/// the damage is better than a caught panic). A usage cabinet is version 1.3, whole, without a
+/// reserved area, with folders of MS-ZIP (or stored) data blocks that lie inside the file, and
+/// files that lie inside their folder's data. Found by the `usage_cab` fuzz target: a folder
+/// without data blocks, and a file reaching past its folder's data, made the crate index out of
+/// bounds.
+fn check_structure(bytes: &[u8]) -> Result<(), CabError> {
     let bad = |what: &str| Err(CabError::NotACabinet(what.to_string()));
-    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
-    let u32_at =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     const HEADER: usize = 36;
     if bytes.len() < HEADER || &bytes[..4] != b"MSCF" {
         return bad("no MSCF cabinet header");
     }
-    if u32_at(8) as usize != bytes.len() {
+    if u32_at(8) != Some(bytes.len() as u32) {
         return bad("the header's cabinet size is not the file's size (truncated or padded)");
     }
-    let first_file = u32_at(16) as usize;
+    let first_file = u32_at(16).unwrap_or(0) as usize;
     if first_file < HEADER || first_file >= bytes.len() {
         return bad("the header's file table lies outside the cabinet");
     }
     if (bytes[25], bytes[24]) != (1, 3) {
         return bad("not a version 1.3 cabinet");
     }
-    let (folders, files) = (u16_at(26), u16_at(28));
-    if folders == 0 || files == 0 || files > 16 {
-        return bad("a usage cabinet holds one folder of a few files");
+    let (folders, files) = (u16_at(26).unwrap_or(0), u16_at(28).unwrap_or(0));
+    if folders == 0 || folders > 4 || files == 0 || files > 16 {
+        return bad("a usage cabinet holds a folder or two of a few files");
     }
-    if u16_at(30) & 0x4 != 0 {
+    if u16_at(30).unwrap_or(0) & 0x4 != 0 {
         // A reserved area is legal, but no service connection tool writes one.
         return bad("a cabinet with a reserved area is not a usage cabinet");
     }
-    // Each folder (CFFOLDER, 8 bytes after the header) has data where the file says, at least
-    // one data block, and no compression but none or MS-ZIP. (A folder without data blocks
-    // made the `cab` crate index out of bounds: found by the `usage_cab` fuzz target.)
+    // Each folder (CFFOLDER): its data blocks (CFDATA) inside the file; the sum of their
+    // uncompressed sizes is how far into the folder a file may reach.
+    let mut folder_sizes = Vec::new();
     for folder in 0..usize::from(folders) {
         let at = HEADER + 8 * folder;
         if at + 8 > first_file {
             return bad("the folder table runs into the file table");
         }
-        let data = u32_at(at) as usize;
-        if data < HEADER || data >= bytes.len() {
-            return bad("a folder's data lies outside the cabinet");
-        }
-        if u16_at(at + 4) == 0 {
+        let (Some(mut block), Some(blocks), Some(compression)) =
+            (u32_at(at), u16_at(at + 4), u16_at(at + 6))
+        else {
+            return bad("a folder entry is cut short");
+        };
+        if blocks == 0 {
             return bad("a folder without data blocks");
         }
-        if u16_at(at + 6) & 0x0f > 1 {
+        if compression & 0x0f > 1 {
             return bad("a folder compressed other than with MS-ZIP");
         }
+        let mut size: u64 = 0;
+        for _ in 0..blocks {
+            let at = block as usize;
+            let (Some(compressed), Some(uncompressed)) = (u16_at(at + 4), u16_at(at + 6)) else {
+                return bad("a data block lies outside the cabinet");
+            };
+            let end = at + 8 + usize::from(compressed);
+            if at < HEADER || end > bytes.len() {
+                return bad("a data block lies outside the cabinet");
+            }
+            size += u64::from(uncompressed);
+            block = end as u32;
+        }
+        folder_sizes.push(size);
+    }
+    // Each file (CFFILE): in a folder that exists, inside that folder's data, with a name.
+    let mut at = first_file;
+    for _ in 0..files {
+        let (Some(length), Some(offset), Some(folder)) =
+            (u32_at(at), u32_at(at + 4), u16_at(at + 8))
+        else {
+            return bad("a file entry is cut short");
+        };
+        let Some(size) = folder_sizes.get(usize::from(folder)) else {
+            return bad("a file names a folder the cabinet does not have");
+        };
+        if u64::from(offset) + u64::from(length) > *size {
+            return bad("a file reaches past its folder's data");
+        }
+        let name_at = at + 16;
+        let Some(name_len) = bytes
+            .get(name_at..)
+            .and_then(|b| b.iter().position(|c| *c == 0))
+        else {
+            return bad("a file name is not terminated");
+        };
+        at = name_at + name_len + 1;
     }
     Ok(())
 }
 
 fn read_inner(bytes: &[u8], limit: u64) -> Result<UsageCab, CabError> {
-    check_header(bytes)?;
+    check_structure(bytes)?;
     let mut cabinet =
         cab::Cabinet::new(Cursor::new(bytes)).map_err(|e| CabError::NotACabinet(e.to_string()))?;
     let payload_json = read_file(&mut cabinet, PAYLOAD_FILE, limit)?;

@@ -111,12 +111,17 @@ fn what_the_fuzz_targets_found_stays_fixed() {
     let shape = PayloadShape::from_json(&bytes).unwrap_err().to_string();
     assert!(shape.contains("not UTF-8"), "{shape}");
     assert!(UsagePayload::from_json(&bytes).is_err());
-    // A folder without data blocks: the `cab` crate indexed out of bounds (a panic, caught);
-    // now the header check names the damage before the crate sees it.
-    let bytes = std::fs::read(dir.join("cab-folder-without-data-blocks.cab")).unwrap();
-    let err = usage_cab::read(&bytes, 1 << 20).unwrap_err().to_string();
-    assert!(
-        err.contains("folder") && !err.contains("out of bounds"),
-        "refused by the header check: {err}"
-    );
+    // A folder without data blocks, a file reaching past its folder's data: the `cab` crate
+    // indexed out of bounds (a panic, caught); now the structure check names the damage first.
+    for damaged in [
+        "cab-folder-without-data-blocks.cab",
+        "cab-file-past-its-folder.cab",
+    ] {
+        let bytes = std::fs::read(dir.join(damaged)).unwrap();
+        let err = usage_cab::read(&bytes, 1 << 20).unwrap_err().to_string();
+        assert!(
+            err.contains("folder") && !err.contains("out of bounds"),
+            "{damaged}: refused by the structure check, not a caught panic: {err}"
+        );
+    }
 }
