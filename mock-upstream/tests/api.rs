@@ -1015,3 +1015,48 @@ async fn half_sent_headers_are_not_held_open_for_good() {
         "{answer}"
     );
 }
+
+/// The API description is served and lists every route; each route it lists exists.
+#[tokio::test]
+async fn the_api_description_lists_every_route() {
+    let s = service().await;
+    let doc: Value = s
+        .http
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/admin/faults",
+            "/admin/hierarchies",
+            "/admin/reset",
+            "/admin/uploads",
+            "/admin/uploads/{id}",
+            "/metrics",
+            "/v1/sct/connect",
+            "/v1/updatepacks/{id}",
+            "/v1/updates",
+            "/v1/usage",
+        ]
+    );
+    for path in paths {
+        let path = path.replace("{id}", "x");
+        let r = s.http.get(s.url(&path)).send().await.unwrap();
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains("\"not_found\""),
+            "{path} is described but not routed"
+        );
+    }
+}

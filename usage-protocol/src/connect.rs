@@ -11,6 +11,7 @@ use crate::update_pack::PackOffer;
 pub const CAB_FIELD: &str = "cab";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectResult {
     /// The cabinet's file name as uploaded.
     pub file: String,
@@ -22,6 +23,7 @@ pub struct ConnectResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectAnswer {
     pub results: Vec<ConnectResult>,
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const SIMULATED_LATENCY_HEADER: &str = "simulated-latency-ms";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
     /// Answer the next `count` requests with `status` and a JSON error.

@@ -35,6 +35,22 @@ pub type PayloadShape = Payload<RowShape>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RowShape;
 
+/// A row, as the API describes it: a JSON object of column values.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for RowShape {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+            ))
+            .description(Some("A result row: column name to value"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for RowShape {}
+
 impl<'de> Deserialize<'de> for RowShape {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
@@ -59,6 +75,7 @@ impl<'de> Deserialize<'de> for RowShape {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Payload<R> {
     pub schema_version: u32,
@@ -79,6 +96,7 @@ pub struct Payload<R> {
 
 /// A backlog too large for one upload goes in parts, each under its own `Idempotency-Key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Part {
     /// 1 for the first part.
@@ -87,6 +105,7 @@ pub struct Part {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Period {
     /// Weekly cycle number, 1 for the first run seven days after install.
@@ -96,6 +115,7 @@ pub struct Period {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SiteEntry {
     /// `tel_hash` of the site code.
@@ -109,6 +129,7 @@ pub struct SiteEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Entry<R> {
     pub probe: String,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     pub id: String,
     pub idempotency_key: String,
@@ -21,6 +22,7 @@ pub struct Receipt {
 
 /// The answer to a usage upload: the receipt, and whether this was a retry of a stored upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadAnswer {
     pub receipt: Receipt,
     pub replayed: bool,

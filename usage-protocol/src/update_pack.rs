@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the service tells a client about an applicable pack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackOffer {
     pub id: String,
     pub name: String,
@@ -17,6 +18,7 @@ pub struct PackOffer {
 
 /// The answer to the online update check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateCheckAnswer {
     pub version: String,
     pub update_packs: Vec<PackOffer>,

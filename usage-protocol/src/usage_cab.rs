@@ -101,9 +101,10 @@ fn check_structure(bytes: &[u8]) -> Result<(), CabError> {
     if folders == 0 || folders > 4 || files == 0 || files > 16 {
         return bad("a usage cabinet holds a folder or two of a few files");
     }
-    if u16_at(30).unwrap_or(0) & 0x4 != 0 {
-        // A reserved area is legal, but no service connection tool writes one.
-        return bad("a cabinet with a reserved area is not a usage cabinet");
+    if u16_at(30) != Some(0) {
+        // Flags for a cabinet set (previous or next cabinet) or a reserved area are legal, but
+        // no service connection tool writes them, and they move the tables this check reads.
+        return bad("a cabinet with flags (a cabinet set, a reserved area) is not a usage cabinet");
     }
     // Each folder (CFFOLDER): its data blocks (CFDATA) inside the file; the sum of their
     // uncompressed sizes is how far into the folder a file may reach.

@@ -4,7 +4,8 @@
 //! - `sct`: the service connection tool's connect, many cabinets in one request;
 //! - `updates`: the update check and the update pack download;
 //! - `admin`: hierarchies and tokens, stored uploads, faults, reset;
-//! - `metrics`: the counters endpoint.
+//! - `metrics`: the counters endpoint;
+//! - `openapi`: the API's description, served at `/openapi.json`.
 //!
 //! What the areas share: `body` (body limits, the gunzip bound), `error` (the JSON error),
 //! `auth` (who is calling), `fault_injection`, `acknowledge` (storing an upload and answering
@@ -20,6 +21,7 @@ mod error;
 mod fault_injection;
 mod listener;
 mod metrics;
+mod openapi;
 mod respond;
 mod run;
 mod sct;
@@ -35,6 +37,7 @@ use axum::http::StatusCode;
 pub use body::gunzip_bounded;
 pub use config::{Config, ServeArgs};
 pub use error::ApiError;
+pub use openapi::ApiDoc;
 pub use run::{
     HEADER_READ_TIMEOUT, RunningServer, SHUTDOWN_DEADLINE, ServerError, serve_until_signal, start,
 };
@@ -66,6 +69,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(client_routes)
         .merge(admin::routes(state.clone()))
         .merge(metrics::routes())
+        .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
