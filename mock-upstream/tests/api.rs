@@ -1060,3 +1060,41 @@ async fn the_api_description_lists_every_route() {
         );
     }
 }
+
+/// Many cabinets in one `-connect` are all held inflated before any is stored: each is bounded,
+/// and their sum too (twice one payload's bound).
+#[tokio::test]
+async fn many_cabinets_in_one_connect_inflate_without_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = service_in(dir.path(), |c| c.max_decompressed_bytes = 4096).await;
+    let body = payload(HIERARCHY, 1, "offline");
+    let one = serde_json::to_vec(&body).unwrap().len();
+    // Each padded to about 4,000 bytes: each fits, three do not.
+    let cabs: Vec<(String, Vec<u8>)> = (1..=3)
+        .map(|week| {
+            let mut body = payload(HIERARCHY, week, "offline");
+            body["results"][0]["rows"][0]["pad"] = json!("x".repeat(4000 - one));
+            (format!("w{week}.cab"), cab_of(&body))
+        })
+        .collect();
+    let r = s
+        .http
+        .post(s.url("/v1/sct/connect"))
+        .bearer_auth(&s.token)
+        .multipart(form(
+            cabs.iter().map(|(n, b)| (n.as_str(), b.clone())).collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (code, message) = error_of(r, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert_eq!(code, "decompressed_too_large");
+    assert!(message.contains("several requests"), "{message}");
+    assert!(
+        s.admin_get("/admin/uploads")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -50,9 +50,24 @@ async fn connect(
     client_hierarchy(state, headers, "the service connection tool needs")?;
     let _permit = state.inflating.acquire().await.expect("never closed");
     let files = within_body_timeout(read_files(state, multipart)).await??;
+    // Every cabinet is checked before any is stored, so all of them are held inflated at once:
+    // each is bounded, and so is their sum (twice one payload's bound).
+    let total_limit = 2 * state.config.max_decompressed_bytes;
     let mut accepted = Vec::new();
+    let mut inflated = 0;
     for (name, bytes) in files {
-        accepted.push(accept(state, name, &bytes).await?);
+        let cab = accept(state, name, &bytes).await?;
+        inflated += cab.json.len();
+        if inflated > total_limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "decompressed_too_large",
+                format!(
+                    "the cabinets of one request inflate past {total_limit} bytes: connect them in several requests"
+                ),
+            ));
+        }
+        accepted.push(cab);
     }
     let mut results = Vec::new();
     for cab in accepted {
