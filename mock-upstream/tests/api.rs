@@ -87,12 +87,18 @@ impl Service {
     }
 
     async fn upload(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.upload_bytes(key, "gzip", gzip(&serde_json::to_vec(body).unwrap()))
+            .await
+    }
+
+    /// A usage upload of `bytes` as they are, under `Content-Encoding: encoding`.
+    async fn upload_bytes(&self, key: &str, encoding: &str, bytes: Vec<u8>) -> reqwest::Response {
         self.http
             .post(self.url("/v1/usage"))
             .bearer_auth(&self.token)
             .header("Idempotency-Key", key)
-            .header("Content-Encoding", "gzip")
-            .body(gzip(&serde_json::to_vec(body).unwrap()))
+            .header("Content-Encoding", encoding)
+            .body(bytes)
             .send()
             .await
             .unwrap()
@@ -948,29 +954,11 @@ async fn gzip_with_trailing_garbage_is_accepted_and_gzip_in_capitals_is_refused(
     let body = serde_json::to_vec(&payload(HIERARCHY, 1, "online")).unwrap();
     let mut trailing = gzip(&body);
     trailing.extend_from_slice(b"unchecked bytes");
-    let r = s
-        .http
-        .post(s.url("/v1/usage"))
-        .bearer_auth(&s.token)
-        .header("Idempotency-Key", "t")
-        .header("Content-Encoding", "gzip")
-        .body(trailing)
-        .send()
-        .await
-        .unwrap();
+    let r = s.upload_bytes("t", "gzip", trailing).await;
     let (code, message) = error_of(r, StatusCode::BAD_REQUEST).await;
     assert_eq!(code, "bad_gzip");
     assert!(message.contains("follow the end"), "{message}");
-    let r = s
-        .http
-        .post(s.url("/v1/usage"))
-        .bearer_auth(&s.token)
-        .header("Idempotency-Key", "t")
-        .header("Content-Encoding", "GZIP")
-        .body(gzip(&body))
-        .send()
-        .await
-        .unwrap();
+    let r = s.upload_bytes("t", "GZIP", gzip(&body)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
