@@ -130,8 +130,14 @@ pub async fn backlog(
 }
 
 /// The backlog as uploads of at most [`MAX_PART_BYTES`] of JSON each (one when it fits; none
-/// when nothing is pending).
-pub fn parts(backlog: &Backlog, limit: usize) -> Result<Vec<PreparedPart>, PayloadBuildError> {
+/// when nothing is pending), numbered from `first`: when parts `1..first` of the cycle went
+/// before (the SCP restarted after them), the rest continue their numbering and their count, so
+/// the service is never told "part 1 of 2" without a part 2.
+pub fn parts(
+    backlog: &Backlog,
+    limit: usize,
+    first: u32,
+) -> Result<Vec<PreparedPart>, PayloadBuildError> {
     if backlog.entries.is_empty() {
         return Ok(Vec::new());
     }
@@ -148,7 +154,7 @@ pub fn parts(backlog: &Backlog, limit: usize) -> Result<Vec<PreparedPart>, Paylo
         current.1.push(entry.key.clone());
         current.2 += size;
     }
-    let count = groups.len() as u32;
+    let count = first - 1 + groups.len() as u32;
     Ok(groups
         .into_iter()
         .enumerate()
@@ -164,7 +170,7 @@ pub fn parts(backlog: &Backlog, limit: usize) -> Result<Vec<PreparedPart>, Paylo
                     start: backlog.header.start.clone(),
                 },
                 part: (count > 1).then_some(Part {
-                    index: i as u32 + 1,
+                    index: first + i as u32,
                     count,
                 }),
                 sites: backlog.sites.clone(),
@@ -187,7 +193,7 @@ pub async fn pending_payload(
 /// The backlog as one upload, whatever its size (a cabinet, or what `export` shows); an empty
 /// one when nothing is pending.
 pub fn whole(backlog: &Backlog) -> Result<PreparedPart, PayloadBuildError> {
-    let mut parts = parts(backlog, usize::MAX)?;
+    let mut parts = parts(backlog, usize::MAX, 1)?;
     if parts.is_empty() {
         let empty = Backlog {
             entries: Vec::new(),
@@ -311,12 +317,12 @@ mod tests {
     /// (unless alone), each part numbered; one that fits is one upload without a `part`.
     #[test]
     fn a_large_backlog_goes_in_parts_and_loses_nothing() {
-        let whole = parts(&backlog(10), usize::MAX).unwrap();
+        let whole = parts(&backlog(10), usize::MAX, 1).unwrap();
         assert_eq!(whole.len(), 1);
         assert_eq!(whole[0].payload.part, None);
 
         let limit = 2_000;
-        let split = parts(&backlog(10), limit).unwrap();
+        let split = parts(&backlog(10), limit, 1).unwrap();
         assert!(split.len() > 1, "{} part(s)", split.len());
         let mut carried = Vec::new();
         for (i, part) in split.iter().enumerate() {
@@ -342,6 +348,15 @@ mod tests {
         }
         let all: Vec<EntryKey> = backlog(10).entries.into_iter().map(|e| e.key).collect();
         assert_eq!(carried, all);
-        assert!(parts(&backlog(0), limit).unwrap().is_empty());
+        assert!(parts(&backlog(0), limit, 1).unwrap().is_empty());
+    }
+
+    /// After a restart that followed part 1 of a cycle, the rest are parts 2.. of the same
+    /// count — even when they now fit in one upload.
+    #[test]
+    fn parts_after_a_restart_continue_the_numbering() {
+        let rest = parts(&backlog(3), usize::MAX, 2).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].payload.part, Some(Part { index: 2, count: 2 }));
     }
 }

@@ -189,7 +189,7 @@ async fn a_restart_between_storing_and_marking_sends_nothing_twice() {
 
     // The SCP stages its batch and uploads it; the service stores it; the SCP stops there.
     let backlog = payload::backlog(db, Some(1)).await.unwrap();
-    let part = payload::parts(&backlog, payload::MAX_PART_BYTES)
+    let part = payload::parts(&backlog, payload::MAX_PART_BYTES, 1)
         .unwrap()
         .remove(0);
     let staged = StagedBatch {

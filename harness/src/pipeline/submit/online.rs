@@ -68,7 +68,7 @@ async fn check(
         db.mark_dropped(&backlog.above_level, "level_change")
             .await?;
     }
-    let parts = payload::parts(&backlog, MAX_PART_BYTES)
+    let parts = payload::parts(&backlog, MAX_PART_BYTES, first_part)
         .map_err(|source| RunError::Payload { week, source })?;
     for (index, part) in parts.into_iter().enumerate() {
         let part_no = first_part + index as u32;
