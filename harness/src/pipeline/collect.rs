@@ -30,23 +30,38 @@ pub async fn collect_week(
     budget_ms_per_1k_clients: Option<f64>,
     down: &[String],
 ) -> Result<Collected, EngineError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
     let mut collected = Collected::default();
     for (index, hierarchy) in hierarchies.iter().enumerate() {
         let catalog = probes::for_level(hierarchy.level_in(week));
-        for site in &hierarchy.sites {
+        let due = hierarchy.sites.iter().filter_map(|site| {
             if index == 0 && down.contains(&site.model.code) {
-                continue;
+                return None;
             }
-            let Some(own_run) = site.model.run_in_cycle(week) else {
-                continue; // installed too recently to have run yet
-            };
-            let run = WeeklyRun {
-                week: own_run,
-                started_on: site.model.run_day(own_run),
-                probes: &catalog,
-            };
-            let label = hierarchy.site_label(&site.model.code);
-            collected.extend(collect_site(site, &label, &run, budget_ms_per_1k_clients).await?);
+            // None: installed too recently to have run yet.
+            let own_run = site.model.run_in_cycle(week)?;
+            Some((site, own_run))
+        });
+        // Sites run their queries at the same time (one per core), each on its own database;
+        // their timings and findings are kept in the hierarchy's site order.
+        let per_site: Vec<Collected> = stream::iter(due)
+            .map(|(site, own_run)| {
+                let catalog = &catalog;
+                async move {
+                    let run = WeeklyRun {
+                        week: own_run,
+                        started_on: site.model.run_day(own_run),
+                        probes: catalog,
+                    };
+                    let label = hierarchy.site_label(&site.model.code);
+                    collect_site(site, &label, &run, budget_ms_per_1k_clients).await
+                }
+            })
+            .buffered(super::seed::parallel_sites())
+            .try_collect()
+            .await?;
+        for site in per_site {
+            collected.extend(site);
         }
     }
     Ok(collected)
