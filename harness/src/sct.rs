@@ -24,6 +24,8 @@ use crate::payload::{self, PayloadBuildError};
 const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
 /// Largest update pack `-import` reads (the shipped ones are tens of kilobytes).
 const MAX_PACK_BYTES: u64 = 64 << 20;
+/// Largest cabinet `-connect` reads from the transfer folder (the service takes 8 MiB bodies).
+const MAX_CAB_BYTES: u64 = 64 << 20;
 /// Largest manifest or receipt `-import` reads.
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
@@ -299,9 +301,12 @@ pub struct Uploaded {
 
 /// The `*.cab` files of a folder, by name.
 fn cabinets_in(dir: &Path) -> Result<Vec<PathBuf>, SctError> {
+    // Regular files only, not links: a link could lead anywhere (`/dev/zero`, a huge file).
     let mut cabs: Vec<PathBuf> = fs_err::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("cab")))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("cab")))
         .collect();
     cabs.sort();
     Ok(cabs)
@@ -324,7 +329,7 @@ pub async fn connect(
     let mut files = Vec::new();
     let mut sent = Vec::new();
     for path in &cabs {
-        let bytes = fs_err::read(path)?;
+        let bytes = read_regular_file(path, MAX_CAB_BYTES)?;
         // Checked here first, so a damaged file is named before anything leaves the machine.
         let cab = usage_cab::read(&bytes, MAX_PAYLOAD_BYTES).map_err(|source| SctError::Cab {
             path: path.clone(),

@@ -307,3 +307,65 @@ async fn prepare_and_export_share_one_temp_file() {
         .collect();
     assert_eq!(names.len(), 2, "no temporary file left behind: {names:?}");
 }
+
+/// Found by a second attack: `-connect` followed a redirect of a pack download to another port,
+/// read answers and packs of any size, and read any `*.cab` (a 3 GB one, or a link) whole.
+#[tokio::test]
+async fn sct_connect_follows_redirects_and_reads_without_bound() {
+    let root = tempfile::tempdir().unwrap();
+    let hash = prepared(root.path()).await;
+    let stolen = Arc::new(AtomicUsize::new(0));
+    let elsewhere = bystander(stolen.clone()).await;
+    // A pack whose download answers 302 to another port.
+    let location = format!("http://{elsewhere}/v1/updatepacks/cm-1");
+    let app = Router::new()
+        .route(
+            "/v1/sct/connect",
+            post({
+                let answer = answer(&hash, vec![offer("cm-1", "/v1/updatepacks/cm-1")]);
+                move || async move { axum::Json(answer) }
+            }),
+        )
+        .fallback(any(move || async move {
+            (
+                axum::http::StatusCode::FOUND,
+                [(axum::http::header::LOCATION, location)],
+            )
+        }));
+    let url = serve(app).await;
+    let err = sct::connect(
+        &url,
+        "t",
+        &root.path().join("transfer"),
+        &root.path().join("a"),
+    )
+    .await
+    .expect_err("a redirect is not followed");
+    assert!(err.to_string().contains("302"), "{err}");
+    assert_eq!(
+        stolen.load(Ordering::SeqCst),
+        0,
+        "nothing went to the other port"
+    );
+    // An answer larger than any -connect answer.
+    let huge = "x".repeat(usage_protocol::client::MAX_CONNECT_ANSWER_BYTES + 1);
+    let app = Router::new().route("/v1/sct/connect", post(move || async move { huge }));
+    let url = serve(app).await;
+    let err = sct::connect(
+        &url,
+        "t",
+        &root.path().join("transfer"),
+        &root.path().join("b"),
+    )
+    .await
+    .expect_err("refused past the bound");
+    assert!(err.to_string().contains("larger than"), "{err}");
+    // A link named *.cab is not read.
+    let linked = root.path().join("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", linked.join("Zero.cab")).unwrap();
+    let err = sct::connect(&url, "t", &linked, &root.path().join("c"))
+        .await
+        .expect_err("no cabinet");
+    assert!(matches!(err, SctError::NoCabinets { .. }), "{err}");
+}

@@ -23,8 +23,10 @@ enum Command {
     },
 }
 
+/// Exit 2 when the service cannot start (the address, the data folder, its lock), as the
+/// harness's commands do; 0 after a clean stop.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -33,7 +35,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let Command::Serve { args } = Cli::parse().command;
-    mock_upstream::serve_until_signal(args.into_config())
+    match mock_upstream::serve_until_signal(args.into_config())
         .await
         .context("mock upstream")
+    {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

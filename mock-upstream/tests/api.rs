@@ -1086,3 +1086,27 @@ async fn many_cabinets_in_one_connect_inflate_without_bound() {
             .is_empty()
     );
 }
+
+/// Found by a second attack: an admin request whose body never finishes was held open.
+#[tokio::test]
+async fn admin_request_bodies_have_no_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = service().await;
+    let addr = s
+        .server
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /admin/faults HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer admin-secret\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(40), stream.read(&mut answer))
+        .await
+        .expect("answered within the body timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}

@@ -109,6 +109,50 @@ impl UploadOutcome {
     }
 }
 
+/// The client of every call but usage uploads (which have their own per-attempt client): it
+/// never follows a redirect (a pack's download must come from this service, and a redirect
+/// could lead anywhere), and it gives up on a service that stops answering.
+fn public_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("a client with these settings builds")
+}
+
+/// The longest answer to a `-connect` the client reads.
+pub const MAX_CONNECT_ANSWER_BYTES: usize = 4 << 20;
+/// The largest update pack the client downloads.
+pub const MAX_PACK_BYTES: usize = 64 << 20;
+
+/// Reads an answer's body, refusing it past `limit` bytes without holding more.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+    what: &str,
+    transport: impl Fn(reqwest::Error) -> UpstreamError,
+) -> Result<Vec<u8>, UpstreamError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(UpstreamError::Answer {
+            what: what.into(),
+            message: format!("the answer is larger than {limit} bytes"),
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(&transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(UpstreamError::Answer {
+                what: what.into(),
+                message: format!("the answer is larger than {limit} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// How late a service on simulated time says its answer was.
 fn simulated_latency(sent: &Result<reqwest::Response, reqwest::Error>) -> Option<u64> {
     sent.as_ref()
@@ -153,7 +197,7 @@ impl Upstream {
         Self {
             base: base.into().trim_end_matches('/').to_string(),
             admin_token: admin_token.into(),
-            admin: reqwest::Client::new(),
+            admin: public_client(),
             policy,
         }
     }
@@ -469,8 +513,14 @@ impl Upstream {
                     .multipart(form),
             )
             .await?;
-        let body = response.text().await.map_err(self.transport())?;
-        serde_json::from_str(&body).map_err(|e| UpstreamError::Answer {
+        let body = read_bounded(
+            response,
+            MAX_CONNECT_ANSWER_BYTES,
+            "service connection tool connect",
+            self.transport(),
+        )
+        .await?;
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::Answer {
             what: "service connection tool connect".into(),
             message: e.to_string(),
         })
@@ -497,8 +547,13 @@ impl Upstream {
                 self.admin.get(url).bearer_auth(token),
             )
             .await?;
-        let bytes = response.bytes().await.map_err(self.transport())?;
-        Ok(bytes.to_vec())
+        read_bounded(
+            response,
+            MAX_PACK_BYTES,
+            "update pack download",
+            self.transport(),
+        )
+        .await
     }
 
     /// A call of the public API: a non-success answer becomes [`UpstreamError::Status`] with

@@ -133,3 +133,24 @@ fn what_the_fuzz_targets_found_stays_fixed() {
     let err = usage_cab::read(&bytes, 1 << 20).unwrap_err();
     assert!(!err.to_string().is_empty());
 }
+
+/// Rows a full reading refuses, the service's shape-only reading must refuse too (found by an
+/// attack): nesting past serde_json's limit, a number out of range, a lone surrogate.
+#[test]
+fn the_shape_only_reading_refuses_what_the_full_reading_refuses() {
+    for row in [
+        format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200)),
+        "{\"a\":1e99999999999}".to_string(),
+        "{\"a\":\"\\ud800\"}".to_string(),
+    ] {
+        let json = VALID.replace(
+            r#"{"level":"enhanced","mode":"offline","n":[1,2,{"x":null}]}"#,
+            &row,
+        );
+        assert_ne!(json, VALID);
+        let full = UsagePayload::from_json(json.as_bytes());
+        let shape = PayloadShape::from_json(json.as_bytes());
+        assert!(full.is_err(), "{row:.40}");
+        assert!(shape.is_err(), "{row:.40}: the service took it");
+    }
+}

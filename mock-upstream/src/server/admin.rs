@@ -17,6 +17,7 @@ use usage_protocol::receipt::Receipt;
 
 use super::AppState;
 use super::auth::require_admin;
+use super::body::within_body_timeout;
 use super::error::ApiError;
 
 /// Admin requests are small; the limit keeps a stranger from making the server read megabytes.
@@ -38,10 +39,26 @@ pub(super) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route_layer(axum::middleware::from_fn_with_state(state, admin_only))
 }
 
+/// The admin token first; then the (small) body is read within the body timeout, so an admin
+/// request that never finishes its body is answered 408 like any other.
 async fn admin_only(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    match require_admin(&state, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(refused) => refused.into_response(),
+    if let Err(refused) = require_admin(&state, request.headers()) {
+        return refused.into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let read = within_body_timeout(axum::body::to_bytes(body, MAX_ADMIN_BODY_BYTES)).await;
+    match read {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("admin request bodies are at most {MAX_ADMIN_BODY_BYTES} bytes"),
+        )
+        .into_response(),
+        Err(timed_out) => timed_out.into_response(),
     }
 }
 
