@@ -91,6 +91,22 @@ impl Service {
             .await
     }
 
+    /// The server's `host:port`.
+    fn addr(&self) -> String {
+        self.server
+            .base_url()
+            .trim_start_matches("http://")
+            .to_string()
+    }
+
+    /// A raw connection that has sent `head` (a request cut short on purpose).
+    async fn send_raw(&self, head: &str) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(self.addr()).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+    }
+
     /// A usage upload of `bytes` as they are, under `Content-Encoding: encoding`.
     async fn upload_bytes(&self, key: &str, encoding: &str, bytes: Vec<u8>) -> reqwest::Response {
         self.http
@@ -913,20 +929,15 @@ async fn latency_on_simulated_time_is_announced_not_slept() {
 
 #[tokio::test]
 async fn no_shutdown_deadline_and_no_read_timeouts() {
-    use tokio::io::AsyncWriteExt;
     let s = service().await;
-    let addr = s
-        .server
-        .base_url()
-        .trim_start_matches("http://")
-        .to_string();
     // A client that sends its headers and half of its body, then nothing.
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "POST /v1/usage HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nIdempotency-Key: k\r\nContent-Length: 1000\r\n\r\n{{\"schema",
-        s.token
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let stream = s
+        .send_raw(&format!(
+            "POST /v1/usage HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nIdempotency-Key: k\r\nContent-Length: 1000\r\n\r\n{{\"schema",
+            s.addr(),
+            s.token
+        ))
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let started = std::time::Instant::now();
     let Service { server, .. } = s;
@@ -1090,18 +1101,14 @@ async fn many_cabinets_in_one_connect_inflate_without_bound() {
 /// Found by a second attack: an admin request whose body never finishes was held open.
 #[tokio::test]
 async fn admin_request_bodies_have_no_read_timeout() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let s = service().await;
-    let addr = s
-        .server
-        .base_url()
-        .trim_start_matches("http://")
-        .to_string();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "POST /admin/faults HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer admin-secret\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut stream = s
+        .send_raw(&format!(
+            "POST /admin/faults HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer admin-secret\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+            s.addr()
+        ))
+        .await;
     let mut answer = vec![0; 512];
     let n = tokio::time::timeout(std::time::Duration::from_secs(40), stream.read(&mut answer))
         .await
