@@ -1,25 +1,10 @@
 //! The command line as CI uses it: exit codes and messages.
 
-use std::path::Path;
 use std::process::Command;
 
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-}
+mod common;
 
-fn smoke() -> String {
-    std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scenarios/smoke.toml"
-    ))
-    .unwrap()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use common::{harness_command as harness, smoke_text as smoke, write};
 
 #[test]
 fn smoke_passes_and_writes_reports() {

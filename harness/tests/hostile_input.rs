@@ -1,26 +1,13 @@
 //! Hostile and absurd inputs to the harness's command line: each test is named after the defect
 //! an attack found, and reproduces it.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-}
+use common::{harness_command as harness, write};
 
+/// The shipped smoke scenario, smaller.
 fn smoke() -> String {
-    std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scenarios/smoke.toml"
-    ))
-    .unwrap()
-    .replace("clients = 2000", "clients = 300")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+    common::smoke_text().replace("clients = 2000", "clients = 300")
 }
 
 /// `apps = 4294967295` (and the other counts) passed `scenario check`, then `run` aborted

@@ -40,6 +40,21 @@ fn spawn(data_dir: &std::path::Path) -> (Child, String) {
     (child, url)
 }
 
+/// Registers the test hierarchy with the server at `url` and returns its token.
+async fn register(http: &reqwest::Client, url: &str) -> String {
+    let answer: Value = http
+        .post(format!("{url}/admin/hierarchies"))
+        .bearer_auth("admin")
+        .json(&json!({"hierarchy_id": HIERARCHY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["token"].as_str().unwrap().to_string()
+}
+
 fn body(n: u64) -> Vec<u8> {
     let payload = json!({
         "schema_version": 1, "hierarchy_id": HIERARCHY, "product_version": "5.00.8540.1000",
@@ -125,17 +140,7 @@ async fn sigkill_under_load_loses_no_acknowledged_upload() {
     let dir = tempfile::tempdir().unwrap();
     let (child, url) = spawn(dir.path());
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{url}/admin/hierarchies"))
-        .bearer_auth("admin")
-        .json(&json!({"hierarchy_id": HIERARCHY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
+    let token = register(&http, &url).await;
 
     let mut acknowledged = Vec::new();
     let (mut child, mut url) = (child, url);
@@ -215,17 +220,7 @@ async fn one_small_upload_can_take_gigabytes() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, url) = spawn(dir.path());
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{url}/admin/hierarchies"))
-        .bearer_auth("admin")
-        .json(&json!({"hierarchy_id": HIERARCHY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
+    let token = register(&http, &url).await;
     const OTHER: &str = "LXTAdW+rr08bhNEX/PI0UDacSYFAJDyF2nDxs+dqiI4=";
     let too_large = tiny_rows(HIERARCHY, 7_860_000);
     // Parsed whole, then refused: its hierarchy is not the token's, so nothing is stored.

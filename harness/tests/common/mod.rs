@@ -11,6 +11,27 @@ use harness::pipeline::seed::{self, SeededSite};
 use harness::scenario::Scenario;
 use usage_protocol::client::RetryPolicy;
 
+/// The `harness` binary, for tests of the command line.
+pub fn harness_command() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+/// The text of the shipped `smoke.toml`.
+pub fn smoke_text() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/smoke.toml"
+    ))
+    .unwrap()
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// A scenario from TOML text, validated like a file.
 pub fn scenario(text: &str) -> Scenario {
     Scenario::parse(text, Path::new("test.toml")).expect("test scenario is valid")
