@@ -63,7 +63,7 @@ impl Faults {
         injection
     }
 
-    /// True when the connection just accepted must be reset.
+    /// True when the connection just opened (to the public API) must be reset.
     pub fn next_connection(&self) -> bool {
         let mut faults = self.lock();
         let reset = faults.iter_mut().find_map(|f| match f {

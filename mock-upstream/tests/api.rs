@@ -441,6 +441,15 @@ async fn faults_are_applied_then_run_out() {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
+    // The admin API is the test's control channel: a reset never strikes it, even on a new
+    // connection, and the reset waits for the next connection to the public API.
+    let listed = fresh
+        .get(s.url("/admin/faults"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
     let err = fresh.get(s.url("/metrics")).send().await.unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err:?}");
     assert_eq!(
@@ -982,8 +991,9 @@ async fn an_empty_tokens_json_stops_the_server_from_starting() {
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn half_sent_headers_are_not_held_open_for_good() {
+/// Sends `first_bytes` and no more; the server must close the connection after the header
+/// read timeout (not before, and not much after), answering nothing or 408.
+async fn closed_after_header_timeout(first_bytes: &[u8]) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = service().await;
     let addr = s
@@ -992,14 +1002,11 @@ async fn half_sent_headers_are_not_held_open_for_good() {
         .trim_start_matches("http://")
         .to_string();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    stream
-        .write_all(b"POST /v1/usage HTTP/1.1\r\nHost: x\r\nAuthor")
-        .await
-        .unwrap();
+    stream.write_all(first_bytes).await.unwrap();
     let started = std::time::Instant::now();
     let mut answer = Vec::new();
     let closed = tokio::time::timeout(
-        mock_upstream::server::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5),
+        2 * mock_upstream::server::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5),
         stream.read_to_end(&mut answer),
     )
     .await;
@@ -1013,6 +1020,16 @@ async fn half_sent_headers_are_not_held_open_for_good() {
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
         "{answer}"
     );
+}
+
+#[tokio::test]
+async fn half_sent_headers_are_not_held_open_for_good() {
+    closed_after_header_timeout(b"POST /v1/usage HTTP/1.1\r\nHost: x\r\nAuthor").await;
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_not_held_open_for_good() {
+    closed_after_header_timeout(b"").await;
 }
 
 /// The API description is served and lists every route; each route it lists exists.
@@ -1116,4 +1133,65 @@ async fn admin_request_bodies_have_no_read_timeout() {
         .unwrap();
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+/// A lost answer breaks its connection off: the upload is stored, the client sees an error, the
+/// retry under the same key gets the same receipt, and the broken connection is not left open
+/// (a stop does not wait for it).
+#[tokio::test]
+async fn a_lost_answer_is_stored_retried_once_and_not_left_open() {
+    let s = service().await;
+    s.add_fault(json!({"kind": "lost_ack", "count": 1})).await;
+    let body = payload(HIERARCHY, 1, "online");
+    let lost = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(&s.token)
+        .header("Idempotency-Key", "lost-1")
+        .header("Content-Encoding", "gzip")
+        .body(gzip(&serde_json::to_vec(&body).unwrap()))
+        .send()
+        .await;
+    let lost = match lost {
+        Ok(answer) => answer.bytes().await.map(drop),
+        Err(e) => Err(e),
+    };
+    assert!(lost.is_err(), "the answer arrived: {lost:?}");
+    let retry = s.upload("lost-1", &body).await;
+    assert_eq!(
+        retry.status(),
+        StatusCode::OK,
+        "the retry replays the receipt"
+    );
+    assert_eq!(
+        s.admin_get("/admin/uploads")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let started = std::time::Instant::now();
+    s.server.stop().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the stop waited {:?} for a broken connection",
+        started.elapsed()
+    );
+}
+
+/// Pooled HTTP clients open connections they may never use; one that has sent nothing when the
+/// server stops has nothing in flight, and the stop does not wait for it.
+#[tokio::test]
+async fn a_silent_connection_does_not_delay_a_stop() {
+    let s = service().await;
+    let _silent = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    s.server.stop().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the stop waited {:?} for a connection that sent nothing",
+        started.elapsed()
+    );
 }

@@ -19,7 +19,8 @@ pub enum Fault {
     Latency { ms: u64, count: u32 },
     /// Answer the next `count` requests with 429 and `Retry-After: retry_after_s`.
     Throttle { retry_after_s: u64, count: u32 },
-    /// Reset (RST) the next `count` connections as they are accepted.
+    /// Reset (RST) the next `count` connections to the public API, after their request line
+    /// (admin calls are never reset).
     Reset { count: u32 },
     /// Store the next `count` usage uploads, then lose their answers: the connection breaks
     /// while the receipt is on its way, so the client retries what is already stored.

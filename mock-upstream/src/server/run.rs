@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::config::Config;
-use super::listener::ResettingListener;
+use super::listener;
 use super::{AppState, router};
 use crate::auth::Tokens;
 use crate::faults::Faults;
@@ -118,10 +118,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     });
     let (tx, rx) = oneshot::channel();
     let app = router(state);
-    let listener = ResettingListener::new(listener, faults);
     let task = tokio::spawn(async move {
         let _lock = lock;
-        serve(listener, app, rx).await;
+        serve(listener, faults, app, rx).await;
     });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "mock upstream listening");
     Ok(RunningServer {
@@ -136,10 +135,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 /// never finishes them does not hold a connection for good. Bodies have their own timeout.
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Accepts connections until `stop`, each served by hyper with the header read timeout; then
-/// lets the requests in flight finish ([`RunningServer::stop`] bounds how long).
+/// Accepts connections until `stop`, each served by hyper with the header read timeout (the
+/// first request line must come within it too, see [`listener::open`]); then lets the requests
+/// in flight finish ([`RunningServer::stop`] bounds how long).
 async fn serve(
-    mut listener: ResettingListener,
+    listener: TcpListener,
+    faults: Arc<Faults>,
     app: axum::Router,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -148,6 +149,10 @@ async fn serve(
     use hyper_util::service::TowerToHyperService;
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // A connection still waiting for its first request line when the server stops is closed at
+    // once: it has no request in flight. (HTTP clients open such connections routinely — a
+    // pooled client may race a new connection against an idle one and keep the loser unused.)
+    let stopping = tokio_util::sync::CancellationToken::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -155,14 +160,24 @@ async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     loop {
         tokio::select! {
-            (stream, _) = listener.accept() => {
+            (stream, _) = listener::accept(&listener) => {
                 let service = TowerToHyperService::new(app.clone());
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let connection = graceful.watch(connection);
+                let builder = builder.clone();
+                let faults = faults.clone();
+                let watcher = graceful.watcher();
+                let stopping = stopping.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection.await {
+                    let opened = tokio::select! {
+                        opened = listener::open(stream, &faults, HEADER_READ_TIMEOUT) => opened,
+                        _ = stopping.cancelled() => None,
+                    };
+                    let Some(io) = opened else {
+                        return;
+                    };
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(io), service)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(connection).await {
                         tracing::debug!("connection ended: {e}");
                     }
                 });
@@ -171,6 +186,7 @@ async fn serve(
         }
     }
     drop(listener);
+    stopping.cancel();
     graceful.shutdown().await;
 }
 
