@@ -32,6 +32,7 @@ fn weekly(c: &mut Criterion) {
             .block_on(seed::seed_hierarchy(
                 &engine,
                 &model,
+                probes::Catalog::shipped(),
                 &seed::hidden_progress(),
             ))
             .expect("seeds");

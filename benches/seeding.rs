@@ -51,6 +51,7 @@ fn seeding(c: &mut Criterion) {
                             &engine as &dyn Engine,
                             &hierarchy,
                             site,
+                            harness::probes::Catalog::shipped(),
                             &bar,
                         )
                         .await

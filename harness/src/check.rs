@@ -16,6 +16,7 @@ use crate::manifest::{self, ManifestError};
 use crate::mock;
 use crate::pipeline::seed;
 use crate::pipeline::verify::{self, Explanations, HierarchyFacts, ReceivedUpload};
+use crate::probes::Catalog;
 use crate::report::{ScenarioReport, StageTimings, Timings};
 use crate::scenario::{Scenario, ScenarioError, ScpMode};
 
@@ -38,6 +39,11 @@ pub enum CheckError {
     Scenario {
         manifest: PathBuf,
         source: ScenarioError,
+    },
+    #[error("{}: the run's own probes: {source}", manifest.display())]
+    Probes {
+        manifest: PathBuf,
+        source: crate::probes::ProbeFileError,
     },
     #[error("reading the mock upstream's store {}: {source}", store.display())]
     Store {
@@ -84,8 +90,16 @@ pub async fn check_scenario(layout: &ScenarioLayout) -> Result<ScenarioReport, C
             source,
         })?;
     scenario.seed = manifest.seed;
+    let catalog = match &manifest.scenario.probes_dir {
+        Some(dir) => Catalog::load(Path::new(dir)),
+        None => Ok(Catalog::shipped()),
+    }
+    .map_err(|source| CheckError::Probes {
+        manifest: layout.manifest(),
+        source,
+    })?;
 
-    let mut hierarchies = seed::regenerate(&scenario);
+    let mut hierarchies = seed::regenerate(&scenario, catalog);
     if scenario.hierarchy.scp_mode == ScpMode::Offline {
         for hierarchy in &mut hierarchies {
             hierarchy.imported_packs =
@@ -126,6 +140,8 @@ pub async fn check_scenario(layout: &ScenarioLayout) -> Result<ScenarioReport, C
         out_dir: layout.dir().display().to_string(),
         uploads_accepted: verified.uploads_accepted,
         probes_checked: verified.probes_checked,
+        unchecked: verified.unchecked,
+        unchecked_probes: verified.unchecked_probes.into_iter().collect(),
         mismatches: verified.mismatches,
         findings,
         timings: Timings {

@@ -78,6 +78,10 @@ pub struct RecordedScenario {
     pub file: String,
     /// The file's whole text.
     pub text: String,
+    /// The directory of the user's probes the run used (`--probes` or `[run] probes_dir`):
+    /// `harness check` loads them again from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes_dir: Option<String>,
 }
 
 /// The command-line options of the run that bear on what it sent and how it is verified.
@@ -107,6 +111,7 @@ impl Manifest {
                 name: scenario.name.clone(),
                 file: scenario.path.display().to_string(),
                 text: scenario.text.clone(),
+                probes_dir: None,
             },
             seed: scenario.seed,
             engine: engine.into(),

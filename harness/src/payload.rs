@@ -9,7 +9,7 @@ use usage_protocol::payload::{
 };
 
 use crate::engine::{EntryKey, PendingEntry, ResultRow, SiteDatabase, SiteInfo};
-use crate::probes;
+use crate::probes::Catalog;
 use crate::scenario::Level;
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,7 @@ pub struct PreparedPart {
 /// weekly run). A row is sent only if its probe is allowed at the level in force when it is sent.
 pub async fn backlog(
     db: &dyn SiteDatabase,
+    catalog: &Catalog,
     week: Option<u32>,
 ) -> Result<Backlog, PayloadBuildError> {
     let info = db.site_info().await?;
@@ -116,11 +117,12 @@ pub async fn backlog(
         .map(|r| site_entry(r.id, &parse_row(r)?))
         .collect::<Result<Vec<_>, _>>()?;
     sites.sort_by(|a, b| a.site.cmp(&b.site));
-    let (entries, above): (Vec<PendingEntry>, Vec<PendingEntry>) = db
-        .pending_entries()
-        .await?
-        .into_iter()
-        .partition(|e| probes::by_name(&e.key.probe).is_none_or(|p| p.level <= level));
+    let (entries, above): (Vec<PendingEntry>, Vec<PendingEntry>) =
+        db.pending_entries().await?.into_iter().partition(|e| {
+            catalog
+                .by_name(&e.key.probe)
+                .is_none_or(|p| p.level <= level)
+        });
     Ok(Backlog {
         header,
         sites,
@@ -184,9 +186,10 @@ pub fn parts(
 /// The backlog as one payload, whatever its size: what `sct export` shows and tests read.
 pub async fn pending_payload(
     db: &dyn SiteDatabase,
+    catalog: &Catalog,
     week: Option<u32>,
 ) -> Result<UsagePayload, PayloadBuildError> {
-    let backlog = backlog(db, week).await?;
+    let backlog = backlog(db, catalog, week).await?;
     Ok(whole(&backlog)?.payload)
 }
 

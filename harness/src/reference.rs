@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::probes;
+use crate::probes::Catalog;
 use crate::scenario::{FaultKind, Level, Scenario, ScpMode};
 
 /// What becomes of one probe's run at one site.
@@ -42,8 +42,8 @@ pub enum Fate {
 /// A probe run: the site's code (upper case), the week of the run, the probe's name.
 pub type RunKey = (String, u32, &'static str);
 
-/// The fate of every probe run the scenario's own hierarchy makes.
-pub fn expected_delivery(scenario: &Scenario) -> BTreeMap<RunKey, Fate> {
+/// The fate of every probe run the scenario's own hierarchy makes, its sites running `catalog`.
+pub fn expected_delivery(scenario: &Scenario, catalog: &Catalog) -> BTreeMap<RunKey, Fate> {
     let h = &scenario.hierarchy;
     let weeks = *scenario.run.weeks.get_ref();
     let level_in = levels(scenario, weeks);
@@ -86,7 +86,7 @@ pub fn expected_delivery(scenario: &Scenario) -> BTreeMap<RunKey, Fate> {
             if down(FaultKind::SiteDbDown, site, week) || week <= *offset {
                 continue;
             }
-            for probe in probes::for_level(level) {
+            for probe in catalog.for_level(level) {
                 let key = (site.clone(), week - offset, probe.name);
                 fate.insert(key.clone(), Fate::Pending);
                 if *site == top {
@@ -117,7 +117,7 @@ pub fn expected_delivery(scenario: &Scenario) -> BTreeMap<RunKey, Fate> {
         let uploads = !top_down && !scp_down;
         if uploads {
             for key in at_top.drain(..) {
-                let allowed = probes::by_name(key.2).is_some_and(|p| p.level <= level);
+                let allowed = catalog.by_name(key.2).is_some_and(|p| p.level <= level);
                 let f = if allowed {
                     Fate::Carried { cycle: week }
                 } else {

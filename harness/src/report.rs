@@ -138,6 +138,14 @@ pub struct ScenarioReport {
     pub uploads_accepted: u32,
     pub probes_checked: u64,
     pub mismatches: u64,
+    /// Probe runs of the user's own probes that have no expected rows (for that site): they
+    /// ran, were timed (`timings.probes`), went upstream once and through the personal-data
+    /// scan, but their rows were not compared.
+    #[serde(default)]
+    pub unchecked: u64,
+    /// Those probes, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked_probes: Vec<String>,
     pub findings: Vec<Finding>,
     /// Set instead of the rest when the scenario could not run at all.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -300,6 +308,14 @@ impl RunReport {
                     "     stages: seed {:.0} ms, collect {:.0} ms, replicate {:.0} ms, submit {:.0} ms, check {:.0} ms",
                     st.seed_ms, st.collect_ms, st.replicate_ms, st.submit_ms, st.check_ms
                 );
+                if s.unchecked > 0 {
+                    let _ = writeln!(
+                        out,
+                        "     unchecked: {} probe run(s) of {} (no expected rows; times and row counts in report.json)",
+                        s.unchecked,
+                        s.unchecked_probes.join(", ")
+                    );
+                }
                 if s.timings.transport_wait_s > 0.0 {
                     let _ = writeln!(
                         out,

@@ -19,6 +19,7 @@ use usage_protocol::usage_cab::{self, CabError};
 use crate::engine::{EngineError, ImportedPack, SiteDatabase, StagedBatch};
 use crate::hash::tel_hash;
 use crate::payload::{self, PayloadBuildError};
+use crate::probes::Catalog;
 
 /// Largest payload a cabinet may inflate to when it is read back.
 const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
@@ -108,12 +109,13 @@ fn at_top_level(info: &crate::engine::SiteInfo) -> Result<(), SctError> {
 /// to overwrite another hierarchy's cabinet.
 pub async fn prepare(
     db: &dyn SiteDatabase,
+    catalog: &Catalog,
     week: Option<u32>,
     dest: &Path,
 ) -> Result<PreparedCab, SctError> {
     let info = db.site_info().await?;
     at_top_level(&info)?;
-    let backlog = payload::backlog(db, week).await?;
+    let backlog = payload::backlog(db, catalog, week).await?;
     let payload = payload::whole(&backlog)?;
     if dest.exists() {
         let existing = fs_err::read(dest)?;
@@ -169,11 +171,12 @@ pub async fn prepare(
 /// with its own week and period.
 pub async fn export(
     db: &dyn SiteDatabase,
+    catalog: &Catalog,
     week: Option<u32>,
     dest: &Path,
 ) -> Result<usize, SctError> {
     at_top_level(&db.site_info().await?)?;
-    let payload = payload::pending_payload(db, week).await?;
+    let payload = payload::pending_payload(db, catalog, week).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "hierarchy_id",

@@ -9,6 +9,7 @@ use harness::engine::StagedBatch;
 use harness::payload;
 use harness::pipeline::verify::{self as check, ExpectedWeek, Explanations, ReceivedUpload};
 use harness::pipeline::{run_scenario, seed, submit};
+use harness::probes::Catalog;
 use harness::scenario::{EngineKind, Scenario};
 use serde_json::Value;
 use usage_protocol::client::Upstream;
@@ -58,8 +59,9 @@ async fn each_planted_defect_is_named() {
     let scenario = common::shipped("field/replication-backlog.toml");
     let hierarchy = harness::model::HierarchyModel::from_scenario(&scenario);
     let (uploads, expected, why) = kept_run(&scenario).await;
-    let check =
-        |uploads: &[ReceivedUpload]| check::check_uploads(&hierarchy, &expected, uploads, &why);
+    let check = |uploads: &[ReceivedUpload]| {
+        check::check_uploads(&hierarchy, Catalog::shipped(), &expected, uploads, &why)
+    };
     let clean = check(&received(&uploads));
     assert_eq!(
         codes(&clean),
@@ -173,6 +175,7 @@ async fn a_restart_between_storing_and_marking_sends_nothing_twice() {
     );
     let seeded = seed::seed_scenario(
         &scenario,
+        Catalog::shipped(),
         EngineKind::Embedded,
         &layout,
         &upstream,
@@ -188,7 +191,9 @@ async fn a_restart_between_storing_and_marking_sends_nothing_twice() {
         .unwrap();
 
     // The SCP stages its batch and uploads it; the service stores it; the SCP stops there.
-    let backlog = payload::backlog(db, Some(1)).await.unwrap();
+    let backlog = payload::backlog(db, Catalog::shipped(), Some(1))
+        .await
+        .unwrap();
     let part = payload::parts(&backlog, payload::MAX_PART_BYTES, 1)
         .unwrap()
         .remove(0);

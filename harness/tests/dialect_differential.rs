@@ -723,7 +723,12 @@ async fn differential_on_site(
             let probe = probe(name);
             let sqlite = masked(sqlite_rows.get(*name).cloned().unwrap_or_default(), probe);
             let oracle = masked(
-                expected_site.probes.get(*name).cloned().unwrap_or_default(),
+                expected_site
+                    .probes
+                    .get(*name)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_default(),
                 probe,
             );
             let place = format!("seed {seed}, week {week}, {}", knobs.replace('\n', ", "));

@@ -13,6 +13,7 @@ use axum::Router;
 use axum::routing::{any, post};
 use harness::engine::{SiteDatabase, WeeklyRun};
 use harness::probes;
+use harness::probes::Catalog;
 use harness::scenario::Level;
 use harness::sct::{self, SctError};
 use usage_protocol::connect::{ConnectAnswer, ConnectResult};
@@ -113,10 +114,15 @@ fn offer(id: &str, download: &str) -> PackOffer {
 async fn prepared(root: &Path) -> String {
     let db = sites(&root.join("sites"), false).await.remove(0);
     std::fs::create_dir_all(root.join("transfer")).unwrap();
-    sct::prepare(db.as_ref(), None, &root.join("transfer/UsageData.cab"))
-        .await
-        .unwrap()
-        .hierarchy_hash
+    sct::prepare(
+        db.as_ref(),
+        Catalog::shipped(),
+        None,
+        &root.join("transfer/UsageData.cab"),
+    )
+    .await
+    .unwrap()
+    .hierarchy_hash
 }
 
 /// Every file under `dir`, recursively.
@@ -266,17 +272,24 @@ async fn sct_prepare_runs_at_a_child_primary() {
     let child = dbs.pop().unwrap();
     assert!(child.site_info().await.unwrap().parent.is_some());
     let dest = root.path().join("UsageData.cab");
-    let err = sct::prepare(child.as_ref(), None, &dest)
+    let err = sct::prepare(child.as_ref(), Catalog::shipped(), None, &dest)
         .await
         .expect_err("a child primary has no service connection point");
     assert!(matches!(err, SctError::NotTopLevel { .. }), "{err}");
     assert!(!dest.exists());
-    let err = sct::export(child.as_ref(), None, &root.path().join("UsageData.csv"))
-        .await
-        .expect_err("nor does export run there");
+    let err = sct::export(
+        child.as_ref(),
+        Catalog::shipped(),
+        None,
+        &root.path().join("UsageData.csv"),
+    )
+    .await
+    .expect_err("nor does export run there");
     assert!(matches!(err, SctError::NotTopLevel { .. }), "{err}");
     // The CAS prepares the whole hierarchy.
-    sct::prepare(dbs[0].as_ref(), None, &dest).await.unwrap();
+    sct::prepare(dbs[0].as_ref(), Catalog::shipped(), None, &dest)
+        .await
+        .unwrap();
 }
 
 /// `prepare` and `export` shared one temporary file: with the README's names, 1 run in 30 left
@@ -291,8 +304,8 @@ async fn prepare_and_export_share_one_temp_file() {
     let (cab_path, csv_path) = (usb.join("UsageData.cab"), usb.join("UsageData.csv"));
     for _ in 0..30 {
         let (cab, csv) = tokio::join!(
-            sct::prepare(db.as_ref(), None, &cab_path),
-            sct::export(db.as_ref(), None, &csv_path),
+            sct::prepare(db.as_ref(), Catalog::shipped(), None, &cab_path),
+            sct::export(db.as_ref(), Catalog::shipped(), None, &csv_path),
         );
         cab.unwrap();
         csv.unwrap();

@@ -188,7 +188,13 @@ async fn a_probe_above_the_level_is_caught() {
         body_sha256: None,
         json: serde_json::to_vec(&sent).unwrap(),
     };
-    let summary = check::check_uploads(&hierarchy, &expected, &[upload], &Default::default());
+    let summary = check::check_uploads(
+        &hierarchy,
+        probes::Catalog::shipped(),
+        &expected,
+        &[upload],
+        &Default::default(),
+    );
     let codes: BTreeSet<&str> = summary.findings.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(
         codes,

@@ -45,6 +45,7 @@ fn options(out: &std::path::Path) -> RunOptions {
             ..RetryPolicy::default()
         },
         progress: false,
+        probes: None,
     }
 }
 
@@ -140,9 +141,15 @@ async fn seeded_site(name: &str) -> (HierarchyModel, Box<dyn Engine>, Arc<dyn Si
     )
     .expect("a SQL Server engine");
     let bar = indicatif::ProgressBar::hidden();
-    let seeded = seed_site(engine.as_ref(), &hierarchy, &hierarchy.sites[0], &bar)
-        .await
-        .expect("the site seeds");
+    let seeded = seed_site(
+        engine.as_ref(),
+        &hierarchy,
+        &hierarchy.sites[0],
+        probes::Catalog::shipped(),
+        &bar,
+    )
+    .await
+    .expect("the site seeds");
     (hierarchy, engine, seeded.db)
 }
 
@@ -285,7 +292,7 @@ async fn fn_tel_hash_meets_every_shared_vector() {
     .expect("a SQL Server engine");
     let site = &hierarchy.sites[0];
     let db = engine.open_site(site).await.expect("a site database");
-    db.install(&hierarchy, site)
+    db.install(&hierarchy, site, probes::Catalog::shipped())
         .await
         .expect("the schema installs");
     let server = provisioner

@@ -10,6 +10,7 @@ use std::process::Command;
 use harness::engine::{SiteDatabase, WeeklyRun};
 use harness::pipeline::run_scenario;
 use harness::probes;
+use harness::probes::Catalog;
 use harness::scenario::Level;
 use harness::sct::{self, SctError};
 use usage_protocol::client::{RetryPolicy, Upstream};
@@ -93,17 +94,27 @@ async fn offline_scenarios_pass_and_each_hierarchy_imports_only_its_packs() {
 async fn prepare_before_the_first_weekly_run_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = site_with_runs(dir.path(), 0).await;
-    let err = sct::prepare(db.as_ref(), None, &dir.path().join("UsageData.cab"))
-        .await
-        .unwrap_err();
+    let err = sct::prepare(
+        db.as_ref(),
+        Catalog::shipped(),
+        None,
+        &dir.path().join("UsageData.cab"),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("7 days after install"), "{err}");
     assert!(
         !dir.path().join("UsageData.cab").exists(),
         "nothing was written"
     );
-    let err = sct::prepare(db.as_ref(), Some(3), &dir.path().join("UsageData.cab"))
-        .await
-        .unwrap_err();
+    let err = sct::prepare(
+        db.as_ref(),
+        Catalog::shipped(),
+        Some(3),
+        &dir.path().join("UsageData.cab"),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("week 3 has not run"), "{err}");
 }
 
@@ -112,10 +123,12 @@ async fn a_prepared_cab_is_a_real_cabinet() {
     let dir = tempfile::tempdir().unwrap();
     let db = site_with_runs(dir.path(), 2).await;
     let cab_path = dir.path().join("usb").join("UsageData.cab");
-    let prepared = sct::prepare(db.as_ref(), None, &cab_path).await.unwrap();
+    let prepared = sct::prepare(db.as_ref(), Catalog::shipped(), None, &cab_path)
+        .await
+        .unwrap();
     assert_eq!(prepared.week, 2);
     // Nothing is acknowledged yet: the cabinet carries both weeks, each entry with its own week.
-    let expected = harness::payload::pending_payload(db.as_ref(), Some(2))
+    let expected = harness::payload::pending_payload(db.as_ref(), Catalog::shipped(), Some(2))
         .await
         .unwrap();
     let weeks: std::collections::BTreeSet<u32> =
@@ -176,7 +189,7 @@ async fn a_prepared_cab_is_a_real_cabinet() {
 async fn the_tool_reads_a_cabinet_written_by_gcab_and_uploads_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = site_with_runs(dir.path(), 1).await;
-    let payload = harness::payload::pending_payload(db.as_ref(), Some(1))
+    let payload = harness::payload::pending_payload(db.as_ref(), Catalog::shipped(), Some(1))
         .await
         .unwrap();
     let Some(gcab) = tool("gcab") else { return };
@@ -226,10 +239,10 @@ async fn a_damaged_cabinet_stops_connect_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let db = site_with_runs(dir.path(), 2).await;
     let usb = dir.path().join("usb");
-    sct::prepare(db.as_ref(), Some(1), &usb.join("A.cab"))
+    sct::prepare(db.as_ref(), Catalog::shipped(), Some(1), &usb.join("A.cab"))
         .await
         .unwrap();
-    sct::prepare(db.as_ref(), Some(2), &usb.join("B.cab"))
+    sct::prepare(db.as_ref(), Catalog::shipped(), Some(2), &usb.join("B.cab"))
         .await
         .unwrap();
     let b = std::fs::read(usb.join("B.cab")).unwrap();
@@ -273,9 +286,11 @@ async fn another_hierarchys_cabinet_is_not_overwritten() {
         .await
         .unwrap();
     let dest = dir.path().join("UsageData.cab");
-    sct::prepare(db.as_ref(), None, &dest).await.unwrap();
+    sct::prepare(db.as_ref(), Catalog::shipped(), None, &dest)
+        .await
+        .unwrap();
     let before = std::fs::read(&dest).unwrap();
-    let err = sct::prepare(sites[0].db.as_ref(), None, &dest)
+    let err = sct::prepare(sites[0].db.as_ref(), Catalog::shipped(), None, &dest)
         .await
         .unwrap_err();
     assert!(matches!(err, SctError::NameClash { .. }), "{err}");
@@ -291,8 +306,10 @@ async fn the_csv_export_parses() {
     let dir = tempfile::tempdir().unwrap();
     let db = site_with_runs(dir.path(), 1).await;
     let dest = dir.path().join("UsageData.csv");
-    let rows = sct::export(db.as_ref(), None, &dest).await.unwrap();
-    let payload = harness::payload::pending_payload(db.as_ref(), None)
+    let rows = sct::export(db.as_ref(), Catalog::shipped(), None, &dest)
+        .await
+        .unwrap();
+    let payload = harness::payload::pending_payload(db.as_ref(), Catalog::shipped(), None)
         .await
         .unwrap();
     assert_eq!(

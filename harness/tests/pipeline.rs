@@ -8,6 +8,7 @@ use std::time::Duration;
 use harness::payload;
 use harness::pipeline::verify::{self as check, ReceivedUpload};
 use harness::pipeline::{RunOptions, run_scenario};
+use harness::probes::Catalog;
 use harness::scenario::Outcome;
 use usage_protocol::client::{RetryPolicy, Upstream};
 use usage_protocol::fault::Fault;
@@ -281,7 +282,13 @@ async fn the_checker_catches_tampering_and_leaks() {
         }]
     };
 
-    let clean = check::check_uploads(&hierarchy, &expected, &upload(json.clone()), &why);
+    let clean = check::check_uploads(
+        &hierarchy,
+        Catalog::shipped(),
+        &expected,
+        &upload(json.clone()),
+        &why,
+    );
     assert!(clean.findings.is_empty(), "{:?}", clean.findings);
     assert!(clean.probes_checked >= 10);
 
@@ -293,7 +300,13 @@ async fn the_checker_catches_tampering_and_leaks() {
             .map(|f| f.code.as_str())
             .collect::<Vec<_>>()
     };
-    let found = check::check_uploads(&hierarchy, &expected, &upload(tampered.into_bytes()), &why);
+    let found = check::check_uploads(
+        &hierarchy,
+        Catalog::shipped(),
+        &expected,
+        &upload(tampered.into_bytes()),
+        &why,
+    );
     assert!(
         codes(&found).contains(&"probe_mismatch"),
         "{:?}",
@@ -309,7 +322,13 @@ async fn the_checker_catches_tampering_and_leaks() {
             &format!("\"status\":\"{leaked}\""),
             1,
         );
-        let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()), &why);
+        let found = check::check_uploads(
+            &hierarchy,
+            Catalog::shipped(),
+            &expected,
+            &upload(leaky.into_bytes()),
+            &why,
+        );
         assert!(
             codes(&found).contains(&"pii_leak"),
             "{leaked} was not caught: {:?}",
@@ -322,13 +341,25 @@ async fn the_checker_catches_tampering_and_leaks() {
         &format!("\"time_zone\":\"{table}\""),
         1,
     );
-    let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()), &why);
+    let found = check::check_uploads(
+        &hierarchy,
+        Catalog::shipped(),
+        &expected,
+        &upload(leaky.into_bytes()),
+        &why,
+    );
     assert!(
         codes(&found).contains(&"pii_leak"),
         "custom table name was not caught"
     );
     let leaky = text.replacen("\"time_zone\":\"UTC\"", "\"time_zone\":\"P01\"", 1);
-    let found = check::check_uploads(&hierarchy, &expected, &upload(leaky.into_bytes()), &why);
+    let found = check::check_uploads(
+        &hierarchy,
+        Catalog::shipped(),
+        &expected,
+        &upload(leaky.into_bytes()),
+        &why,
+    );
     assert!(
         codes(&found).contains(&"pii_leak"),
         "site code was not caught"
@@ -340,6 +371,7 @@ async fn the_checker_catches_tampering_and_leaks() {
     );
     let found = check::check_uploads(
         &hierarchy,
+        Catalog::shipped(),
         &expected,
         &upload(other_hierarchy.into_bytes()),
         &why,
@@ -347,10 +379,11 @@ async fn the_checker_catches_tampering_and_leaks() {
     assert!(codes(&found).contains(&"hierarchy_hash"));
 
     // Nothing arrived and nothing explains it: the week is missing and its data lost.
-    let found = check::check_uploads(&hierarchy, &expected, &[], &why);
+    let found = check::check_uploads(&hierarchy, Catalog::shipped(), &expected, &[], &why);
     assert_eq!(codes(&found), vec!["missing_upload", "data_lost"]);
     let twice = check::check_uploads(
         &hierarchy,
+        Catalog::shipped(),
         &expected,
         &[upload(json.clone()).remove(0), upload(json).remove(0)],
         &why,

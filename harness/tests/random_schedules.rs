@@ -233,7 +233,7 @@ async fn check(case: &Case) -> Result<(), TestCaseError> {
         .map_err(|e| TestCaseError::fail(format!("the run failed: {e}")))?;
 
     // Delivery, exactly as the model predicts.
-    let expected = reference::expected_delivery(&scenario);
+    let expected = reference::expected_delivery(&scenario, harness::probes::Catalog::shipped());
     let mut arrived = arrived(dir.path());
     let mut undelivered = 0;
     for ((site, week, probe), fate) in &expected {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use harness::layout::RunLayout;
 use harness::pipeline::{self, RunOptions};
+use harness::probes::Catalog;
 use harness::report::{RunReport, ScenarioReport};
 use harness::scenario::{EngineKind, Scenario};
 use usage_protocol::client::{RetryPolicy, Wait};
@@ -37,6 +38,11 @@ pub struct RunArgs {
     /// No progress bars even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// A directory of your own probes (NAME.toml, NAME.sqlite.sql, NAME.mssql.sql, optional
+    /// NAME.expected.json), run with the catalog in every scenario; overrides `[run]
+    /// probes_dir`. Checked before any scenario runs.
+    #[arg(long, value_name = "DIR")]
+    probes: Option<PathBuf>,
     /// Also print each scenario's day-by-day story: the install, and per weekly cycle its
     /// faults, the probes each site ran, replication, and every upload attempt.
     #[arg(long)]
@@ -54,6 +60,7 @@ pub fn run(args: RunArgs) -> Outcome {
             ..RetryPolicy::default()
         },
         progress: !args.no_progress && std::io::stderr().is_terminal(),
+        probes: args.probes.clone(),
     };
     // Every scenario is validated before any runs: a typo in the tenth must not cost the first
     // nine's run time.
@@ -62,6 +69,11 @@ pub fn run(args: RunArgs) -> Outcome {
         .iter()
         .map(|file| Scenario::load(file))
         .collect::<Result<Vec<_>, _>>()?;
+    // The probes too, each scenario's own or `--probes`.
+    for scenario in &scenarios {
+        let catalog = Catalog::of_scenario(scenario, args.probes.as_deref())?;
+        harness::engine::sqlite::check_loaded_probes(catalog)?;
+    }
     // Each scenario keeps its run in a folder named after it: two of one name would overwrite.
     let layout = RunLayout::new(&options.out);
     for (i, a) in scenarios.iter().enumerate() {

@@ -19,7 +19,14 @@ pub fn execute(command: ScenarioCommand) -> Outcome {
     let ScenarioCommand::Check { files } = command;
     let mut exit = Exit::Success;
     for file in files {
-        match Scenario::load(&file) {
+        let checked = Scenario::load(&file)
+            .map_err(anyhow::Error::from)
+            .and_then(|s| {
+                let catalog = harness::probes::Catalog::of_scenario(&s, None)?;
+                harness::engine::sqlite::check_loaded_probes(catalog)?;
+                Ok(s)
+            });
+        match checked {
             Ok(s) => outln!("ok   {} ({})", file.display(), s.name),
             Err(e) => {
                 eprintln!("error: {e}");

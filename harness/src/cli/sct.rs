@@ -6,6 +6,7 @@ use std::sync::Arc;
 use harness::engine::SiteDatabase;
 use harness::engine::sqlite::SqliteEngine;
 use harness::layout::RunLayout;
+use harness::probes::Catalog;
 use harness::sct;
 
 use super::exit::{Exit, Outcome, runtime};
@@ -31,6 +32,19 @@ pub struct SiteSource {
     /// The output folder of the run.
     #[arg(long, default_value = "harness-out")]
     out: PathBuf,
+    /// The directory of your own probes the run used (`harness run --probes`), so that their
+    /// levels are known; the shipped probes only when absent.
+    #[arg(long, value_name = "DIR")]
+    probes: Option<PathBuf>,
+}
+
+impl SiteSource {
+    fn catalog(&self) -> anyhow::Result<&'static Catalog> {
+        match &self.probes {
+            Some(dir) => Ok(Catalog::load(dir)?),
+            None => Ok(Catalog::shipped()),
+        }
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -102,7 +116,7 @@ async fn sct(command: SctCommand) -> anyhow::Result<()> {
             week,
         } => {
             let db = open_site(&source)?;
-            let cab = sct::prepare(db.as_ref(), week, &usagedatadest).await?;
+            let cab = sct::prepare(db.as_ref(), source.catalog()?, week, &usagedatadest).await?;
             outln!(
                 "prepared {} ({} bytes): week {} of hierarchy {}",
                 cab.path.display(),
@@ -113,7 +127,7 @@ async fn sct(command: SctCommand) -> anyhow::Result<()> {
         }
         SctCommand::Export { source, dest, week } => {
             let db = open_site(&source)?;
-            let rows = sct::export(db.as_ref(), week, &dest).await?;
+            let rows = sct::export(db.as_ref(), source.catalog()?, week, &dest).await?;
             outln!("exported {rows} rows to {}", dest.display());
         }
         SctCommand::Connect {

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::generate::Batch;
 use crate::model::{HierarchyModel, SiteModel};
-use crate::probes::{Dialect, EngineInfo, Probe};
+use crate::probes::{Catalog, Dialect, EngineInfo, Probe};
 use crate::scenario::{EngineKind, Level, RunSpec};
 use provision::Provisioner;
 use sqlite::SqliteEngine;
@@ -193,11 +193,12 @@ pub struct RunOutcome {
 pub trait SiteDatabase: Send + Sync {
     fn code(&self) -> &str;
 
-    /// Creates the schema and the site's own configuration rows.
+    /// Creates the schema and the site's own configuration rows, with the probes it runs.
     async fn install(
         &self,
         hierarchy: &HierarchyModel,
         site: &SiteModel,
+        probes: &Catalog,
     ) -> Result<(), EngineError>;
 
     /// Bulk-loads generated rows until the channel closes; returns the rows loaded.

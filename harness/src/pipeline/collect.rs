@@ -4,7 +4,6 @@
 use super::seed::{SeededHierarchy, SeededSite};
 use crate::engine::{EngineError, WeeklyRun};
 use crate::finding::{Finding, FindingCode};
-use crate::probes;
 use crate::report::ProbeTiming;
 
 /// What collecting told: each probe's timing, and what went wrong.
@@ -33,7 +32,7 @@ pub async fn collect_week(
     use futures_util::stream::{self, StreamExt, TryStreamExt};
     let mut collected = Collected::default();
     for (index, hierarchy) in hierarchies.iter().enumerate() {
-        let catalog = probes::for_level(hierarchy.level_in(week));
+        let catalog = hierarchy.catalog.for_level(hierarchy.level_in(week));
         let due = hierarchy.sites.iter().filter_map(|site| {
             if index == 0 && down.contains(&site.model.code) {
                 return None;

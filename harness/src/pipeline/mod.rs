@@ -25,6 +25,7 @@ use crate::finding::{Finding, FindingCode};
 use crate::layout::{RunLayout, ScenarioLayout};
 use crate::manifest::{self, Manifest, RecordedOptions};
 use crate::mock;
+use crate::probes::Catalog;
 use crate::report::{ScenarioReport, StageTimings, Timings};
 use crate::scenario::{EngineKind, FaultKind, Scenario, ScpMode};
 
@@ -40,6 +41,8 @@ pub struct RunOptions {
     pub retry: RetryPolicy,
     /// Show progress bars (on a terminal).
     pub progress: bool,
+    /// `--probes`: the user's probes, in place of each scenario's `[run] probes_dir`.
+    pub probes: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -58,6 +61,8 @@ impl RunOptions {
 pub enum RunError {
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Probes(#[from] crate::probes::ProbeFileError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("starting the mock upstream: {0}")]
@@ -93,6 +98,8 @@ pub async fn run_scenario(
     options: &RunOptions,
 ) -> Result<ScenarioReport, RunError> {
     let started = Instant::now();
+    let catalog = Catalog::of_scenario(scenario, options.probes.as_deref())?;
+    crate::engine::sqlite::check_loaded_probes(catalog)?;
     let mut scenario = scenario.clone();
     scenario.seed = options.seed.unwrap_or(scenario.seed);
     let layout = RunLayout::new(&options.out).scenario(&scenario.name);
@@ -113,7 +120,8 @@ pub async fn run_scenario(
 
     let t = Instant::now();
     let engine = options.engine.unwrap_or(scenario.run.engine);
-    let seeded = seed::seed_scenario(&scenario, engine, &layout, &upstream, &progress).await?;
+    let seeded =
+        seed::seed_scenario(&scenario, catalog, engine, &layout, &upstream, &progress).await?;
     timings.seeding = seeded
         .hierarchies
         .iter()
@@ -146,6 +154,7 @@ pub async fn run_scenario(
         &seeded.engine_info,
         options.recorded(),
     );
+    manifest.scenario.probes_dir = catalog.loaded_from().map(|d| d.display().to_string());
     manifest.stage_findings = staged.findings.clone();
     manifest.connected = staged.connected.clone();
     manifest::write(&layout, &manifest, &timings.uploads)?;
@@ -167,6 +176,8 @@ pub async fn run_scenario(
         out_dir: layout.dir().display().to_string(),
         uploads_accepted: verified.uploads_accepted,
         probes_checked: verified.probes_checked,
+        unchecked: verified.unchecked,
+        unchecked_probes: verified.unchecked_probes.into_iter().collect(),
         mismatches: verified.mismatches,
         findings,
         retry_policy: (&options.retry).into(),

@@ -14,7 +14,7 @@ use crate::generate;
 use crate::hash::tel_hash;
 use crate::layout::{HierarchyLayout, ScenarioLayout};
 use crate::model::{HierarchyModel, SiteFacts, SiteModel};
-use crate::probes::EngineInfo;
+use crate::probes::{Catalog, EngineInfo};
 use crate::report::SiteSeeding;
 use crate::scenario::{EngineKind, Level, Scenario};
 
@@ -30,6 +30,8 @@ pub struct SeededSite {
 /// connection tool's transfer folder.
 pub struct SeededHierarchy {
     pub model: HierarchyModel,
+    /// The probes its sites run.
+    pub catalog: &'static Catalog,
     /// `""` for the scenario's own hierarchy, `neighbor-N/` for the others: prefixes site names
     /// in findings and timings, and names the neighbor's output folder.
     pub label: String,
@@ -69,6 +71,7 @@ impl SeededHierarchy {
         };
         Ok(HierarchyFacts {
             model: self.model.clone(),
+            catalog: self.catalog,
             label: self.label.clone(),
             hash: self.hash.clone(),
             levels: self.levels.clone(),
@@ -104,11 +107,12 @@ fn levels_of(scenario: &Scenario, index: usize, model: &HierarchyModel) -> Vec<L
 /// Every hierarchy of `scenario` as verification needs it, without a database: the generator
 /// runs again from the seed into a sink that drops the rows, and only the facts remain. No
 /// update packs are read (`imported_packs` is `None`).
-pub fn regenerate(scenario: &Scenario) -> Vec<HierarchyFacts> {
+pub fn regenerate(scenario: &Scenario, catalog: &'static Catalog) -> Vec<HierarchyFacts> {
     HierarchyModel::all_of(scenario)
         .into_iter()
         .enumerate()
         .map(|(index, model)| HierarchyFacts {
+            catalog,
             label: label_of(index),
             hash: tel_hash(&model.id.to_string()),
             levels: levels_of(scenario, index, &model),
@@ -134,6 +138,7 @@ pub struct Seeded {
 /// Seeds every hierarchy of `scenario` on `kind` and registers each with the upstream.
 pub async fn seed_scenario(
     scenario: &Scenario,
+    catalog: &'static Catalog,
     kind: EngineKind,
     layout: &ScenarioLayout,
     upstream: &Upstream,
@@ -164,13 +169,14 @@ pub async fn seed_scenario(
         )?;
         let hash = tel_hash(&model.id.to_string());
         let token = upstream.register(&hash).await?;
-        let mut sites = seed_hierarchy(engine.as_ref(), &model, progress).await?;
+        let mut sites = seed_hierarchy(engine.as_ref(), &model, catalog, progress).await?;
         for site in &mut sites {
             site.seeding.site = format!("{label}{}", site.model.code);
         }
         let levels = levels_of(scenario, index, &model);
         hierarchies.push(SeededHierarchy {
             model,
+            catalog,
             label,
             hash,
             token,
@@ -195,6 +201,7 @@ pub async fn seed_scenario(
 pub async fn seed_hierarchy(
     engine: &dyn Engine,
     hierarchy: &HierarchyModel,
+    probes: &Catalog,
     progress: &MultiProgress,
 ) -> Result<Vec<SeededSite>, EngineError> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -208,7 +215,7 @@ pub async fn seed_hierarchy(
                 .expect("valid template"),
             );
             bar.set_prefix(site.code.clone());
-            let seeded = seed_site(engine, hierarchy, site, &bar).await;
+            let seeded = seed_site(engine, hierarchy, site, probes, &bar).await;
             bar.finish_and_clear();
             seeded
         })
@@ -232,11 +239,12 @@ pub async fn seed_site(
     engine: &dyn Engine,
     hierarchy: &HierarchyModel,
     site: &SiteModel,
+    probes: &Catalog,
     progress: &ProgressBar,
 ) -> Result<SeededSite, EngineError> {
     let start = Instant::now();
     let db = engine.open_site(site).await?;
-    db.install(hierarchy, site).await?;
+    db.install(hierarchy, site, probes).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let model = site.clone();
     let bar = progress.clone();
@@ -295,14 +303,14 @@ mod tests {
             "/../scenarios/offline-multi-hierarchy.toml"
         );
         let scenario = Scenario::load(std::path::Path::new(path)).unwrap();
-        let regenerated = regenerate(&scenario);
+        let regenerated = regenerate(&scenario, Catalog::shipped());
         let models = HierarchyModel::all_of(&scenario);
         assert_eq!(regenerated.len(), models.len());
         assert!(regenerated.len() > 1, "a neighbor too");
         let dir = tempfile::tempdir().unwrap();
         for (index, (again, model)) in regenerated.iter().zip(&models).enumerate() {
             let engine = SqliteEngine::new(dir.path().join(index.to_string()));
-            let seeded = seed_hierarchy(&engine, model, &hidden_progress())
+            let seeded = seed_hierarchy(&engine, model, Catalog::shipped(), &hidden_progress())
                 .await
                 .unwrap();
             assert_eq!(again.facts.len(), seeded.len());

@@ -1,9 +1,14 @@
 //! The catalog of TEL queries ("probes"): for each, its level, what it is about, its SQL per
 //! dialect (kept as `.sql` files under `harness/sql/`) and the Rust oracle that computes the
-//! rows it must return from the generated model.
+//! rows it must return from the generated model. A run may add or replace probes loaded from a
+//! directory at run time (`loaded`); [`Catalog`] is the set a run uses.
 
+mod catalog;
+mod loaded;
 mod oracle;
 
+pub use catalog::Catalog;
+pub use loaded::{ExpectedRows, ProbeFileError, line_of};
 pub use oracle::{EngineInfo, OracleInput, PreviousRun};
 
 use usage_protocol::payload::Row;
@@ -17,6 +22,7 @@ pub enum Dialect {
     MsSql,
 }
 
+#[derive(Clone)]
 pub struct Probe {
     /// The stored procedure's name in the product, e.g. `TEL_ClientVersions`; also the name the
     /// result carries upstream.
@@ -26,11 +32,26 @@ pub struct Probe {
     pub description: &'static str,
     sqlite: &'static str,
     mssql: &'static str,
-    pub oracle: fn(&OracleInput) -> Vec<Row>,
+    /// How its rows are checked.
+    pub check: Check,
     /// Columns whose values are measurements (durations, sizes on disk): checked to be
     /// non-negative integers, not compared, and the only bytes that differ between two runs of
     /// one seed.
     pub volatile: &'static [&'static str],
+    /// Where a loaded probe was read from (its metadata file); `None` for the shipped catalog.
+    pub file: Option<&'static str>,
+}
+
+/// How a probe's rows are checked.
+#[derive(Clone, Copy)]
+pub enum Check {
+    /// Computed from the generated model (every probe of the shipped catalog).
+    Oracle(fn(&OracleInput) -> Vec<Row>),
+    /// A loaded probe's expected rows (`NAME.expected.json`): compared order-free.
+    Expected(&'static ExpectedRows),
+    /// A loaded probe without expected rows: it runs, is timed, goes upstream and through the
+    /// personal-data scan, must arrive exactly once, and its rows are reported unchecked.
+    Unchecked,
 }
 
 /// What an oracle puts in a volatile column, and what a checked volatile value is replaced by.
@@ -66,8 +87,9 @@ macro_rules! probe {
             description: $description,
             sqlite: include_str!(concat!("../../sql/sqlite/probes/", $file, ".sql")),
             mssql: include_str!(concat!("../../sql/mssql/probes/", $file, ".sql")),
-            oracle: $oracle,
+            check: Check::Oracle($oracle),
             volatile: &[$($v),*],
+            file: None,
         }
     };
 }
@@ -113,13 +135,15 @@ pub static CATALOG: &[Probe] = &[
     probe!("TEL_MsiProductCodes", "tel_msi_product_codes", Full, "applications", "The 50 most common MSI product codes (hashed)", oracle::msi_product_codes),
 ];
 
-/// The probes a run at `level` executes: every probe of that level and the levels below it.
+/// The shipped probes a run at `level` executes: every probe of that level and the levels
+/// below it.
 pub fn for_level(level: Level) -> Vec<&'static Probe> {
-    CATALOG.iter().filter(|p| p.level <= level).collect()
+    Catalog::shipped().for_level(level)
 }
 
+/// A shipped probe by name.
 pub fn by_name(name: &str) -> Option<&'static Probe> {
-    CATALOG.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    Catalog::shipped().by_name(name)
 }
 
 /// The tables of a freshly installed site database: the "product defaults" the schema-hash

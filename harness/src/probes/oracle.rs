@@ -36,6 +36,8 @@ pub struct PreviousRun {
 
 pub struct OracleInput<'a> {
     pub hierarchy: &'a HierarchyModel,
+    /// The probes the sites run (the run statistics count only those of the level in force).
+    pub catalog: &'a super::Catalog,
     pub site: &'a SiteModel,
     pub facts: &'a SiteFacts,
     pub week: u32,
@@ -166,7 +168,7 @@ pub fn probe_run_times(i: &OracleInput) -> Vec<Row> {
     i.previous
         .iter()
         .flat_map(|p| p.probe_names.iter())
-        .filter(|name| super::by_name(name).is_some_and(|p| p.level <= i.level))
+        .filter(|name| i.catalog.by_name(name).is_some_and(|p| p.level <= i.level))
         .map(|name| {
             row([
                 ("probe", json!(name)),

@@ -298,6 +298,10 @@ pub struct RunSpec {
     /// External engine: connection strings (the environment can supply them too).
     #[serde(default)]
     pub external: ExternalSpec,
+    /// A directory of the user's own probes, relative to the scenario file (`--probes`
+    /// overrides it): see `probes::Catalog::of_scenario`.
+    #[serde(default)]
+    pub probes_dir: Option<Spanned<String>>,
 }
 
 /// `[run.external]`: ADO.NET connection strings of SQL Servers you run.
@@ -327,6 +331,7 @@ impl Default for RunSpec {
             image_tag: None,
             sites_per_container: default_sites_per_container(),
             external: ExternalSpec::default(),
+            probes_dir: None,
         }
     }
 }

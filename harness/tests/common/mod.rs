@@ -60,9 +60,14 @@ pub async fn seed_all(
 ) -> (HierarchyModel, SqliteEngine, Vec<SeededSite>) {
     let hierarchy = HierarchyModel::from_scenario(scenario);
     let engine = SqliteEngine::new(dir);
-    let sites = seed::seed_hierarchy(&engine, &hierarchy, &seed::hidden_progress())
-        .await
-        .expect("seeding works");
+    let sites = seed::seed_hierarchy(
+        &engine,
+        &hierarchy,
+        harness::probes::Catalog::shipped(),
+        &seed::hidden_progress(),
+    )
+    .await
+    .expect("seeding works");
     (hierarchy, engine, sites)
 }
 
@@ -108,5 +113,6 @@ pub fn options(out: &Path) -> RunOptions {
             ..RetryPolicy::default()
         },
         progress: false,
+        probes: None,
     }
 }

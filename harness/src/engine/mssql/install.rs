@@ -32,15 +32,18 @@ pub(super) async fn create_database(
 }
 
 impl MssqlSite {
-    /// The tables, the hash, `TEL_RunWeekly`, and every probe's procedure.
-    pub(super) async fn install_schema(&self) -> Result<(), EngineError> {
+    /// The tables, the hash, `TEL_RunWeekly`, and the procedure of every probe of `catalog`.
+    pub(super) async fn install_schema(
+        &self,
+        catalog: &probes::Catalog,
+    ) -> Result<(), EngineError> {
         let mut conn = self.conn.lock().await;
         self.run_script(&mut conn, SCHEMA, "install schema").await?;
         self.run_script(&mut conn, HASH, "install fnTelHash")
             .await?;
         self.run_script(&mut conn, WEEKLY, "install TEL_RunWeekly")
             .await?;
-        for probe in probes::CATALOG {
+        for probe in catalog.iter() {
             self.run_script(
                 &mut conn,
                 &probe_procedure(probe),
@@ -56,6 +59,7 @@ impl MssqlSite {
         &self,
         hierarchy: &HierarchyModel,
         site: &SiteModel,
+        probes: &probes::Catalog,
     ) -> Result<(), EngineError> {
         let installed = hierarchy.installed.to_string();
         self.execute(
@@ -72,7 +76,7 @@ impl MssqlSite {
             "install settings",
         )
         .await?;
-        for probe in crate::probes::CATALOG {
+        for probe in probes.iter() {
             self.execute(
                 "INSERT INTO dbo.TEL_ProbeCatalog (ProbeName, LevelRank) VALUES (@P1, @P2)",
                 &[&probe.name, &probe.level.rank()],

@@ -14,6 +14,7 @@ use super::connection::Connection;
 use super::script::batches;
 use crate::generate::Batch;
 use crate::model::{HierarchyModel, SiteModel};
+use crate::probes::Catalog;
 use crate::scenario::Level;
 
 pub struct MssqlSite {
@@ -97,9 +98,10 @@ impl SiteDatabase for MssqlSite {
         &self,
         hierarchy: &HierarchyModel,
         site: &SiteModel,
+        probes: &Catalog,
     ) -> Result<(), EngineError> {
-        self.install_schema().await?;
-        self.install_site(hierarchy, site).await
+        self.install_schema(probes).await?;
+        self.install_site(hierarchy, site, probes).await
     }
 
     async fn load(&self, batches: mpsc::Receiver<Batch>) -> Result<u64, EngineError> {

@@ -29,7 +29,7 @@ use rusqlite::Connection;
 
 use super::{Engine, EngineError, SiteDatabase};
 use crate::model::SiteModel;
-use crate::probes::{Dialect, EngineInfo};
+use crate::probes::{Catalog, Dialect, EngineInfo, ProbeFileError, line_of};
 pub use functions::register_functions;
 pub use site::SqliteSite;
 
@@ -156,6 +156,46 @@ impl Engine for SqliteEngine {
             .await
             .map_err(|e| EngineError::site(&site.code, "open", e))??;
         Ok(Arc::new(SqliteSite::new(site.code.clone(), conn)))
+    }
+}
+
+/// Checks the SQLite query of every probe of `catalog` loaded from a directory (see
+/// [`check_probe_sql`]); the first problem names the file and its line.
+pub fn check_loaded_probes(catalog: &Catalog) -> Result<(), ProbeFileError> {
+    for probe in catalog.iter() {
+        let Some(file) = probe.sqlite_file() else {
+            continue;
+        };
+        let sql = probe.sql(Dialect::Sqlite);
+        check_probe_sql(sql).map_err(|(offset, message)| {
+            ProbeFileError::invalid(&file, Some(line_of(sql, offset)), message)
+        })?;
+    }
+    Ok(())
+}
+
+/// Checks a probe's SQLite query before any run: prepared against an empty site database (the
+/// schema and `tel_hash`), so a syntax error, an unknown table or column, or a function that does
+/// not exist is found now. Err: the byte offset of the problem (0 when SQLite gives none) and
+/// SQLite's message.
+pub fn check_probe_sql(sql: &str) -> Result<(), (usize, String)> {
+    let setup = |e: rusqlite::Error| (0, format!("cannot set up the check: {e}"));
+    let conn = Connection::open_in_memory().map_err(setup)?;
+    register_functions(&conn).map_err(setup)?;
+    conn.execute_batch(SCHEMA).map_err(setup)?;
+    let statement = conn.prepare(sql).map_err(|e| match e {
+        rusqlite::Error::SqlInputError { msg, offset, .. } => {
+            (usize::try_from(offset).unwrap_or(0), msg)
+        }
+        other => (0, other.to_string()),
+    })?;
+    if statement.readonly() && statement.column_count() > 0 {
+        Ok(())
+    } else {
+        Err((
+            0,
+            "not a query: the file must hold one SELECT that returns columns".into(),
+        ))
     }
 }
 

@@ -212,9 +212,15 @@ mod tests {
         let mut dbs = Vec::new();
         for site in &hierarchy.sites {
             let bar = indicatif::ProgressBar::hidden();
-            let seeded = crate::pipeline::seed::seed_site(&engine, &hierarchy, site, &bar)
-                .await
-                .unwrap();
+            let seeded = crate::pipeline::seed::seed_site(
+                &engine,
+                &hierarchy,
+                site,
+                crate::probes::Catalog::shipped(),
+                &bar,
+            )
+            .await
+            .unwrap();
             dbs.push(seeded.db);
         }
         let (cas, child) = (dbs[0].as_ref(), dbs[1].as_ref());

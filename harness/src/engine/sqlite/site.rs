@@ -15,6 +15,7 @@ use super::{SCHEMA, delivery, load, records, results, weekly};
 use crate::generate::Batch;
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteModel};
+use crate::probes::Catalog;
 use crate::scenario::Level;
 
 pub struct SqliteSite {
@@ -57,8 +58,13 @@ impl SiteDatabase for SqliteSite {
         &self,
         hierarchy: &HierarchyModel,
         site: &SiteModel,
+        probes: &Catalog,
     ) -> Result<(), EngineError> {
         let site = site.clone();
+        let probes: Vec<(String, i64)> = probes
+            .iter()
+            .map(|p| (p.name.to_string(), i64::from(p.level.rank())))
+            .collect();
         let (id, level, mode, installed) = (
             hierarchy.id.to_string(),
             hierarchy.level.as_str(),
@@ -78,8 +84,8 @@ impl SiteDatabase for SqliteSite {
             )?;
             let mut catalog =
                 conn.prepare("INSERT INTO TEL_ProbeCatalog (ProbeName, LevelRank) VALUES (?1, ?2)")?;
-            for probe in crate::probes::CATALOG {
-                catalog.execute(params![probe.name, probe.level.rank()])?;
+            for (name, rank) in &probes {
+                catalog.execute(params![name, rank])?;
             }
             Ok(())
         })

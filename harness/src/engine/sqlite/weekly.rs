@@ -221,10 +221,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = SqliteEngine::new(dir.path());
         let bar = indicatif::ProgressBar::hidden();
-        let seeded =
-            crate::pipeline::seed::seed_site(&engine, &hierarchy, &hierarchy.sites[0], &bar)
-                .await
-                .unwrap();
+        let seeded = crate::pipeline::seed::seed_site(
+            &engine,
+            &hierarchy,
+            &hierarchy.sites[0],
+            crate::probes::Catalog::shipped(),
+            &bar,
+        )
+        .await
+        .unwrap();
         let db = seeded.db.as_ref();
         // A row another site replicated here for the same week is not this site's to replace.
         let foreign = ResultRow {

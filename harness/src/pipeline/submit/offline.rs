@@ -27,7 +27,14 @@ pub(super) async fn connect_week(
     fs_err::create_dir_all(transfer)?;
     for hierarchy in hierarchies {
         let dest = transfer.join(&hierarchy.model.cab_name);
-        match sct::prepare(hierarchy.top().db.as_ref(), Some(week), &dest).await {
+        match sct::prepare(
+            hierarchy.top().db.as_ref(),
+            hierarchy.catalog,
+            Some(week),
+            &dest,
+        )
+        .await
+        {
             Ok(prepared) => {
                 let (json, _) = crate::payload::encode(&prepared.payload);
                 fs_err::write(hierarchy.layout.payload(week), &json)?;

@@ -12,7 +12,6 @@ use crate::finding::{Finding, FindingCode};
 use crate::payload::{self, MAX_PART_BYTES};
 use crate::pipeline::RunError;
 use crate::pipeline::seed::SeededHierarchy;
-use crate::probes;
 use crate::report::UploadAttempt;
 use crate::scenario::Level;
 
@@ -61,7 +60,7 @@ async fn check(
             first_part += 1;
         }
     }
-    let backlog = payload::backlog(db, Some(week))
+    let backlog = payload::backlog(db, hierarchy.catalog, Some(week))
         .await
         .map_err(|source| RunError::Payload { week, source })?;
     if !backlog.above_level.is_empty() {
@@ -111,7 +110,12 @@ async fn staged_still_allowed(
     let above: Vec<EntryKey> = staged
         .entries
         .iter()
-        .filter(|e| probes::by_name(&e.probe).is_some_and(|p| p.level > level))
+        .filter(|e| {
+            hierarchy
+                .catalog
+                .by_name(&e.probe)
+                .is_some_and(|p| p.level > level)
+        })
         .cloned()
         .collect();
     if above.is_empty() {

@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use usage_protocol::payload::{Row, UsagePayload};
 
-use super::{CheckSummary, ExpectedWeek, Explanations, ReceivedUpload, describe_difference};
+use super::{
+    CheckSummary, ExpectedSite, ExpectedWeek, Explanations, ReceivedUpload, describe_difference,
+};
 use crate::finding::{Finding, FindingCode};
-use crate::probes::{self, canonical};
+use crate::probes::{self, Catalog, canonical};
 
 /// One arrival of a probe run: the cycle of the upload that carried it, and its rows.
 struct Arrival<'a> {
@@ -20,6 +22,7 @@ struct Arrival<'a> {
 type Key<'a> = (&'a str, u32, &'a str);
 
 pub(super) fn check_delivery(
+    catalog: &Catalog,
     expected: &[ExpectedWeek],
     received: &[(&ReceivedUpload, UsagePayload)],
     why: &Explanations,
@@ -54,7 +57,7 @@ pub(super) fn check_delivery(
                 summary.probes_checked += 1;
                 let Some(first) = copies.first() else {
                     summary.mismatches += 1;
-                    let cause = why.cause(expected, &site.code, week.week, probe);
+                    let cause = why.cause(catalog, expected, &site.code, week.week, probe);
                     missing
                         .entry((site.code.clone(), site.run, cause))
                         .or_default()
@@ -79,22 +82,13 @@ pub(super) fn check_delivery(
                         .probe(probe),
                     );
                 }
-                let mut sent = first.rows.to_vec();
-                if let Some(p) = probes::by_name(probe) {
-                    probes::mask_volatile(&mut sent, p.volatile);
-                }
-                let sent = canonical(sent);
-                if sent != *oracle {
-                    summary.mismatches += 1;
-                    summary.findings.push(
-                        Finding::new(
-                            FindingCode::ProbeMismatch,
-                            describe_difference(&sent, oracle),
-                        )
-                        .week(site.run)
-                        .site(&site.code)
-                        .probe(probe),
-                    );
+                match oracle {
+                    None => {
+                        // A loaded probe without expected rows (for this site).
+                        summary.unchecked += 1;
+                        summary.unchecked_probes.insert(probe.to_string());
+                    }
+                    Some(oracle) => compare_rows(catalog, site, probe, first.rows, oracle, summary),
                 }
                 if first.cycle > week.week {
                     // Late by cycles: the run falls in cycle `week.week`, whose upload could
@@ -108,7 +102,35 @@ pub(super) fn check_delivery(
     }
     report_missing(missing, summary);
     report_late(late, summary);
-    report_unexpected(expected, arrivals, summary);
+    report_unexpected(catalog, expected, arrivals, summary);
+}
+
+/// The rows that arrived against the rows expected: a difference is a `probe_mismatch`.
+fn compare_rows(
+    catalog: &Catalog,
+    site: &ExpectedSite,
+    probe: &str,
+    arrived: &[Row],
+    expected: &[Row],
+    summary: &mut CheckSummary,
+) {
+    let mut sent = arrived.to_vec();
+    if let Some(p) = catalog.by_name(probe) {
+        probes::mask_volatile(&mut sent, p.volatile);
+    }
+    let sent = canonical(sent);
+    if sent != expected {
+        summary.mismatches += 1;
+        summary.findings.push(
+            Finding::new(
+                FindingCode::ProbeMismatch,
+                describe_difference(&sent, expected),
+            )
+            .week(site.run)
+            .site(&site.code)
+            .probe(probe),
+        );
+    }
 }
 
 /// Absences, one finding per site, week and cause.
@@ -170,6 +192,7 @@ fn report_late(late: BTreeMap<(String, u32), (u32, usize)>, summary: &mut CheckS
 /// Arrivals the run did not have: from a site the hierarchy lacks, a week that did not run, or
 /// a probe outside the catalog or above its week's level.
 fn report_unexpected(
+    catalog: &Catalog,
     expected: &[ExpectedWeek],
     arrivals: BTreeMap<Key, Vec<Arrival>>,
     summary: &mut CheckSummary,
@@ -193,7 +216,7 @@ fn report_unexpected(
                 .checked_sub(1)
                 .and_then(|i| expected.get(i))
                 .map(|w| w.level);
-            let detail = match (probes::by_name(probe), level) {
+            let detail = match (catalog.by_name(probe), level) {
                 (None, _) => "is not in the catalog".to_string(),
                 (Some(_), None) => format!("comes from week {week}, which the run did not have"),
                 (Some(p), Some(level)) if p.level > level => {

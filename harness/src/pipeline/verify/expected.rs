@@ -7,7 +7,7 @@ use usage_protocol::payload::{Row, SiteEntry};
 
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteFacts};
-use crate::probes::{self, EngineInfo, OracleInput, PreviousRun, canonical};
+use crate::probes::{Catalog, Check, EngineInfo, OracleInput, PreviousRun, canonical};
 use crate::scenario::Level;
 
 /// What one site must send for the run it makes in one cycle.
@@ -18,8 +18,14 @@ pub struct ExpectedSite {
     /// between the top-level site's install and its own.
     pub run: u32,
     pub entry: SiteEntry,
-    pub probes: BTreeMap<&'static str, Vec<Row>>,
+    /// The rows each probe must return; `None` for a loaded probe without expected rows (it
+    /// must arrive, once, but its rows are not checked).
+    pub probes: BTreeMap<&'static str, Option<Vec<Row>>>,
 }
+
+/// How many rows each (hashed site, run, probe) of an unchecked probe returned, as measured: a
+/// site's next `TEL_RunStats` counts them, and no model knows them.
+pub type MeasuredRows = BTreeMap<(String, u32, String), u64>;
 
 #[derive(Debug, Clone)]
 pub struct ExpectedWeek {
@@ -29,31 +35,43 @@ pub struct ExpectedWeek {
     pub sites: BTreeMap<String, ExpectedSite>,
 }
 
-/// Computes, from the model alone, what every week's upload must contain.
+/// Computes, from the model alone, what every week's upload must contain when the sites run the
+/// shipped probes.
 pub fn expected_weeks(
     hierarchy: &HierarchyModel,
     facts: &BTreeMap<String, SiteFacts>,
     levels: &[Level],
     engine: &EngineInfo,
 ) -> Vec<ExpectedWeek> {
-    expected_weeks_without(hierarchy, facts, levels, engine, &BTreeSet::new())
+    expected_weeks_without(
+        hierarchy,
+        Catalog::shipped(),
+        facts,
+        levels,
+        engine,
+        &BTreeSet::new(),
+        &MeasuredRows::new(),
+    )
 }
 
 /// [`expected_weeks`] for a run in which the (site code, week) pairs of `not_run` did not run
 /// (the site's database was down): those weeks expect nothing of the site, and its next run has
-/// no previous run to report (the run statistics are of the week before).
+/// no previous run to report (the run statistics are of the week before). `measured` has the
+/// row counts of the unchecked probes.
 pub fn expected_weeks_without(
     hierarchy: &HierarchyModel,
+    catalog: &Catalog,
     facts: &BTreeMap<String, SiteFacts>,
     levels: &[Level],
     engine: &EngineInfo,
     not_run: &BTreeSet<(String, u32)>,
+    measured: &MeasuredRows,
 ) -> Vec<ExpectedWeek> {
     let mut previous: BTreeMap<&str, PreviousRun> = BTreeMap::new();
     let mut weeks = Vec::new();
     for (index, level) in levels.iter().enumerate() {
         let week = index as u32 + 1;
-        let catalog = probes::for_level(*level);
+        let probes = catalog.for_level(*level);
         let mut sites = BTreeMap::new();
         for site in &hierarchy.sites {
             if not_run.contains(&(site.code.clone(), week)) {
@@ -67,6 +85,7 @@ pub fn expected_weeks_without(
             let site_facts = &facts[&site.code];
             let input = OracleInput {
                 hierarchy,
+                catalog,
                 site,
                 facts: site_facts,
                 week: run,
@@ -75,20 +94,37 @@ pub fn expected_weeks_without(
                 engine,
                 previous: previous.get(site.code.as_str()).cloned(),
             };
-            let results: BTreeMap<&'static str, Vec<Row>> = catalog
+            let results: BTreeMap<&'static str, Option<Vec<Row>>> = probes
                 .iter()
-                .map(|p| (p.name, canonical((p.oracle)(&input))))
+                .map(|p| {
+                    let rows = match p.check {
+                        Check::Oracle(oracle) => Some(oracle(&input)),
+                        Check::Expected(rows) => rows.for_site(&site.code).map(<[Row]>::to_vec),
+                        Check::Unchecked => None,
+                    };
+                    (p.name, rows.map(canonical))
+                })
                 .collect();
-            let rows: u64 = results.values().map(|r| r.len() as u64).sum();
+            let hash = tel_hash(&site.code);
+            let rows: u64 = results
+                .iter()
+                .map(|(probe, rows)| match rows {
+                    Some(rows) => rows.len() as u64,
+                    None => measured
+                        .get(&(hash.clone(), run, probe.to_string()))
+                        .copied()
+                        .unwrap_or(0),
+                })
+                .sum();
             previous.insert(
                 &site.code,
                 PreviousRun {
                     week: run,
                     started_on: site.run_day(run),
-                    probes: catalog.len() as u64,
+                    probes: probes.len() as u64,
                     errors: 0,
                     rows,
-                    probe_names: catalog.iter().map(|p| p.name).collect(),
+                    probe_names: probes.iter().map(|p| p.name).collect(),
                 },
             );
             let entry = SiteEntry {

@@ -19,10 +19,12 @@ use usage_protocol::payload::{Row, UsagePayload};
 use crate::finding::{Finding, FindingCode};
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteFacts};
-use crate::probes::{self, EngineInfo};
+use crate::probes::{Catalog, EngineInfo};
 use crate::scenario::{FaultKind, Level, Scenario};
 
-pub use expected::{ExpectedSite, ExpectedWeek, expected_weeks, expected_weeks_without};
+pub use expected::{
+    ExpectedSite, ExpectedWeek, MeasuredRows, expected_weeks, expected_weeks_without,
+};
 pub use pii::scan_for_personal_data;
 
 /// One upload as the upstream stored it.
@@ -40,6 +42,8 @@ pub struct ReceivedUpload {
 #[derive(Debug, Clone)]
 pub struct HierarchyFacts {
     pub model: HierarchyModel,
+    /// The probes its sites ran.
+    pub catalog: &'static Catalog,
     /// `""` for the scenario's own hierarchy, `neighbor-N/` for the others: prefixes site names
     /// in findings.
     pub label: String,
@@ -65,6 +69,10 @@ impl HierarchyFacts {
 pub struct CheckSummary {
     pub uploads_accepted: u32,
     pub probes_checked: u64,
+    /// Probe runs of loaded probes without expected rows: delivered, rows not compared.
+    pub unchecked: u64,
+    /// Those probes, by name.
+    pub unchecked_probes: BTreeSet<String>,
     pub mismatches: u64,
     pub findings: Vec<Finding>,
 }
@@ -131,13 +139,14 @@ impl Explanations {
     /// run explains it.
     fn cause(
         &self,
+        catalog: &Catalog,
         expected: &[ExpectedWeek],
         site: &str,
         week: u32,
         probe: &str,
     ) -> Option<&'static str> {
         let later = expected.iter().filter(|w| w.week >= week);
-        if let Some(p) = probes::by_name(probe)
+        if let Some(p) = catalog.by_name(probe)
             && later.clone().any(|w| w.level < p.level)
         {
             return Some("the level was lowered before it could be sent (level_change)");
@@ -219,6 +228,7 @@ impl Explanations {
 /// Compares what the upstream received for one hierarchy with the expectation.
 pub fn check_uploads(
     hierarchy: &HierarchyModel,
+    catalog: &Catalog,
     expected: &[ExpectedWeek],
     uploads: &[ReceivedUpload],
     why: &Explanations,
@@ -251,6 +261,7 @@ pub fn check_uploads(
     }
     for (upload, payload) in &parsed {
         payload::check_upload(
+            catalog,
             &hierarchy_hash,
             expected,
             &upload.receipt_id,
@@ -260,7 +271,7 @@ pub fn check_uploads(
         );
     }
     check_cycles(expected, &parsed, why, &mut summary);
-    delivery::check_delivery(expected, &parsed, why, &mut summary);
+    delivery::check_delivery(catalog, expected, &parsed, why, &mut summary);
     summary
         .findings
         .extend(scan_for_personal_data(hierarchy, expected, &parsed));
@@ -345,6 +356,24 @@ pub async fn received_from(
     Ok(received)
 }
 
+/// The row counts of every probe run that arrived, by (hashed site, run, probe): what the model
+/// cannot know of a loaded probe without expected rows, and a site's next run statistics count.
+fn measured_rows(uploads: &[ReceivedUpload]) -> MeasuredRows {
+    let mut measured = MeasuredRows::new();
+    for upload in uploads {
+        let Ok(payload) = UsagePayload::from_json(&upload.json) else {
+            continue; // reported as payload_invalid by the check
+        };
+        for r in &payload.results {
+            measured.insert(
+                (r.site.clone(), r.week_in(&payload), r.probe.clone()),
+                r.rows.len() as u64,
+            );
+        }
+    }
+    measured
+}
+
 /// Checks everything the upstream stored (`received`: hashed hierarchy ID and upload, in the
 /// order it stored them), hierarchy by hierarchy, against the oracles; `connected` names the
 /// hierarchies an offline `-connect` carried (the update packs of a hierarchy are checked when
@@ -367,12 +396,22 @@ pub fn verify_run(
         } else {
             BTreeSet::new()
         };
+        let uploads = by_hierarchy
+            .get(&hierarchy.hash)
+            .map_or(&[][..], |v| &v[..]);
+        let measured = if hierarchy.catalog.loaded_from().is_some() {
+            measured_rows(uploads)
+        } else {
+            MeasuredRows::new()
+        };
         let expected = expected::expected_weeks_without(
             &hierarchy.model,
+            hierarchy.catalog,
             &hierarchy.facts,
             &hierarchy.levels,
             engine_info,
             &not_run,
+            &measured,
         );
         // Faults of the schedule strike the scenario's own hierarchy; a failed transfer, all.
         let own_why;
@@ -385,16 +424,11 @@ pub fn verify_run(
             };
             &own_why
         };
-        let summary = check_uploads(
-            &hierarchy.model,
-            &expected,
-            by_hierarchy
-                .get(&hierarchy.hash)
-                .map_or(&[][..], |v| &v[..]),
-            why,
-        );
+        let summary = check_uploads(&hierarchy.model, hierarchy.catalog, &expected, uploads, why);
         total.uploads_accepted += summary.uploads_accepted;
         total.probes_checked += summary.probes_checked;
+        total.unchecked += summary.unchecked;
+        total.unchecked_probes.extend(summary.unchecked_probes);
         total.mismatches += summary.mismatches;
         total
             .findings

@@ -8,10 +8,11 @@ use usage_protocol::payload::{Row, UsagePayload};
 
 use super::{CheckSummary, ExpectedWeek};
 use crate::finding::{Finding, FindingCode};
-use crate::probes;
+use crate::probes::Catalog;
 use crate::scenario::Level;
 
 pub(super) fn check_upload(
+    catalog: &Catalog,
     hierarchy_hash: &str,
     expected: &[ExpectedWeek],
     receipt: &str,
@@ -56,7 +57,7 @@ pub(super) fn check_upload(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    for finding in entries(receipt, payload, sent_at) {
+    for finding in entries(catalog, receipt, payload, sent_at) {
         push(finding);
     }
 }
@@ -119,7 +120,12 @@ fn site_list(expected: &[ExpectedWeek], receipt: &str, payload: &UsagePayload) -
 }
 
 /// Each probe run once in the upload, and none above the level the upload was sent at.
-fn entries(receipt: &str, payload: &UsagePayload, level: Option<Level>) -> Vec<Finding> {
+fn entries(
+    catalog: &Catalog,
+    receipt: &str,
+    payload: &UsagePayload,
+    level: Option<Level>,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut seen: BTreeMap<(&str, u32, &str), &Vec<Row>> = BTreeMap::new();
     for r in &payload.results {
@@ -143,7 +149,7 @@ fn entries(receipt: &str, payload: &UsagePayload, level: Option<Level>) -> Vec<F
                 .probe(&r.probe),
             );
         }
-        if let (Some(p), Some(level)) = (probes::by_name(&r.probe), level)
+        if let (Some(p), Some(level)) = (catalog.by_name(&r.probe), level)
             && p.level > level
         {
             findings.push(

@@ -1,0 +1,2 @@
+SELECT (SELECT COUNT(*) FROM dbo.CI_Applications) AS applications,
+       (SELECT COUNT(*) FROM dbo.Collections)     AS collections

@@ -1,0 +1,317 @@
+//! Probes loaded at run time from a directory (`harness run --probes DIR`, `[run] probes_dir`):
+//! the TEL queries a user changes or adds, run beside the shipped catalog.
+//!
+//! A probe `NAME` is three or four files:
+//! - `NAME.toml`: `level`, `category`, `description`, and optionally `name` (defaults to
+//!   `NAME`), `replaces = "TEL_X"` (it runs as `TEL_X` in place of the shipped probe) and
+//!   `volatile = ["column"]` (measured values: checked to be non-negative integers only);
+//! - `NAME.sqlite.sql` and `NAME.mssql.sql`: the query in each dialect (`:week` and
+//!   `:week_start` may be used on SQLite, as the shipped probes do);
+//! - optionally `NAME.expected.json`: the rows it must return, as JSON objects, order-free —
+//!   an array (the same rows at every site) or an object of arrays by site code.
+//!
+//! Everything is checked before a run starts: the header's keys, the name (a T-SQL identifier),
+//! the SQLite query prepared against the site schema, the T-SQL parsed to its last token, the
+//! expected rows; a problem names the file and its line. Loaded probes live for the rest of the
+//! process: they are leaked on purpose (a few KiB per load), so a probe is `&'static` like the
+//! shipped ones.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use usage_protocol::payload::Row;
+
+use super::{Check, Probe};
+use crate::scenario::Level;
+
+/// The rows a loaded probe must return.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectedRows {
+    /// The rows every site not named below must return.
+    pub every_site: Option<Vec<Row>>,
+    pub by_site: BTreeMap<String, Vec<Row>>,
+}
+
+impl ExpectedRows {
+    /// What site `code` must return, when the file says.
+    pub fn for_site(&self, code: &str) -> Option<&[Row]> {
+        self.by_site
+            .get(code)
+            .or(self.every_site.as_ref())
+            .map(Vec::as_slice)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeFileError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}{at}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        /// `:LINE` (or `:LINE:COLUMN`) when the problem has a place.
+        at: String,
+        message: String,
+    },
+}
+
+/// The file names of a loaded probe's queries: `NAME.sqlite.sql`, `NAME.mssql.sql`.
+const SQLITE_SUFFIX: &str = ".sqlite.sql";
+const MSSQL_SUFFIX: &str = ".mssql.sql";
+
+impl ProbeFileError {
+    /// A problem of `path`, at `line` when it has one.
+    pub fn invalid(path: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            path: path.to_path_buf(),
+            at: line.map(|l| format!(":{l}")).unwrap_or_default(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    name: Option<String>,
+    level: Level,
+    category: String,
+    description: String,
+    replaces: Option<String>,
+    #[serde(default)]
+    volatile: Vec<String>,
+}
+
+/// A probe read from a directory, and the shipped probe it replaces.
+pub(super) struct LoadedProbe {
+    pub probe: &'static Probe,
+    pub replaces: Option<String>,
+}
+
+/// Reads every probe of `dir` (each `*.toml` with its `.sql` files), in name order.
+pub(super) fn load_dir(dir: &Path) -> Result<Vec<LoadedProbe>, ProbeFileError> {
+    let read_dir = |source| ProbeFileError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut headers: Vec<PathBuf> = Vec::new();
+    for entry in fs_err::read_dir(dir).map_err(read_dir)? {
+        let path = entry.map_err(read_dir)?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            headers.push(path);
+        }
+    }
+    headers.sort();
+    if headers.is_empty() {
+        return Err(ProbeFileError::invalid(
+            dir,
+            None,
+            "no probes here: a probe is NAME.toml with NAME.sqlite.sql and NAME.mssql.sql",
+        ));
+    }
+    headers.iter().map(|h| load_one(h)).collect()
+}
+
+fn read(path: &Path) -> Result<String, ProbeFileError> {
+    fs_err::read_to_string(path).map_err(|source| ProbeFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn load_one(header_path: &Path) -> Result<LoadedProbe, ProbeFileError> {
+    let stem = header_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let sibling = |suffix: &str| header_path.with_file_name(format!("{stem}{suffix}"));
+    let text = read(header_path)?;
+    let header: Header = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| line_of(&text, s.start));
+        ProbeFileError::invalid(header_path, line, e.message().to_string())
+    })?;
+    let name = header
+        .replaces
+        .clone()
+        .or(header.name.clone())
+        .unwrap_or_else(|| stem.clone());
+    if let (Some(replaces), Some(own)) = (&header.replaces, &header.name)
+        && replaces != own
+    {
+        return Err(ProbeFileError::invalid(
+            header_path,
+            None,
+            format!(
+                "`name` is {own} but `replaces` is {replaces}: a replacement runs under the name it replaces"
+            ),
+        ));
+    }
+    if !is_identifier(&name) {
+        return Err(ProbeFileError::invalid(
+            header_path,
+            None,
+            format!(
+                "`{name}` is not a probe name: letters, digits and `_`, starting with a letter, at most 128"
+            ),
+        ));
+    }
+
+    // The SQLite query is checked against the site schema by the embedded engine
+    // (`engine::sqlite::check_loaded_probes`), before any run.
+    let sqlite = read(&sibling(SQLITE_SUFFIX))?;
+    let mssql_path = sibling(MSSQL_SUFFIX);
+    let mssql = read(&mssql_path)?;
+    check_tsql(&mssql)
+        .map_err(|(line, message)| ProbeFileError::invalid(&mssql_path, line, message))?;
+
+    let expected_path = sibling(".expected.json");
+    let check = if expected_path.exists() {
+        let text = read(&expected_path)?;
+        let rows = parse_expected(&text)
+            .map_err(|(line, message)| ProbeFileError::invalid(&expected_path, line, message))?;
+        Check::Expected(Box::leak(Box::new(rows)))
+    } else {
+        Check::Unchecked
+    };
+    let volatile: Vec<&'static str> = header.volatile.into_iter().map(leak).collect();
+    let probe = Probe {
+        name: leak(name),
+        level: header.level,
+        category: leak(header.category),
+        description: leak(header.description),
+        sqlite: leak(sqlite),
+        mssql: leak(mssql),
+        check,
+        volatile: Box::leak(volatile.into_boxed_slice()),
+        file: Some(leak(header_path.display().to_string())),
+    };
+    Ok(LoadedProbe {
+        probe: Box::leak(Box::new(probe)),
+        replaces: header.replaces,
+    })
+}
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// The 1-based line of byte `offset` in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// A name a T-SQL procedure may carry unquoted, and the payload a plain string.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 128
+}
+
+/// The T-SQL read to its last token: one query (a `SELECT`, possibly with a `WITH`), as the
+/// probe procedure's body.
+fn check_tsql(sql: &str) -> Result<(), (Option<usize>, String)> {
+    use sqlparser::dialect::MsSqlDialect;
+    use sqlparser::parser::Parser;
+    let statements = Parser::parse_sql(&MsSqlDialect {}, sql).map_err(|e| {
+        let message = e.to_string();
+        (tsql_error_line(&message), message)
+    })?;
+    match statements.as_slice() {
+        [sqlparser::ast::Statement::Query(_)] => Ok(()),
+        [] => Err((None, "no query: the file must hold one SELECT".into())),
+        [_] => Err((None, "not a query: the file must hold one SELECT".into())),
+        _ => Err((
+            None,
+            format!(
+                "{} statements: the file must hold one SELECT",
+                statements.len()
+            ),
+        )),
+    }
+}
+
+/// The line sqlparser's message names (`... at Line: 3, Column: 7`).
+fn tsql_error_line(message: &str) -> Option<usize> {
+    let rest = &message[message.find("Line: ")? + "Line: ".len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn parse_expected(text: &str) -> Result<ExpectedRows, (Option<usize>, String)> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum File {
+        Every(Vec<Row>),
+        BySite(BTreeMap<String, Vec<Row>>),
+    }
+    let file: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| (Some(e.line()), e.to_string()))?;
+    match serde_json::from_value(file) {
+        Ok(File::Every(rows)) => Ok(ExpectedRows {
+            every_site: Some(rows),
+            by_site: BTreeMap::new(),
+        }),
+        Ok(File::BySite(by_site)) => Ok(ExpectedRows {
+            every_site: by_site.get("*").cloned(),
+            by_site: by_site.into_iter().filter(|(k, _)| k != "*").collect(),
+        }),
+        Err(_) => Err((
+            None,
+            "expected rows are an array of JSON objects, or an object of such arrays by site code"
+                .into(),
+        )),
+    }
+}
+
+impl Probe {
+    /// Whether this probe was loaded from a directory rather than shipped.
+    pub fn is_loaded(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The file a loaded probe's SQLite query was read from.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let header = Path::new(self.file?);
+        let stem = header.file_stem()?.to_str()?;
+        Some(header.with_file_name(format!("{stem}{SQLITE_SUFFIX}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsql_errors_name_their_line() {
+        let (line, _) = check_tsql("SELECT a\nFROM t\nWHERE AND b").unwrap_err();
+        assert_eq!(line, Some(3));
+        assert!(check_tsql("SELECT a FROM dbo.t; SELECT 1").is_err());
+        assert!(check_tsql("DELETE FROM dbo.t").is_err());
+        assert!(check_tsql("WITH x AS (SELECT 1 AS a) SELECT a FROM x").is_ok());
+    }
+
+    #[test]
+    fn names_are_identifiers() {
+        assert!(is_identifier("TEL_MyProbe2"));
+        assert!(!is_identifier("TEL My"));
+        assert!(!is_identifier("2TEL"));
+        assert!(!is_identifier("x]; DROP TABLE t;--"));
+    }
+
+    #[test]
+    fn expected_rows_by_site_fall_back_to_every_site() {
+        let rows = parse_expected(r#"{"*": [{"a": 1}], "P01": [{"a": 2}]}"#).unwrap();
+        assert_eq!(rows.for_site("P01").unwrap()[0]["a"], 2);
+        assert_eq!(rows.for_site("P02").unwrap()[0]["a"], 1);
+        let (line, _) = parse_expected("[\n{\"a\": }]").unwrap_err();
+        assert_eq!(line, Some(2));
+    }
+}
