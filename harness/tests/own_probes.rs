@@ -220,6 +220,6 @@ fn a_malformed_probe_file_is_refused_with_its_file_and_line() {
                 "probes_dir = \"nowhere\"",
             )
         },
-        "probes.toml:24",
+        "probes.toml:25",
     );
 }

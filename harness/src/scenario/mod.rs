@@ -13,10 +13,12 @@ use toml::Spanned;
 
 mod bounds;
 mod fault;
+mod upgrade;
 mod validate;
 
 pub use bounds::{COUNT_BOUNDS, CountBound, MAX_ROWS_PER_SITE, SiteCounts, beyond_support};
 pub use fault::{CrashPoint, FaultKind, FaultSpec, Window};
+pub use upgrade::{UpgradeError, Upgraded, upgrade_file};
 
 use validate::Validator;
 
@@ -35,6 +37,11 @@ pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
         .then(|| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
         .flatten()
 }
+
+/// The scenario format this harness writes and reads. Format 1 is every file written before
+/// scenario files carried `format`: it still runs, and `harness scenario upgrade` rewrites it.
+/// (Format 2 adds the key, `[run] probes_dir` and nothing else.)
+pub const FORMAT: u32 = 2;
 
 /// Supported product maxima, from the product documentation.
 pub const MAX_PRIMARIES_UNDER_CAS: usize = 25;
@@ -64,6 +71,9 @@ pub enum ScenarioError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// The file's format version; a file without one is format 1 (see [`FORMAT`]).
+    #[serde(default)]
+    pub format: Option<Spanned<u32>>,
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -397,6 +407,11 @@ impl Scenario {
         scenario.text = text.to_string();
         Validator { text, path }.validate(&scenario)?;
         Ok(scenario)
+    }
+
+    /// The file's format version (1 when it has none).
+    pub fn format(&self) -> u32 {
+        self.format.as_ref().map_or(1, |f| *f.get_ref())
     }
 
     pub fn weeks(&self) -> u32 {
