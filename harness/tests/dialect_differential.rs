@@ -12,7 +12,8 @@
 //! - `DATEDIFF(unit, a, b)`: registered with T-SQL's meaning (unit boundaries crossed from `a` to
 //!   `b`), instead of sqlglot's truncated `JULIANDAY` difference;
 //! - `N'…'` literals become plain literals; `COLLATE Latin1_General_BIN2` becomes `COLLATE BINARY`
-//!   (both order by code point);
+//!   (both order by code point); `COLLATE SQL_Latin1_General_CP1_CI_AS`, the site databases'
+//!   collation, is kept and registered with its meaning (ASCII case and trailing spaces ignored);
 //! - `@week`, `@week_start`, … are bound by name to the values the SQLite run had;
 //! - engine facts (`SERVERPROPERTY`, `sys.tables`, `sys.database_files`) cannot mean the same thing
 //!   on SQLite: they get stand-ins (fixed property values; a catalog filled from the site file's
@@ -485,6 +486,11 @@ fn tsql_connection(site_file: &Path) -> Connection {
     )
     .unwrap();
     register_tsql_functions(&conn).unwrap();
+    conn.create_collation(
+        harness::engine::sqlite::SITE_COLLATION,
+        harness::engine::sqlite::site_collation,
+    )
+    .unwrap();
     conn
 }
 

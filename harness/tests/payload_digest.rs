@@ -15,11 +15,11 @@ use sha2::{Digest, Sha256};
 const PINNED: &[(&str, &str)] = &[
     (
         "smoke",
-        "c4f4bb81fe857f5806216e4888ea849d383c6b61c3e92ef219e090a69a6f9447",
+        "d637ab5b3444fc8ae108277ddc9a940158d92cc1d8b5a448ff1ebe3bfbcefba8",
     ),
     (
         "hierarchy",
-        "2a0b0d7d5e1ec5cb557244885d589ea82e7ae3b32876d61ac49fbba3b51f5321",
+        "2f2065d1b3db53490722c4f10f6454bfc8abc63446c2912635aa296bd2f2c957",
     ),
 ];
 

@@ -153,3 +153,52 @@ async fn schema_defaults_are_exactly_the_installed_tables() {
     defaults.sort();
     assert_eq!(tables, defaults);
 }
+
+/// SQL Server's site collation (`SQL_Latin1_General_CP1_CI_AS`) groups a processor or OS
+/// caption spelled in other cases or with trailing spaces as one: the generator writes such
+/// variants, and the probes — and their oracles — count each name once.
+#[tokio::test]
+async fn spellings_of_one_name_are_one_group_as_on_sql_server() {
+    let scenario = common::standalone(11, 3000, "");
+    let dir = tempfile::tempdir().unwrap();
+    let (hierarchy, _engine, sites) = common::seed_all(&scenario, dir.path()).await;
+    let site = &sites[0];
+    let folded = |s: &str| s.trim_end_matches(' ').to_ascii_lowercase();
+    let spellings = |names: Vec<&String>| {
+        let raw: std::collections::BTreeSet<&String> = names.iter().copied().collect();
+        let groups: std::collections::BTreeSet<String> = raw.iter().map(|s| folded(s)).collect();
+        (raw.len(), groups.len())
+    };
+    let (cpu_spellings, cpu_names) = spellings(site.facts.cpus.keys().collect());
+    let (os_spellings, os_names) =
+        spellings(site.facts.os_versions.keys().map(|(c, _)| c).collect());
+    assert!(
+        cpu_spellings > cpu_names,
+        "the generator wrote no CPU variants"
+    );
+    assert!(
+        os_spellings > os_names,
+        "the generator wrote no OS variants"
+    );
+
+    let run = WeeklyRun {
+        week: 1,
+        started_on: hierarchy.week_start(1),
+        probes: &probes::for_level(Level::Full),
+    };
+    site.db.run_weekly(&run).await.unwrap();
+    let rows = rows_by_probe(&site.db.results_of_week(1).await.unwrap());
+    let cpus = &rows["TEL_TopCPUs"];
+    assert_eq!(cpus.len(), cpu_names.min(50), "{cpus:?}");
+    let clients: u64 = cpus.iter().map(|r| r["clients"].as_u64().unwrap()).sum();
+    assert_eq!(clients, 3000);
+    for r in cpus {
+        let name = r["cpu"].as_str().unwrap();
+        assert_eq!(name, name.trim_end(), "named without trailing spaces");
+    }
+    let captions: std::collections::BTreeSet<String> = rows["TEL_OSVersions"]
+        .iter()
+        .map(|r| folded(r["caption"].as_str().unwrap()))
+        .collect();
+    assert_eq!(captions.len(), os_names);
+}

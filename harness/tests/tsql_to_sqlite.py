@@ -19,7 +19,10 @@ give them T-SQL's meaning; each rewrite is listed in "bridged" and none touches 
                          INTEGER), a truncated difference; T-SQL counts the unit boundaries crossed
                          from a to b. The test registers DATEDIFF with T-SQL's meaning.
 - COLLATE Latin1_General_BIN2 -> COLLATE BINARY: BIN2 orders NVARCHAR by code point, and SQLite's
-                         BINARY (memcmp of UTF-8) is code-point order. Any other collation is an
+                         BINARY (memcmp of UTF-8) is code-point order.
+- COLLATE SQL_Latin1_General_CP1_CI_AS is kept: the test registers a SQLite collation of that
+                         name that compares as SQL Server's does (ASCII case and trailing spaces
+                         ignored). Any other collation is an
                          error: the test cannot give it its meaning.
 """
 
@@ -77,6 +80,10 @@ def main():
                 )
             if isinstance(node, exp.Collate):
                 name = node.expression.name
+                if name.lower() == "sql_latin1_general_cp1_ci_as":
+                    # Kept: the test registers it with SQL Server's meaning.
+                    bridged.append("COLLATE SQL_Latin1_General_CP1_CI_AS (registered)")
+                    return node
                 if name.lower() != "latin1_general_bin2":
                     raise ValueError(f"collation {name} has no SQLite equivalent in this test")
                 bridged.append("COLLATE Latin1_General_BIN2 -> COLLATE BINARY")

@@ -44,7 +44,7 @@ pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
         r.random_range(0..256)
     );
     let uefi = r.random_bool(0.8);
-    Client {
+    let mut client = Client {
         item_key: FIRST_ITEM_KEY + i64::from(index),
         netbios_name: format!("{prefix}{suffix}"),
         email: format!("{user_name}@{domain}"),
@@ -61,20 +61,25 @@ pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
             }
         }),
         os,
+        os_caption: os.caption.to_string(),
         bios_date: date_between(&mut r, ymd(2014, 1, 1), ymd(2025, 12, 31)),
         os_install_date: date_between(&mut r, ymd(2019, 1, 1), ymd(2025, 12, 31)),
         secure_boot: uefi && r.random_bool(0.85),
         uefi,
         tpm: r.random_bool(0.9),
         is_virtual: r.random_bool(if os.has_branch { 0.05 } else { 0.6 }),
-        cpu: weighted(&mut r, CPUS),
+        cpu: weighted(&mut r, CPUS).to_string(),
         last_active_days: if r.random_bool(0.85) {
             r.random_range(0..8)
         } else {
             r.random_range(8..91)
         },
         ep_state: weighted(&mut r, &[(1u8, 80), (2, 8), (3, 7), (4, 5)]),
-    }
+    };
+    // Drawn last, so that every other value is what it was before spellings were drawn.
+    client.cpu = weighted(&mut r, Spelling::MIX).spell(&client.cpu);
+    client.os_caption = weighted(&mut r, Spelling::MIX).spell(&client.os_caption);
+    client
 }
 
 /// A site's clients, in order, produced on demand.

@@ -65,7 +65,7 @@ impl SiteFacts {
             .or_default() += 1;
         *self
             .os_versions
-            .entry((c.os.caption.into(), c.os.version.into()))
+            .entry((c.os_caption.clone(), c.os.version.into()))
             .or_default() += 1;
         if let Some(branch) = c.branch {
             *self.windows_builds.entry((branch, c.os.build)).or_default() += 1;
@@ -79,7 +79,7 @@ impl SiteFacts {
             .or_default() += 1;
         self.virtual_machines += u64::from(c.is_virtual);
         *self.ep_states.entry(c.ep_state).or_default() += 1;
-        *self.cpus.entry(c.cpu.into()).or_default() += 1;
+        *self.cpus.entry(c.cpu.clone()).or_default() += 1;
         *self.table_rows.entry("System_DISC").or_default() += 1;
     }
 

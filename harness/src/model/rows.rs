@@ -16,6 +16,8 @@ pub struct Client {
     pub email: String,
     pub client_version: &'static str,
     pub os: OsImage,
+    /// The OS caption as this client's inventory spells it (see [`Spelling`]).
+    pub os_caption: String,
     /// Update build revision: the fourth part of the OS build.
     pub ubr: u32,
     /// 0 = current branch, 1 = current branch for business, 2 = long-term servicing.
@@ -26,11 +28,42 @@ pub struct Client {
     pub secure_boot: bool,
     pub tpm: bool,
     pub is_virtual: bool,
-    pub cpu: &'static str,
+    /// The processor name as this client's inventory spells it (see [`Spelling`]).
+    pub cpu: String,
     /// Days since the client last reported a heartbeat, counted back from install.
     pub last_active_days: u32,
     /// Endpoint Protection: 1 protected, 2 at risk, 3 unknown, 4 unsupported.
     pub ep_state: u8,
+}
+
+/// How a client's inventory spells a name: real inventory has the same processor or OS in other
+/// cases and with trailing spaces, which SQL Server's `SQL_Latin1_General_CP1_CI_AS` (the
+/// collation Configuration Manager requires) groups as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    AsIs,
+    Upper,
+    Lower,
+    TrailingSpace,
+}
+
+impl Spelling {
+    /// The spellings and their weights: most inventory spells a name one way.
+    pub const MIX: &'static [(Spelling, u32)] = &[
+        (Spelling::AsIs, 90),
+        (Spelling::Upper, 4),
+        (Spelling::Lower, 3),
+        (Spelling::TrailingSpace, 3),
+    ];
+
+    pub fn spell(self, name: &str) -> String {
+        match self {
+            Spelling::AsIs => name.to_string(),
+            Spelling::Upper => name.to_ascii_uppercase(),
+            Spelling::Lower => name.to_ascii_lowercase(),
+            Spelling::TrailingSpace => format!("{name} "),
+        }
+    }
 }
 
 impl Client {

@@ -73,16 +73,43 @@ pub fn client_versions(i: &OracleInput) -> Vec<Row> {
 }
 
 pub fn os_versions(i: &OracleInput) -> Vec<Row> {
-    i.facts
-        .os_versions
-        .iter()
-        .map(|((caption, version), n)| {
-            row([
-                ("caption", json!(caption)),
-                ("version", json!(version)),
-                ("clients", json!(n)),
-            ])
-        })
+    collated(
+        i.facts
+            .os_versions
+            .iter()
+            .map(|((caption, version), n)| ((caption.clone(), version.clone()), *n)),
+    )
+    .into_iter()
+    .map(|((caption, version), n)| {
+        row([
+            ("caption", json!(caption)),
+            ("version", json!(version)),
+            ("clients", json!(n)),
+        ])
+    })
+    .collect()
+}
+
+/// Names grouped as SQL Server's `SQL_Latin1_General_CP1_CI_AS` groups them — ASCII case and
+/// trailing spaces ignored — each group named as the probes name it: its binary-smallest
+/// spelling, trailing spaces removed. `K` is the rest of the grouping key.
+fn collated<K: Ord>(
+    counts: impl IntoIterator<Item = ((String, K), u64)>,
+) -> BTreeMap<(String, K), u64> {
+    let mut groups: BTreeMap<(String, K), (String, u64)> = BTreeMap::new();
+    for ((name, rest), n) in counts {
+        let trimmed = name.trim_end_matches(' ');
+        let group = groups
+            .entry((trimmed.to_ascii_lowercase(), rest))
+            .or_insert_with(|| (trimmed.to_string(), 0));
+        if trimmed < group.0.as_str() {
+            group.0 = trimmed.to_string();
+        }
+        group.1 += n;
+    }
+    groups
+        .into_iter()
+        .map(|((_, rest), (name, n))| ((name, rest), n))
         .collect()
 }
 
@@ -471,7 +498,8 @@ pub fn endpoint_protection(i: &OracleInput) -> Vec<Row> {
 }
 
 pub fn top_cpus(i: &OracleInput) -> Vec<Row> {
-    top(i.facts.cpus.iter().map(|(c, n)| (c.clone(), *n)), 50)
+    let cpus = collated(i.facts.cpus.iter().map(|(c, n)| ((c.clone(), ()), *n)));
+    top(cpus.into_iter().map(|((cpu, ()), n)| (cpu, n)), 50)
         .into_iter()
         .map(|(cpu, n)| row([("cpu", json!(cpu)), ("clients", json!(n))]))
         .collect()

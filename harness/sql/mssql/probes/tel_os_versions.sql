@@ -1,3 +1,4 @@
-SELECT Operating_System_Caption0 AS caption, OS_Version0 AS version, COUNT(*) AS clients
+SELECT MIN(RTRIM(Operating_System_Caption0) COLLATE Latin1_General_BIN2) AS caption,
+       OS_Version0 AS version, COUNT(*) AS clients
 FROM dbo.System_DISC
-GROUP BY Operating_System_Caption0, OS_Version0
+GROUP BY Operating_System_Caption0 COLLATE SQL_Latin1_General_CP1_CI_AS, OS_Version0

@@ -97,7 +97,7 @@ fn client_row(c: Client) -> Values {
         Some(c.mac_address).into_sql(),
         Some(c.email).into_sql(),
         owned(c.client_version),
-        owned(c.os.caption),
+        owned(&c.os_caption),
         owned(c.os.version),
         (c.os.build as i32).into_sql(),
         (c.ubr as i32).into_sql(),
@@ -108,7 +108,7 @@ fn client_row(c: Client) -> Values {
         u8::from(c.secure_boot).into_sql(),
         u8::from(c.tpm).into_sql(),
         u8::from(c.is_virtual).into_sql(),
-        owned(c.cpu),
+        owned(&c.cpu),
         (c.last_active_days as i32).into_sql(),
         c.ep_state.into_sql(),
     ]

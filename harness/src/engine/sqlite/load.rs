@@ -35,7 +35,7 @@ fn insert_clients(tx: &Transaction<'_>, clients: &[Client]) -> rusqlite::Result<
             c.mac_address,
             c.email,
             c.client_version,
-            c.os.caption,
+            c.os_caption,
             c.os.version,
             c.os.build,
             c.ubr,

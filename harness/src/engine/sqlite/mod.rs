@@ -30,7 +30,7 @@ use rusqlite::Connection;
 use super::{Engine, EngineError, SiteDatabase};
 use crate::model::SiteModel;
 use crate::probes::{Catalog, Dialect, EngineInfo, ProbeFileError, line_of};
-pub use functions::register_functions;
+pub use functions::{SITE_COLLATION, register_functions, site_collation};
 pub use site::SqliteSite;
 
 const SCHEMA: &str = include_str!("../../../sql/sqlite/schema.sql");
