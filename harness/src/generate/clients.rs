@@ -51,7 +51,7 @@ pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
         user_name,
         ip_address,
         mac_address,
-        client_version: weighted(&mut r, CLIENT_VERSIONS),
+        client_version: weighted(&mut r, CLIENT_VERSIONS).to_string(),
         ubr: r.random_range(1000..6000),
         branch: os.has_branch.then(|| {
             if os.caption.contains("LTSC") {
@@ -76,10 +76,53 @@ pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
         },
         ep_state: weighted(&mut r, &[(1u8, 80), (2, 8), (3, 7), (4, 5)]),
     };
+    if let Some(mix) = &site.mix {
+        shape(&mut client, site, &mix.shape(index), index);
+    }
     // Drawn last, so that every other value is what it was before spellings were drawn.
     client.cpu = weighted(&mut r, Spelling::MIX).spell(&client.cpu);
     client.os_caption = weighted(&mut r, Spelling::MIX).spell(&client.os_caption);
     client
+}
+
+/// Puts a shaped mix's values in place of the drawn ones. The draws above are made either way,
+/// so shaping one field leaves every other as it was.
+fn shape(client: &mut Client, site: &SiteModel, shaped: &Shaped, index: u32) {
+    if let Some(version) = shaped.client_version {
+        client.client_version = version.to_string();
+    }
+    if let Some(os) = shaped.os {
+        client.branch = match (os.has_branch, client.branch) {
+            (false, _) => None,
+            (true, _) if os.caption.contains("LTSC") => Some(2),
+            (true, Some(branch)) => Some(branch.min(1)),
+            (true, None) => Some(0),
+        };
+        client.os = os;
+        client.os_caption = os.caption.to_string();
+    }
+    if let Some(cpu) = shaped.cpu {
+        client.cpu = cpu.to_string();
+    }
+    if let Some(is_virtual) = shaped.is_virtual {
+        client.is_virtual = is_virtual;
+    }
+    if let Some((uefi, secure_boot)) = shaped.uefi_secure_boot {
+        client.uefi = uefi;
+        client.secure_boot = secure_boot;
+    }
+    if let Some(tpm) = shaped.tpm {
+        client.tpm = tpm;
+    }
+    if let Some(days) = shaped.last_active_days {
+        client.last_active_days = days;
+    }
+    if let Some(years) = shaped.bios_age_years {
+        // Whole years at the site's first run, and for the half year after it.
+        let days_into_year = rng(site, "mix/bios", u64::from(index)).random_range(0..180);
+        client.bios_date =
+            site.run_day(1) - chrono::Days::new(u64::from(years) * 365 + days_into_year);
+    }
 }
 
 /// A site's clients, in order, produced on demand.

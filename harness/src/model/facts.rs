@@ -61,7 +61,7 @@ impl SiteFacts {
         self.clients += 1;
         *self
             .client_versions
-            .entry(c.client_version.into())
+            .entry(c.client_version.clone())
             .or_default() += 1;
         *self
             .os_versions

@@ -8,10 +8,12 @@ use crate::scenario::{Level, Scenario, ScpMode};
 
 mod catalogs;
 mod facts;
+mod mix;
 mod rows;
 
 pub use catalogs::*;
 pub use facts::SiteFacts;
+pub use mix::{MixPlan, Shaped, apportion};
 pub use rows::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,8 @@ pub struct SiteModel {
     /// Whole cycles of the top-level site that pass before this site's first run falls in one:
     /// 0 when it was installed with the top-level site, 1 for up to 7 days later, and so on.
     pub cycle_offset: u32,
+    /// The shaped mix of its clients (`[hierarchy.primary.mix]`), when the scenario gives one.
+    pub mix: Option<std::sync::Arc<MixPlan>>,
 }
 
 impl SiteModel {
@@ -131,6 +135,7 @@ impl HierarchyModel {
                 update_groups: 0,
                 installed,
                 cycle_offset: 0,
+                mix: None,
             });
         }
         for p in &h.primary {
@@ -139,6 +144,7 @@ impl HierarchyModel {
                 crate::scenario::parse_date(d.get_ref()).expect("validated")
             });
             let days_after_top = (site_installed - installed).num_days().max(0) as u32;
+            let code_for_mix = format!("{code}/mix");
             sites.push(SiteModel {
                 installed: site_installed,
                 cycle_offset: days_after_top.div_ceil(7),
@@ -161,6 +167,13 @@ impl HierarchyModel {
                 custom_tables: *p.custom_tables.get_ref(),
                 boundary_groups: *p.boundary_groups.get_ref(),
                 update_groups: *p.update_groups.get_ref().min(p.updates.get_ref()),
+                mix: p.mix.as_ref().map(|m| {
+                    std::sync::Arc::new(MixPlan::new(
+                        m.get_ref(),
+                        *p.clients.get_ref(),
+                        derive_seed(seed, &code_for_mix),
+                    ))
+                }),
             });
         }
         Self {

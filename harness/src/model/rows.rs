@@ -14,7 +14,7 @@ pub struct Client {
     pub ip_address: String,
     pub mac_address: String,
     pub email: String,
-    pub client_version: &'static str,
+    pub client_version: String,
     pub os: OsImage,
     /// The OS caption as this client's inventory spells it (see [`Spelling`]).
     pub os_caption: String,

@@ -13,11 +13,13 @@ use toml::Spanned;
 
 mod bounds;
 mod fault;
+mod mix;
 mod upgrade;
 mod validate;
 
 pub use bounds::{COUNT_BOUNDS, CountBound, MAX_ROWS_PER_SITE, SiteCounts, beyond_support};
 pub use fault::{CrashPoint, FaultKind, FaultSpec, Window};
+pub use mix::{MAX_MIX_ENTRIES, MixSpec, split_os};
 pub use upgrade::{UpgradeError, Upgraded, upgrade_file};
 
 use validate::Validator;
@@ -166,6 +168,9 @@ pub struct PrimarySpec {
     pub update_groups: Spanned<u32>,
     #[serde(default = "defaults::time_zone")]
     pub time_zone: String,
+    /// The shape of its clients (`[hierarchy.primary.mix]`); the default mix when absent.
+    #[serde(default)]
+    pub mix: Option<Spanned<MixSpec>>,
 }
 
 mod defaults {

@@ -373,6 +373,11 @@ impl Validator<'_> {
                 );
             }
             self.counts(p, key)?;
+            if let Some(mix) = &p.mix
+                && let Some((field, problem)) = mix.get_ref().problems().into_iter().next()
+            {
+                return self.error(mix.span(), &format!("{key}.primary.mix.{field}"), problem);
+            }
             if let Some(installed) = &p.installed {
                 self.primary_install_date(installed, &h.installed, h.cas, key)?;
             }

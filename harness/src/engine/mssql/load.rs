@@ -96,7 +96,7 @@ fn client_row(c: Client) -> Values {
         Some(c.ip_address).into_sql(),
         Some(c.mac_address).into_sql(),
         Some(c.email).into_sql(),
-        owned(c.client_version),
+        owned(&c.client_version),
         owned(&c.os_caption),
         owned(c.os.version),
         (c.os.build as i32).into_sql(),
