@@ -40,6 +40,10 @@ pub enum CheckError {
         manifest: PathBuf,
         source: ScenarioError,
     },
+    #[error(
+        "the probes in {dir} changed since the run: the kept run cannot be judged by probes it did not run (run it again)"
+    )]
+    ProbesChanged { dir: String },
     #[error("{}: the run's own probes: {source}", manifest.display())]
     Probes {
         manifest: PathBuf,
@@ -98,6 +102,11 @@ pub async fn check_scenario(layout: &ScenarioLayout) -> Result<ScenarioReport, C
         manifest: layout.manifest(),
         source,
     })?;
+    if catalog.digest() != manifest.scenario.probes_digest.as_deref() {
+        return Err(CheckError::ProbesChanged {
+            dir: manifest.scenario.probes_dir.clone().unwrap_or_default(),
+        });
+    }
 
     let mut hierarchies = seed::regenerate(&scenario, catalog);
     if scenario.hierarchy.scp_mode == ScpMode::Offline {

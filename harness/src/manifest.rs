@@ -82,6 +82,9 @@ pub struct RecordedScenario {
     /// `harness check` loads them again from there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probes_dir: Option<String>,
+    /// The digest of those probes' files: `harness check` refuses probes that changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes_digest: Option<String>,
 }
 
 /// The command-line options of the run that bear on what it sent and how it is verified.
@@ -112,6 +115,7 @@ impl Manifest {
                 file: scenario.path.display().to_string(),
                 text: scenario.text.clone(),
                 probes_dir: None,
+                probes_digest: None,
             },
             seed: scenario.seed,
             engine: engine.into(),

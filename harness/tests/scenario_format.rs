@@ -118,3 +118,80 @@ fn every_shipped_scenario_is_of_the_current_format() {
         assert_eq!(scenario.format(), FORMAT, "{}", path.display());
     }
 }
+
+#[test]
+fn a_newer_file_with_keys_of_its_own_hears_about_its_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::smoke_text()
+        .replace(
+            &format!("format = {FORMAT}"),
+            &format!("format = {}", FORMAT + 1),
+        )
+        .replace("[run]\n", "[run]\nretention_days = 30\n");
+    let path = common::write(dir.path(), "new.toml", &text);
+    let err = Scenario::load(&path).unwrap_err().to_string();
+    assert!(err.contains("new.toml:1: `format`"), "{err}");
+    assert!(err.contains("newer harness"), "{err}");
+    let zero = common::write(
+        dir.path(),
+        "zero.toml",
+        &common::smoke_text().replace(&format!("format = {FORMAT}"), "format = 0"),
+    );
+    let err = Scenario::load(&zero).unwrap_err().to_string();
+    assert!(err.contains("there is no format 0"), "{err}");
+}
+
+#[test]
+fn upgrade_rewrites_what_is_there_and_keeps_what_the_file_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let upgrade = |path: &Path| {
+        common::harness_command()
+            .args(["scenario", "upgrade"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    // An explicit older format is rewritten, not repeated.
+    let explicit = common::write(
+        dir.path(),
+        "explicit.toml",
+        &common::smoke_text().replace(&format!("format = {FORMAT}"), "format = 1"),
+    );
+    assert_eq!(upgrade(&explicit).status.code(), Some(0));
+    assert_eq!(Scenario::load(&explicit).unwrap().format(), FORMAT);
+
+    // CRLF stays CRLF; the file keeps its permissions.
+    let crlf = common::write(
+        dir.path(),
+        "crlf.toml",
+        &format_1_smoke().replace('\n', "\r\n"),
+    );
+    std::fs::set_permissions(&crlf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(upgrade(&crlf).status.code(), Some(0));
+    let text = std::fs::read_to_string(&crlf).unwrap();
+    assert_eq!(text.matches('\n').count(), text.matches("\r\n").count());
+    let mode = std::fs::metadata(&crlf).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+
+    // A link stays a link; the file it points to is upgraded.
+    let target = common::write(dir.path(), "target.toml", &format_1_smoke());
+    let link = dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert_eq!(upgrade(&link).status.code(), Some(0));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(Scenario::load(&target).unwrap().format(), FORMAT);
+
+    // A read-only file is left alone, and the user is told.
+    let locked = common::write(dir.path(), "locked.toml", &format_1_smoke());
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = upgrade(&locked);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    assert_eq!(Scenario::load(&locked).unwrap().format(), 1);
+}

@@ -73,6 +73,7 @@ pub fn run(args: RunArgs) -> Outcome {
     for scenario in &scenarios {
         let catalog = Catalog::of_scenario(scenario, args.probes.as_deref())?;
         harness::engine::sqlite::check_loaded_probes(catalog)?;
+        catalog.check_expected_sites(&pipeline::site_codes(scenario))?;
     }
     // Each scenario keeps its run in a folder named after it: two of one name would overwrite.
     let layout = RunLayout::new(&options.out);

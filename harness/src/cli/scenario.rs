@@ -36,6 +36,7 @@ fn check(files: Vec<PathBuf>) -> Outcome {
             .and_then(|s| {
                 let catalog = harness::probes::Catalog::of_scenario(&s, None)?;
                 harness::engine::sqlite::check_loaded_probes(catalog)?;
+                catalog.check_expected_sites(&harness::pipeline::site_codes(&s))?;
                 Ok(s)
             });
         match checked {

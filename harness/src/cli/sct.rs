@@ -41,7 +41,11 @@ pub struct SiteSource {
 impl SiteSource {
     fn catalog(&self) -> anyhow::Result<&'static Catalog> {
         match &self.probes {
-            Some(dir) => Ok(Catalog::load(dir)?),
+            Some(dir) => {
+                let catalog = Catalog::load(dir)?;
+                harness::engine::sqlite::check_loaded_probes(catalog)?;
+                Ok(catalog)
+            }
             None => Ok(Catalog::shipped()),
         }
     }

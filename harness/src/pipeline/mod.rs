@@ -100,6 +100,7 @@ pub async fn run_scenario(
     let started = Instant::now();
     let catalog = Catalog::of_scenario(scenario, options.probes.as_deref())?;
     crate::engine::sqlite::check_loaded_probes(catalog)?;
+    catalog.check_expected_sites(&site_codes(scenario))?;
     let mut scenario = scenario.clone();
     scenario.seed = options.seed.unwrap_or(scenario.seed);
     let layout = RunLayout::new(&options.out).scenario(&scenario.name);
@@ -155,6 +156,7 @@ pub async fn run_scenario(
         options.recorded(),
     );
     manifest.scenario.probes_dir = catalog.loaded_from().map(|d| d.display().to_string());
+    manifest.scenario.probes_digest = catalog.digest().map(str::to_string);
     manifest.stage_findings = staged.findings.clone();
     manifest.connected = staged.connected.clone();
     manifest::write(&layout, &manifest, &timings.uploads)?;
@@ -294,6 +296,14 @@ async fn run_week(
     upstream.clear_faults().await?;
     record.stages.submit_ms += ms(t);
     Ok(())
+}
+
+/// Every site code of a scenario's hierarchies.
+pub fn site_codes(scenario: &Scenario) -> Vec<String> {
+    crate::model::HierarchyModel::all_of(scenario)
+        .iter()
+        .flat_map(|h| h.sites.iter().map(|s| s.code.clone()))
+        .collect()
 }
 
 fn ms(since: Instant) -> f64 {

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
+use sha2::Digest as _;
+
 use super::loaded::{self, ProbeFileError};
 use super::{CATALOG, Check, Probe};
 use crate::scenario::{Level, Scenario};
@@ -12,11 +14,15 @@ pub struct Catalog {
     probes: Vec<&'static Probe>,
     /// The directory the loaded probes came from.
     dir: Option<PathBuf>,
+    /// SHA-256 over every loaded probe's files: a kept run records it, and `harness check`
+    /// refuses to judge the run by probes that changed since.
+    digest: Option<String>,
 }
 
 static SHIPPED: LazyLock<Catalog> = LazyLock::new(|| Catalog {
     probes: CATALOG.iter().collect(),
     dir: None,
+    digest: None,
 });
 
 impl Catalog {
@@ -30,7 +36,9 @@ impl Catalog {
     /// the catalog lives for the rest of the process.
     pub fn load(dir: &Path) -> Result<&'static Catalog, ProbeFileError> {
         let mut probes: Vec<&'static Probe> = CATALOG.iter().collect();
+        let mut digest = sha2::Sha256::new();
         for loaded in loaded::load_dir(dir)? {
+            sha2::Digest::update(&mut digest, loaded.digest.as_bytes());
             let file = Path::new(loaded.probe.file.unwrap_or_default());
             let clash = |message: String| ProbeFileError::Invalid {
                 path: file.to_path_buf(),
@@ -40,28 +48,55 @@ impl Catalog {
             let same_name = probes
                 .iter()
                 .position(|p| p.name.eq_ignore_ascii_case(loaded.probe.name));
+            let at_line =
+                |message: String| ProbeFileError::invalid(file, loaded.replaces_line, message);
             match (&loaded.replaces, same_name) {
-                (Some(_), Some(at)) if !probes[at].is_loaded() => {
-                    probes[at] = held_to_the_shipped_oracle(loaded.probe, probes[at]);
+                (Some(_), Some(at)) if probes[at].is_loaded() => {
+                    return Err(at_line(format!(
+                        "{} is replaced twice (also by {})",
+                        probes[at].name,
+                        probes[at].file.unwrap_or_default()
+                    )));
                 }
-                (Some(replaced), _) if CATALOG.iter().all(|p| p.name != replaced) => {
-                    return Err(clash(format!(
+                (Some(_), Some(at)) if probes[at].level != loaded.probe.level => {
+                    return Err(ProbeFileError::invalid(
+                        file,
+                        None,
+                        format!(
+                            "`level` is {} but {} is a {} probe: a replacement keeps the level of the probe it replaces",
+                            loaded.probe.level, probes[at].name, probes[at].level
+                        ),
+                    ));
+                }
+                (Some(_), Some(at)) => {
+                    probes[at] = as_replacement(loaded.probe, probes[at]);
+                }
+                (Some(replaced), None) => {
+                    return Err(at_line(format!(
                         "`replaces = \"{replaced}\"`: there is no shipped probe of that name (`harness probes` lists them)"
                     )));
                 }
-                (_, Some(_)) => {
+                (None, Some(at)) if probes[at].is_loaded() => {
                     return Err(clash(format!(
-                        "a probe named {} is already in the catalog; to change a shipped probe, say `replaces = \"{}\"`",
-                        loaded.probe.name, loaded.probe.name
+                        "two probes are named {} (names are compared without regard to case; the other: {})",
+                        loaded.probe.name,
+                        probes[at].file.unwrap_or_default()
                     )));
                 }
-                (_, None) => probes.push(loaded.probe),
+                (None, Some(at)) => {
+                    return Err(clash(format!(
+                        "{} is a shipped probe; to change it, say `replaces = \"{}\"`",
+                        probes[at].name, probes[at].name
+                    )));
+                }
+                (None, None) => probes.push(loaded.probe),
             }
         }
         Ok(Box::leak(Box::new(Catalog {
             probes,
             // Absolute, so that `harness check` finds it again from anywhere.
             dir: Some(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())),
+            digest: Some(format!("{:x}", sha2::Digest::finalize(digest))),
         })))
     }
 
@@ -116,21 +151,51 @@ impl Catalog {
         self.probes.iter().copied()
     }
 
+    /// Refuses expected rows that name a site the scenario does not have (a typo would leave
+    /// the probe unchecked there without a word).
+    pub fn check_expected_sites(&self, sites: &[String]) -> Result<(), ProbeFileError> {
+        for probe in self.iter() {
+            let Check::Expected(rows) = probe.check else {
+                continue;
+            };
+            if let Some(unknown) = rows.by_site.keys().find(|code| !sites.contains(code)) {
+                let file = probe.expected_file().unwrap_or_default();
+                return Err(ProbeFileError::invalid(
+                    &file,
+                    None,
+                    format!(
+                        "rows for site {unknown}, which the scenario does not have (its sites: {})",
+                        sites.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest of the loaded probes' files, when there are any.
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
+    }
+
     /// Where the loaded probes came from, when there are any.
     pub fn loaded_from(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
 }
 
-/// A replacement without expected rows is held to the oracle of the probe it replaces (and
-/// keeps its measured columns): a rewrite must not change what the product reports.
-fn held_to_the_shipped_oracle(loaded: &'static Probe, shipped: &Probe) -> &'static Probe {
-    if !matches!(loaded.check, Check::Unchecked) {
-        return loaded;
-    }
+/// A replacement as it runs: under the shipped probe's name as the catalog spells it, and —
+/// without expected rows of its own — held to the shipped probe's oracle (keeping its measured
+/// columns): a rewrite must not change what the product reports.
+fn as_replacement(loaded: &'static Probe, shipped: &'static Probe) -> &'static Probe {
+    let (check, volatile) = match loaded.check {
+        Check::Unchecked => (shipped.check, shipped.volatile),
+        own => (own, loaded.volatile),
+    };
     Box::leak(Box::new(Probe {
-        check: shipped.check,
-        volatile: shipped.volatile,
+        name: shipped.name,
+        check,
+        volatile,
         ..loaded.clone()
     }))
 }

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sha2::Digest as _;
 use usage_protocol::payload::Row;
 
 use super::{Check, Probe};
@@ -37,7 +38,7 @@ impl ExpectedRows {
     /// What site `code` must return, when the file says.
     pub fn for_site(&self, code: &str) -> Option<&[Row]> {
         self.by_site
-            .get(code)
+            .get(&code.to_ascii_uppercase())
             .or(self.every_site.as_ref())
             .map(Vec::as_slice)
     }
@@ -62,6 +63,7 @@ pub enum ProbeFileError {
 /// The file names of a loaded probe's queries: `NAME.sqlite.sql`, `NAME.mssql.sql`.
 const SQLITE_SUFFIX: &str = ".sqlite.sql";
 const MSSQL_SUFFIX: &str = ".mssql.sql";
+const EXPECTED_SUFFIX: &str = ".expected.json";
 
 impl ProbeFileError {
     /// A problem of `path`, at `line` when it has one.
@@ -77,11 +79,11 @@ impl ProbeFileError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Header {
-    name: Option<String>,
+    name: Option<toml::Spanned<String>>,
     level: Level,
     category: String,
     description: String,
-    replaces: Option<String>,
+    replaces: Option<toml::Spanned<String>>,
     #[serde(default)]
     volatile: Vec<String>,
 }
@@ -90,6 +92,10 @@ struct Header {
 pub(super) struct LoadedProbe {
     pub probe: &'static Probe,
     pub replaces: Option<String>,
+    /// The line of `replaces` in the header.
+    pub replaces_line: Option<usize>,
+    /// SHA-256 of everything read for it, names and texts.
+    pub digest: String,
 }
 
 /// Reads every probe of `dir` (each `*.toml` with its `.sql` files), in name order.
@@ -99,13 +105,46 @@ pub(super) fn load_dir(dir: &Path) -> Result<Vec<LoadedProbe>, ProbeFileError> {
         source,
     };
     let mut headers: Vec<PathBuf> = Vec::new();
+    let mut others: Vec<PathBuf> = Vec::new();
     for entry in fs_err::read_dir(dir).map_err(read_dir)? {
         let path = entry.map_err(read_dir)?.path();
-        if path.extension().is_some_and(|e| e == "toml") {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.to_ascii_lowercase().ends_with(".toml") {
             headers.push(path);
+        } else if [".sql", ".json"]
+            .iter()
+            .any(|s| name.to_ascii_lowercase().ends_with(s))
+        {
+            others.push(path);
         }
     }
     headers.sort();
+    // A query or expected-rows file no probe reads is a mistake (a misspelt suffix or a
+    // probe renamed in its header): say so rather than run without it.
+    for other in &others {
+        let name = other
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let owned = headers.iter().any(|h| {
+            let stem = h.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            [SQLITE_SUFFIX, MSSQL_SUFFIX, EXPECTED_SUFFIX]
+                .iter()
+                .any(|suffix| name == format!("{stem}{suffix}"))
+        });
+        if !owned {
+            return Err(ProbeFileError::invalid(
+                other,
+                None,
+                format!(
+                    "no probe reads this file: a probe NAME is NAME.toml with NAME{SQLITE_SUFFIX}, NAME{MSSQL_SUFFIX} and NAME{EXPECTED_SUFFIX}"
+                ),
+            ));
+        }
+    }
     if headers.is_empty() {
         return Err(ProbeFileError::invalid(
             dir,
@@ -116,11 +155,53 @@ pub(super) fn load_dir(dir: &Path) -> Result<Vec<LoadedProbe>, ProbeFileError> {
     headers.iter().map(|h| load_one(h)).collect()
 }
 
-fn read(path: &Path) -> Result<String, ProbeFileError> {
-    fs_err::read_to_string(path).map_err(|source| ProbeFileError::Read {
+/// The largest probe file read: a query or header far beyond any real one is a mistake (or
+/// `/dev/zero`), not something to hold in memory.
+const MAX_QUERY_BYTES: u64 = 1 << 20;
+/// The largest expected-rows file read.
+const MAX_EXPECTED_BYTES: u64 = 64 << 20;
+
+/// A probe file's text: a regular file (after links) of at most `limit` bytes, in UTF-8, a
+/// leading byte-order mark dropped (editors on Windows write one).
+fn read(path: &Path, limit: u64) -> Result<String, ProbeFileError> {
+    use std::io::Read;
+    let failed = |source| ProbeFileError::Read {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let meta = std::fs::metadata(path).map_err(failed)?;
+    if !meta.is_file() {
+        return Err(ProbeFileError::invalid(path, None, "not a regular file"));
+    }
+    if meta.len() > limit {
+        return Err(ProbeFileError::invalid(
+            path,
+            None,
+            format!(
+                "{} bytes; a probe file may have at most {limit}",
+                meta.len()
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(failed)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    if bytes.len() as u64 > limit {
+        return Err(ProbeFileError::invalid(
+            path,
+            None,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| ProbeFileError::invalid(path, None, format!("not UTF-8: {e}")))?;
+    Ok(text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text))
 }
 
 fn load_one(header_path: &Path) -> Result<LoadedProbe, ProbeFileError> {
@@ -130,48 +211,60 @@ fn load_one(header_path: &Path) -> Result<LoadedProbe, ProbeFileError> {
         .unwrap_or_default()
         .to_string();
     let sibling = |suffix: &str| header_path.with_file_name(format!("{stem}{suffix}"));
-    let text = read(header_path)?;
+    let text = read(header_path, MAX_QUERY_BYTES)?;
     let header: Header = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| line_of(&text, s.start));
         ProbeFileError::invalid(header_path, line, e.message().to_string())
     })?;
+    let at =
+        |key: &Option<toml::Spanned<String>>| key.as_ref().map(|k| line_of(&text, k.span().start));
     let name = header
         .replaces
-        .clone()
-        .or(header.name.clone())
-        .unwrap_or_else(|| stem.clone());
+        .as_ref()
+        .or(header.name.as_ref())
+        .map_or_else(|| stem.clone(), |n| n.get_ref().clone());
     if let (Some(replaces), Some(own)) = (&header.replaces, &header.name)
-        && replaces != own
+        && replaces.get_ref() != own.get_ref()
     {
         return Err(ProbeFileError::invalid(
             header_path,
-            None,
+            at(&header.name),
             format!(
-                "`name` is {own} but `replaces` is {replaces}: a replacement runs under the name it replaces"
+                "`name` is {} but `replaces` is {}: a replacement runs under the name it replaces",
+                own.get_ref(),
+                replaces.get_ref()
             ),
         ));
     }
     if !is_identifier(&name) {
         return Err(ProbeFileError::invalid(
             header_path,
-            None,
+            at(&header.replaces).or(at(&header.name)),
             format!(
                 "`{name}` is not a probe name: letters, digits and `_`, starting with a letter, at most 128"
             ),
         ));
     }
+    let replaces_line = at(&header.replaces);
 
     // The SQLite query is checked against the site schema by the embedded engine
     // (`engine::sqlite::check_loaded_probes`), before any run.
-    let sqlite = read(&sibling(SQLITE_SUFFIX))?;
+    let sqlite = read(&sibling(SQLITE_SUFFIX), MAX_QUERY_BYTES)?;
     let mssql_path = sibling(MSSQL_SUFFIX);
-    let mssql = read(&mssql_path)?;
+    let mssql = read(&mssql_path, MAX_QUERY_BYTES)?;
     check_tsql(&mssql)
         .map_err(|(line, message)| ProbeFileError::invalid(&mssql_path, line, message))?;
 
-    let expected_path = sibling(".expected.json");
+    let mut digest = sha2::Sha256::new();
+    for part in [stem.as_str(), &text, &sqlite, &mssql] {
+        digest.update((part.len() as u64).to_le_bytes());
+        digest.update(part.as_bytes());
+    }
+    let expected_path = sibling(EXPECTED_SUFFIX);
     let check = if expected_path.exists() {
-        let text = read(&expected_path)?;
+        let text = read(&expected_path, MAX_EXPECTED_BYTES)?;
+        digest.update((text.len() as u64).to_le_bytes());
+        digest.update(text.as_bytes());
         let rows = parse_expected(&text)
             .map_err(|(line, message)| ProbeFileError::invalid(&expected_path, line, message))?;
         Check::Expected(Box::leak(Box::new(rows)))
@@ -192,7 +285,9 @@ fn load_one(header_path: &Path) -> Result<LoadedProbe, ProbeFileError> {
     };
     Ok(LoadedProbe {
         probe: Box::leak(Box::new(probe)),
-        replaces: header.replaces,
+        replaces: header.replaces.map(toml::Spanned::into_inner),
+        replaces_line,
+        digest: format!("{:x}", digest.finalize()),
     })
 }
 
@@ -223,17 +318,43 @@ fn check_tsql(sql: &str) -> Result<(), (Option<usize>, String)> {
         (tsql_error_line(&message), message)
     })?;
     match statements.as_slice() {
-        [sqlparser::ast::Statement::Query(_)] => Ok(()),
-        [] => Err((None, "no query: the file must hold one SELECT".into())),
-        [_] => Err((None, "not a query: the file must hold one SELECT".into())),
+        [sqlparser::ast::Statement::Query(query)] => reads_only(query)
+            .then_some(())
+            .ok_or((Some(1), "the query must only read: one SELECT (a WITH before it is fine), no INTO, no INSERT, UPDATE, DELETE or MERGE, no OPENQUERY, OPENROWSET or OPENDATASOURCE".into())),
+        [] => Err((Some(1), "no query: the file must hold one SELECT".into())),
+        [_] => Err((Some(1), "not a query: the file must hold one SELECT".into())),
         _ => Err((
-            None,
+            Some(1),
             format!(
                 "{} statements: the file must hold one SELECT",
                 statements.len()
             ),
         )),
     }
+}
+
+/// Whether a query only reads: every part of it a SELECT without INTO (or a set operation or
+/// nesting of such), and no rowset function that reaches another server.
+fn reads_only(query: &sqlparser::ast::Query) -> bool {
+    use sqlparser::ast::SetExpr;
+    fn body(set: &SetExpr) -> bool {
+        match set {
+            SetExpr::Select(select) => select.into.is_none(),
+            SetExpr::Query(q) => reads_only(q),
+            SetExpr::SetOperation { left, right, .. } => body(left) && body(right),
+            SetExpr::Values(_) => true,
+            _ => false,
+        }
+    }
+    let ctes = query
+        .with
+        .as_ref()
+        .is_none_or(|with| with.cte_tables.iter().all(|cte| reads_only(&cte.query)));
+    let text = query.to_string().to_ascii_uppercase();
+    let remote = ["OPENQUERY", "OPENROWSET", "OPENDATASOURCE", "OPENXML"]
+        .iter()
+        .any(|f| text.contains(f));
+    ctes && body(&query.body) && !remote
 }
 
 /// The line sqlparser's message names (`... at Line: 3, Column: 7`).
@@ -259,9 +380,18 @@ fn parse_expected(text: &str) -> Result<ExpectedRows, (Option<usize>, String)> {
             every_site: Some(rows),
             by_site: BTreeMap::new(),
         }),
+        Ok(File::BySite(by_site)) if by_site.is_empty() => Err((
+            Some(1),
+            "names no site: give rows by site code, `\"*\"` for every other site".into(),
+        )),
         Ok(File::BySite(by_site)) => Ok(ExpectedRows {
             every_site: by_site.get("*").cloned(),
-            by_site: by_site.into_iter().filter(|(k, _)| k != "*").collect(),
+            // Site codes are upper case in the model; `p01` means P01.
+            by_site: by_site
+                .into_iter()
+                .filter(|(k, _)| k != "*")
+                .map(|(k, rows)| (k.to_ascii_uppercase(), rows))
+                .collect(),
         }),
         Err(_) => Err((
             None,
@@ -279,9 +409,18 @@ impl Probe {
 
     /// The file a loaded probe's SQLite query was read from.
     pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self.loaded_file(SQLITE_SUFFIX)
+    }
+
+    /// The file a loaded probe's expected rows were read from.
+    pub fn expected_file(&self) -> Option<PathBuf> {
+        self.loaded_file(EXPECTED_SUFFIX)
+    }
+
+    fn loaded_file(&self, suffix: &str) -> Option<PathBuf> {
         let header = Path::new(self.file?);
         let stem = header.file_stem()?.to_str()?;
-        Some(header.with_file_name(format!("{stem}{SQLITE_SUFFIX}")))
+        Some(header.with_file_name(format!("{stem}{suffix}")))
     }
 }
 

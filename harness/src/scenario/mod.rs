@@ -397,6 +397,37 @@ impl Scenario {
 
     /// Parses and validates scenario text; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
+        // The format first, alone: a file of a newer format may have keys this harness does not
+        // know, and it is its format, not those keys, that the user must hear about.
+        #[derive(Deserialize)]
+        struct FormatOnly {
+            format: Option<Spanned<i64>>,
+        }
+        if let Ok(FormatOnly {
+            format: Some(format),
+        }) = toml::from_str::<FormatOnly>(text)
+        {
+            let version = *format.get_ref();
+            let problem = if version > i64::from(FORMAT) {
+                Some(format!(
+                    "this file is format {version}; this harness reads formats 1 to {FORMAT}: a newer file needs a newer harness"
+                ))
+            } else if version < 1 {
+                Some(format!(
+                    "there is no format {version}: formats are 1 to {FORMAT}"
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(ScenarioError::Invalid {
+                    path: path.to_path_buf(),
+                    at: format!(":{}", text[..format.span().start].matches('\n').count() + 1),
+                    key: "format".into(),
+                    problem,
+                });
+            }
+        }
         let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
             let mut message = e.to_string().trim_end().to_string();
             if message.contains("invalid type: map, expected a string") {

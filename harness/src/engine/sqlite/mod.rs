@@ -167,9 +167,23 @@ pub fn check_loaded_probes(catalog: &Catalog) -> Result<(), ProbeFileError> {
             continue;
         };
         let sql = probe.sql(Dialect::Sqlite);
-        check_probe_sql(sql).map_err(|(offset, message)| {
+        let columns = check_probe_sql(sql).map_err(|(offset, message)| {
             ProbeFileError::invalid(&file, Some(line_of(sql, offset)), message)
         })?;
+        if let Some(missing) = probe
+            .volatile
+            .iter()
+            .find(|v| !columns.iter().any(|c| c == *v))
+        {
+            return Err(ProbeFileError::invalid(
+                Path::new(probe.file.unwrap_or_default()),
+                None,
+                format!(
+                    "`volatile` names `{missing}`, which the query does not return (it returns {})",
+                    columns.join(", ")
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -178,7 +192,7 @@ pub fn check_loaded_probes(catalog: &Catalog) -> Result<(), ProbeFileError> {
 /// schema and `tel_hash`), so a syntax error, an unknown table or column, or a function that does
 /// not exist is found now. Err: the byte offset of the problem (0 when SQLite gives none) and
 /// SQLite's message.
-pub fn check_probe_sql(sql: &str) -> Result<(), (usize, String)> {
+pub fn check_probe_sql(sql: &str) -> Result<Vec<String>, (usize, String)> {
     let setup = |e: rusqlite::Error| (0, format!("cannot set up the check: {e}"));
     let conn = Connection::open_in_memory().map_err(setup)?;
     register_functions(&conn).map_err(setup)?;
@@ -189,14 +203,31 @@ pub fn check_probe_sql(sql: &str) -> Result<(), (usize, String)> {
         }
         other => (0, other.to_string()),
     })?;
-    if statement.readonly() && statement.column_count() > 0 {
-        Ok(())
-    } else {
-        Err((
+    if !statement.readonly() || statement.column_count() == 0 {
+        return Err((
             0,
             "not a query: the file must hold one SELECT that returns columns".into(),
-        ))
+        ));
     }
+    for index in 1..=statement.parameter_count() {
+        let name = statement.parameter_name(index).unwrap_or("?");
+        if name != ":week" && name != ":week_start" {
+            return Err((
+                sql.find(name).unwrap_or(0),
+                format!("parameter `{name}`: a probe may use only `:week` and `:week_start`"),
+            ));
+        }
+    }
+    let columns: Vec<String> = statement.column_names().map(String::from).collect();
+    for (i, column) in columns.iter().enumerate() {
+        if columns[..i].contains(column) {
+            return Err((
+                0,
+                format!("two columns are named `{column}`: a row is an object, one would be lost"),
+            ));
+        }
+    }
+    Ok(columns)
 }
 
 #[cfg(test)]

@@ -21,6 +21,27 @@ pub(super) struct Work {
 }
 
 pub(super) fn run(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOutcome> {
+    // Each probe is stopped past its time limit: the handler reads the running probe's
+    // deadline, which `run_probe` sets.
+    let deadline = DEADLINE.with(|d| d.clone());
+    conn.progress_handler(
+        10_000,
+        Some(move || Instant::now() > *deadline.lock().expect("deadline")),
+    )?;
+    let outcome = run_probes(conn, work);
+    let cleared = conn.progress_handler(0, None::<fn() -> bool>);
+    let outcome = outcome?;
+    cleared?;
+    Ok(outcome)
+}
+
+thread_local! {
+    /// The deadline of the probe running on this thread (a weekly run is one blocking call).
+    static DEADLINE: std::sync::Arc<std::sync::Mutex<Instant>> =
+        std::sync::Arc::new(std::sync::Mutex::new(Instant::now() + probe_time_limit()));
+}
+
+fn run_probes(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOutcome> {
     let start = Instant::now();
     let mut tx = conn.transaction()?;
     forget_week(&tx, work)?;
@@ -150,8 +171,54 @@ fn record_run(tx: &Transaction<'_>, work: &Work, outcome: &RunOutcome) -> rusqli
     Ok(())
 }
 
-/// Runs one probe's SQL and returns its rows as JSON objects keyed by column name.
+/// The most rows one probe may return: the catalog's largest answer is a few thousand rows
+/// (every table's hashed name at a site with many custom tables); far more is a runaway query.
+pub const MAX_PROBE_ROWS: usize = 100_000;
+/// The longest one probe may run before it is stopped and reported as failed, unless
+/// `HARNESS_PROBE_TIME_LIMIT_S` says otherwise.
+pub const PROBE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn probe_time_limit() -> std::time::Duration {
+    std::env::var("HARNESS_PROBE_TIME_LIMIT_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(PROBE_TIME_LIMIT, std::time::Duration::from_secs)
+}
+
+/// A probe stopped by a limit, as the SQLite error its run reports.
+fn stopped(message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
+        Some(message),
+    )
+}
+
+/// Runs one probe's SQL and returns its rows as JSON objects keyed by column name. A query
+/// that runs past [`PROBE_TIME_LIMIT`] or returns more than [`MAX_PROBE_ROWS`] rows is stopped
+/// and fails, as a runaway query must not take the machine with it.
 fn run_probe(
+    conn: &Connection,
+    sql: &str,
+    week: u32,
+    week_start: &str,
+) -> rusqlite::Result<Vec<usage_protocol::payload::Row>> {
+    DEADLINE.with(|d| *d.lock().expect("deadline") = Instant::now() + probe_time_limit());
+    let rows = read_rows(conn, sql, week, week_start);
+    DEADLINE.with(|d| *d.lock().expect("deadline") = Instant::now() + probe_time_limit());
+    rows.map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::OperationInterrupted =>
+        {
+            stopped(format!(
+                "ran longer than {} s and was stopped",
+                probe_time_limit().as_secs()
+            ))
+        }
+        other => other,
+    })
+}
+
+fn read_rows(
     conn: &Connection,
     sql: &str,
     week: u32,
@@ -168,6 +235,11 @@ fn run_probe(
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
+        if out.len() == MAX_PROBE_ROWS {
+            return Err(stopped(format!(
+                "returned more than {MAX_PROBE_ROWS} rows and was stopped"
+            )));
+        }
         let mut map = usage_protocol::payload::Row::new();
         for (i, name) in names.iter().enumerate() {
             map.insert(name.clone(), to_json(row.get_ref(i)?));

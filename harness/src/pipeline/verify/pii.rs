@@ -18,6 +18,18 @@ struct Secret {
     /// Searched in every upload (custom table names), not only those at Basic and Enhanced.
     everywhere: bool,
     case_sensitive: bool,
+    bounds: Bounds,
+}
+
+/// What must stand on either side of a found value.
+#[derive(Clone, Copy)]
+enum Bounds {
+    /// Anything but a letter or digit: `DESKTOP-1` is found in `DESKTOP-1.corp.contoso.com`,
+    /// `http://DESKTOP-1:8080` and `DESKTOP-1_x`, not in `DESKTOP-12`.
+    Word,
+    /// Anything but a letter, digit or `. + / _ -`: for values so short they would be found
+    /// by chance inside base64 digests and dotted numbers (`P01`).
+    Token,
 }
 
 /// Bytes of one upload prepared for scanning — the whole upload, or one entry of it — with the
@@ -29,6 +41,9 @@ struct Scannable<'a> {
     folded: Vec<u8>,
     tokens: HashSet<Vec<u8>>,
     case_sensitive_tokens: HashSet<Vec<u8>>,
+    /// Lower-cased runs of letters and digits, for [`Bounds::Word`].
+    words: HashSet<Vec<u8>>,
+    case_sensitive_words: HashSet<Vec<u8>>,
     /// Collected at Basic or Enhanced: nothing personal may be in it.
     private: bool,
 }
@@ -43,17 +58,27 @@ fn tokens(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split(|b| !joins(*b)).filter(|t| !t.is_empty())
 }
 
+fn words(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+}
+
 impl<'a> Scannable<'a> {
     fn new(receipt_id: &'a str, bytes: Vec<u8>, private: bool) -> Self {
         let folded = bytes.to_ascii_lowercase();
         let folded_tokens = tokens(&folded).map(<[u8]>::to_vec).collect();
         let case_sensitive_tokens = tokens(&bytes).map(<[u8]>::to_vec).collect();
+        let folded_words = words(&folded).map(<[u8]>::to_vec).collect();
+        let case_sensitive_words = words(&bytes).map(<[u8]>::to_vec).collect();
         Self {
             receipt_id,
             bytes,
             folded,
             tokens: folded_tokens,
             case_sensitive_tokens,
+            words: folded_words,
+            case_sensitive_words,
             private,
         }
     }
@@ -61,18 +86,34 @@ impl<'a> Scannable<'a> {
     /// True when `value` stands in the upload as a whole token sequence. Every token of the value
     /// must be a token of the upload (a hash lookup, which rules out nearly every value at once);
     /// only then is the upload searched for the value itself.
-    fn contains(&self, value: &str, case_sensitive: bool) -> bool {
-        let (haystack, needle) = if case_sensitive {
-            if !tokens(value.as_bytes()).all(|t| self.case_sensitive_tokens.contains(t)) {
-                return false;
-            }
-            (&self.bytes[..], value.as_bytes().to_vec())
+    fn contains(&self, value: &str, case_sensitive: bool, bounds: Bounds) -> bool {
+        let split: fn(&[u8]) -> Vec<&[u8]> = match bounds {
+            Bounds::Word => |b| words(b).collect(),
+            Bounds::Token => |b| tokens(b).collect(),
+        };
+        let (haystack, needle, known) = if case_sensitive {
+            let known = match bounds {
+                Bounds::Word => &self.case_sensitive_words,
+                Bounds::Token => &self.case_sensitive_tokens,
+            };
+            (&self.bytes[..], value.as_bytes().to_vec(), known)
         } else {
-            let needle = value.as_bytes().to_ascii_lowercase();
-            if !tokens(&needle).all(|t| self.tokens.contains(t)) {
-                return false;
-            }
-            (&self.folded[..], needle)
+            let known = match bounds {
+                Bounds::Word => &self.words,
+                Bounds::Token => &self.tokens,
+            };
+            (
+                &self.folded[..],
+                value.as_bytes().to_ascii_lowercase(),
+                known,
+            )
+        };
+        if !split(&needle).iter().all(|t| known.contains(*t)) {
+            return false;
+        }
+        let continues = |b: u8| match bounds {
+            Bounds::Word => b.is_ascii_alphanumeric(),
+            Bounds::Token => joins(b),
         };
         if needle.is_empty() || needle.len() > haystack.len() {
             return false;
@@ -83,8 +124,8 @@ impl<'a> Scannable<'a> {
             .any(|(start, window)| {
                 let end = start + needle.len();
                 window == needle.as_slice()
-                    && !start.checked_sub(1).is_some_and(|i| joins(haystack[i]))
-                    && !haystack.get(end).is_some_and(|b| joins(*b))
+                    && !start.checked_sub(1).is_some_and(|i| continues(haystack[i]))
+                    && !haystack.get(end).is_some_and(|b| continues(*b))
             })
     }
 }
@@ -134,7 +175,7 @@ pub fn scan_for_personal_data(
                 &private
             };
             for upload in scope {
-                if upload.contains(&secret.value, secret.case_sensitive)
+                if upload.contains(&secret.value, secret.case_sensitive, secret.bounds)
                     && reported.insert((secret.what, secret.value.clone()))
                 {
                     findings.push(
@@ -162,11 +203,15 @@ fn secrets_of(site: &SiteModel, with_clients: bool) -> impl Iterator<Item = Secr
         what,
         everywhere,
         case_sensitive,
+        bounds: Bounds::Word,
     };
     // Site codes are three characters: matched case-sensitively, or `cas` (a site type) would
     // be taken for the code `CAS`.
     let site_values = [
-        secret(site.code.clone(), "site code", false, true),
+        Secret {
+            bounds: Bounds::Token,
+            ..secret(site.code.clone(), "site code", false, true)
+        },
         secret(site.name.clone(), "site name", false, false),
     ];
     let network = generate::network_names(site)
@@ -185,12 +230,33 @@ fn secrets_of(site: &SiteModel, with_clients: bool) -> impl Iterator<Item = Secr
     let clients = generate::clients(site)
         .take(if with_clients { usize::MAX } else { 0 })
         .flat_map(move |client| {
-            client
+            let mut values: Vec<Secret> = client
                 .personal_values()
                 .into_iter()
                 .zip(kinds)
                 .map(|(value, what)| secret(value.to_string(), what, false, false))
-                .collect::<Vec<_>>()
+                .collect();
+            // The same values as other tools write them: a MAC address with dashes or with no
+            // separators at all, a user name as words.
+            values.push(secret(
+                client.mac_address.replace(':', "-"),
+                "MAC address",
+                false,
+                false,
+            ));
+            values.push(secret(
+                client.mac_address.replace(':', ""),
+                "MAC address",
+                false,
+                false,
+            ));
+            values.push(secret(
+                client.user_name.replace('.', " "),
+                "user name",
+                false,
+                false,
+            ));
+            values
         });
     site_values
         .into_iter()
