@@ -393,3 +393,24 @@ fn a_byte_order_mark_is_read_past_in_every_probe_file() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A probe that fails at run time is reported once, as `probe_error`; the next week's run
+/// statistics report its error as the site recorded it, and are not a mismatch.
+#[tokio::test]
+async fn a_failing_probe_is_reported_once_and_counted_by_the_next_run() {
+    let (dir, path) = example_copy();
+    edit(
+        &dir.path().join("probes/TEL_VirtualMachineCpus.sqlite.sql"),
+        VM_CPUS,
+        "SELECT json_extract('not json', '$.a') AS cpu, 1 AS clients;",
+    );
+    let report = run(&path, &dir.path().join("out")).await;
+    let codes: std::collections::BTreeSet<FindingCode> =
+        report.findings.iter().map(|f| f.code).collect();
+    assert_eq!(
+        codes,
+        [FindingCode::ProbeError].into(),
+        "{:#?}",
+        report.findings
+    );
+}

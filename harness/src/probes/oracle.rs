@@ -32,6 +32,8 @@ pub struct PreviousRun {
     pub rows: u64,
     /// The probes it ran.
     pub probe_names: Vec<&'static str>,
+    /// Those that failed, with their errors.
+    pub failed: BTreeMap<&'static str, String>,
 }
 
 pub struct OracleInput<'a> {
@@ -192,15 +194,21 @@ pub fn run_stats(i: &OracleInput) -> Vec<Row> {
 
 pub fn probe_run_times(i: &OracleInput) -> Vec<Row> {
     // Only the probes allowed at the level in force now, whatever the previous run ran.
-    i.previous
+    let Some(previous) = &i.previous else {
+        return Vec::new();
+    };
+    previous
+        .probe_names
         .iter()
-        .flat_map(|p| p.probe_names.iter())
         .filter(|name| i.catalog.by_name(name).is_some_and(|p| p.level <= i.level))
         .map(|name| {
             row([
                 ("probe", json!(name)),
                 ("duration_ms", json!(MEASURED)),
-                ("error", Value::Null),
+                (
+                    "error",
+                    previous.failed.get(name).map_or(Value::Null, |e| json!(e)),
+                ),
             ])
         })
         .collect()

@@ -50,7 +50,7 @@ pub(super) fn check_delivery(
                 let copies = arrivals.remove(&key).unwrap_or_default();
                 if why
                     .failed_probes
-                    .contains(&(site.code.clone(), site.run, probe.to_string()))
+                    .contains_key(&(site.code.clone(), site.run, probe.to_string()))
                 {
                     continue; // reported as probe_error; a failed run is never sent
                 }

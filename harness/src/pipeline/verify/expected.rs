@@ -27,6 +27,16 @@ pub struct ExpectedSite {
 /// site's next `TEL_RunStats` counts them, and no model knows them.
 pub type MeasuredRows = BTreeMap<(String, u32, String), u64>;
 
+/// What a run observed that the model cannot know, and the next runs' statistics report.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// (site code, week) of the weeks a site did not run (its database was down).
+    pub not_run: BTreeSet<(String, u32)>,
+    pub measured: MeasuredRows,
+    /// (site code, run, probe) of the probes that failed, with their errors.
+    pub failed: BTreeMap<(String, u32, String), String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ExpectedWeek {
     pub week: u32,
@@ -49,24 +59,27 @@ pub fn expected_weeks(
         facts,
         levels,
         engine,
-        &BTreeSet::new(),
-        &MeasuredRows::new(),
+        &Observed::default(),
     )
 }
 
 /// [`expected_weeks`] for a run in which the (site code, week) pairs of `not_run` did not run
 /// (the site's database was down): those weeks expect nothing of the site, and its next run has
-/// no previous run to report (the run statistics are of the week before). `measured` has the
-/// row counts of the unchecked probes.
+/// no previous run to report (the run statistics are of the week before). `observed` also has
+/// the row counts of the unchecked probes and the probes that failed.
 pub fn expected_weeks_without(
     hierarchy: &HierarchyModel,
     catalog: &Catalog,
     facts: &BTreeMap<String, SiteFacts>,
     levels: &[Level],
     engine: &EngineInfo,
-    not_run: &BTreeSet<(String, u32)>,
-    measured: &MeasuredRows,
+    observed: &Observed,
 ) -> Vec<ExpectedWeek> {
+    let Observed {
+        not_run,
+        measured,
+        failed,
+    } = observed;
     let mut previous: BTreeMap<&str, PreviousRun> = BTreeMap::new();
     let mut weeks = Vec::new();
     for (index, level) in levels.iter().enumerate() {
@@ -106,8 +119,17 @@ pub fn expected_weeks_without(
                 })
                 .collect();
             let hash = tel_hash(&site.code);
+            let failed_here: BTreeMap<&'static str, String> = probes
+                .iter()
+                .filter_map(|p| {
+                    failed
+                        .get(&(site.code.clone(), run, p.name.to_string()))
+                        .map(|e| (p.name, e.clone()))
+                })
+                .collect();
             let rows: u64 = results
                 .iter()
+                .filter(|(probe, _)| !failed_here.contains_key(*probe))
                 .map(|(probe, rows)| match rows {
                     Some(rows) => rows.len() as u64,
                     None => measured
@@ -122,9 +144,10 @@ pub fn expected_weeks_without(
                     week: run,
                     started_on: site.run_day(run),
                     probes: probes.len() as u64,
-                    errors: 0,
+                    errors: failed_here.len() as u64,
                     rows,
                     probe_names: probes.iter().map(|p| p.name).collect(),
+                    failed: failed_here,
                 },
             );
             let entry = SiteEntry {

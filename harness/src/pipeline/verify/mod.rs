@@ -23,7 +23,7 @@ use crate::probes::{Catalog, EngineInfo};
 use crate::scenario::{FaultKind, Level, Scenario};
 
 pub use expected::{
-    ExpectedSite, ExpectedWeek, MeasuredRows, expected_weeks, expected_weeks_without,
+    ExpectedSite, ExpectedWeek, MeasuredRows, Observed, expected_weeks, expected_weeks_without,
 };
 pub use pii::scan_for_personal_data;
 
@@ -87,7 +87,8 @@ pub struct Explanations {
     /// (site code, week) of the weeks a site did not run (its database was down).
     pub not_run: BTreeSet<(String, u32)>,
     /// (site code, week, probe) of the probes that failed: reported, never sent.
-    pub failed_probes: BTreeSet<(String, u32, String)>,
+    /// Their errors, as the sites recorded them (the next run's statistics report them).
+    pub failed_probes: BTreeMap<(String, u32, String), String>,
     /// Receipt id → the cycle whose check sent it (a batch re-sent from the outbox keeps its
     /// first cycle in its bytes); uploads not in it count as sent in their own cycle.
     pub sent_in: BTreeMap<String, u32>,
@@ -214,8 +215,12 @@ impl Explanations {
                 }
                 (FindingCode::ProbeError, Some(week)) => {
                     if let (Some(site), Some(probe)) = (&f.site, &f.probe) {
+                        let error = f
+                            .message
+                            .strip_prefix(&format!("{probe} failed: "))
+                            .unwrap_or(&f.message);
                         why.failed_probes
-                            .insert((site.clone(), week, probe.clone()));
+                            .insert((site.clone(), week, probe.clone()), error.to_string());
                     }
                 }
                 _ => {}
@@ -410,8 +415,15 @@ pub fn verify_run(
             &hierarchy.facts,
             &hierarchy.levels,
             engine_info,
-            &not_run,
-            &measured,
+            &Observed {
+                not_run,
+                measured,
+                failed: if hierarchy.label.is_empty() {
+                    why.failed_probes.clone()
+                } else {
+                    BTreeMap::new()
+                },
+            },
         );
         // Faults of the schedule strike the scenario's own hierarchy; a failed transfer, all.
         let own_why;
