@@ -476,29 +476,14 @@ fn is_plain_file_name(name: &str) -> bool {
 
 /// Reads a regular file (not a link, a device or a pipe) of at most `limit` bytes.
 fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, SctError> {
-    let refused = |message: String| SctError::Manifest {
-        path: path.to_path_buf(),
-        message,
-    };
-    let meta = fs_err::symlink_metadata(path)?;
-    if !meta.file_type().is_file() {
-        return Err(refused("not a regular file".into()));
-    }
-    if meta.len() > limit {
-        return Err(refused(format!(
-            "{} bytes, more than the {limit} allowed",
-            meta.len()
-        )));
-    }
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(fs_err::File::open(path)?, limit + 1),
-        &mut bytes,
-    )?;
-    if bytes.len() as u64 > limit {
-        return Err(refused(format!("grew past the {limit} bytes allowed")));
-    }
-    Ok(bytes)
+    use crate::bounded_file::{self, BoundedReadError, Links};
+    bounded_file::read(path, limit, Links::Refuse).map_err(|e| match e {
+        BoundedReadError::Io(e) => SctError::Io(e),
+        refused => SctError::Manifest {
+            path: path.to_path_buf(),
+            message: refused.to_string(),
+        },
+    })
 }
 
 /// Marks the staged batch delivered when `receipt` (if the folder has one) acknowledges it. A

@@ -12,14 +12,10 @@ use harness::scenario::Level;
 use proptest::prelude::*;
 use usage_protocol::payload::Row;
 
+/// A week's rows by probe, volatile columns masked, in canonical order.
 fn rows_by_probe(rows: &[harness::engine::ResultRow]) -> BTreeMap<String, Vec<Row>> {
-    let mut out: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-    for r in rows {
-        out.entry(r.probe.clone())
-            .or_default()
-            .push(serde_json::from_str(&r.data).unwrap());
-    }
-    out.into_iter()
+    common::rows_by_probe(rows)
+        .into_iter()
         .map(|(k, mut v)| {
             probes::mask_volatile(&mut v, probes::by_name(&k).unwrap().volatile);
             (k, canonical(v))

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use harness::engine::{Engine, WeeklyRun};
 use harness::pipeline::verify::expected_weeks;
 use harness::probes::{self, canonical};
@@ -26,16 +24,6 @@ tpm = 95
 last_active_days = { "0" = 50, "3" = 30, "20" = 15, "60" = 5 }
 bios_age_years = { "1" = 20, "3" = 50, "7" = 30 }
 "#;
-
-fn rows_by_probe(rows: &[harness::engine::ResultRow]) -> BTreeMap<String, Vec<Row>> {
-    let mut out: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-    for r in rows {
-        out.entry(r.probe.clone())
-            .or_default()
-            .push(serde_json::from_str(&r.data).unwrap());
-    }
-    out
-}
 
 /// Clients of `rows` whose `column` is `value` (summed over the other columns).
 fn clients_where(rows: &[Row], column: &str, value: serde_json::Value) -> u64 {
@@ -67,7 +55,7 @@ async fn a_shaped_primary_has_the_shares_it_was_given() {
     };
     site.db.set_level(Level::Full).await.unwrap();
     site.db.run_weekly(&run).await.unwrap();
-    let rows = rows_by_probe(&site.db.results_of_week(1).await.unwrap());
+    let rows = common::rows_by_probe(&site.db.results_of_week(1).await.unwrap());
 
     let versions = &rows["TEL_ClientVersions"];
     for (version, percent) in [

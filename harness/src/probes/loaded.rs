@@ -164,38 +164,14 @@ const MAX_EXPECTED_BYTES: u64 = 64 << 20;
 /// A probe file's text: a regular file (after links) of at most `limit` bytes, in UTF-8, a
 /// leading byte-order mark dropped (editors on Windows write one).
 fn read(path: &Path, limit: u64) -> Result<String, ProbeFileError> {
-    use std::io::Read;
-    let failed = |source| ProbeFileError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(failed)?;
-    if !meta.is_file() {
-        return Err(ProbeFileError::invalid(path, None, "not a regular file"));
-    }
-    if meta.len() > limit {
-        return Err(ProbeFileError::invalid(
-            path,
-            None,
-            format!(
-                "{} bytes; a probe file may have at most {limit}",
-                meta.len()
-            ),
-        ));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(failed)?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(failed)?;
-    if bytes.len() as u64 > limit {
-        return Err(ProbeFileError::invalid(
-            path,
-            None,
-            format!("larger than {limit} bytes"),
-        ));
-    }
+    use crate::bounded_file::{self, BoundedReadError, Links};
+    let bytes = bounded_file::read(path, limit, Links::Follow).map_err(|e| match e {
+        BoundedReadError::Io(source) => ProbeFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        refused => ProbeFileError::invalid(path, None, refused.to_string()),
+    })?;
     let text = String::from_utf8(bytes)
         .map_err(|e| ProbeFileError::invalid(path, None, format!("not UTF-8: {e}")))?;
     Ok(text

@@ -116,3 +116,16 @@ pub fn options(out: &Path) -> RunOptions {
         probes: None,
     }
 }
+
+/// A site's result rows (`results_of_week`) grouped by probe, as JSON objects.
+pub fn rows_by_probe(
+    rows: &[harness::engine::ResultRow],
+) -> std::collections::BTreeMap<String, Vec<usage_protocol::payload::Row>> {
+    let mut out: std::collections::BTreeMap<String, Vec<_>> = std::collections::BTreeMap::new();
+    for r in rows {
+        out.entry(r.probe.clone())
+            .or_default()
+            .push(serde_json::from_str(&r.data).unwrap());
+    }
+    out
+}
