@@ -11,6 +11,7 @@ pub mod bounded_file;
 pub mod check;
 pub mod engine;
 pub mod finding;
+pub mod from_export;
 pub mod generate;
 pub mod hash;
 pub mod layout;

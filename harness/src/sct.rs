@@ -177,29 +177,36 @@ pub async fn export(
 ) -> Result<usize, SctError> {
     at_top_level(&db.site_info().await?)?;
     let payload = payload::pending_payload(db, catalog, week).await?;
+    write_csv(&payload, dest)
+}
+
+/// The columns of an export, in order.
+pub const EXPORT_COLUMNS: [&str; 8] = [
+    "hierarchy_id",
+    "week",
+    "period_start",
+    "level",
+    "site",
+    "probe",
+    "row_no",
+    "data",
+];
+
+/// Writes `payload` as `-export` does; the number of result rows written.
+pub fn write_csv(payload: &UsagePayload, dest: &Path) -> Result<usize, SctError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "hierarchy_id",
-        "week",
-        "period_start",
-        "level",
-        "site",
-        "probe",
-        "row_no",
-        "data",
-    ];
     let csv_err = |source: csv::Error| SctError::Csv {
         path: dest.to_path_buf(),
         source,
     };
-    writer.write_record(header).map_err(csv_err)?;
+    writer.write_record(EXPORT_COLUMNS).map_err(csv_err)?;
     let mut rows = 0;
     for result in &payload.results {
         for (n, row) in result.rows.iter().enumerate() {
             let data = serde_json::to_string(row).expect("rows serialise");
             let record = [
                 payload.hierarchy_id.as_str(),
-                &result.week_in(&payload).to_string(),
+                &result.week_in(payload).to_string(),
                 result
                     .period_start
                     .as_deref()
@@ -227,10 +234,20 @@ pub async fn export(
 /// a carriage return — a base64 hash can begin with `+`) gets a leading `'`, so that opening the
 /// export runs nothing.
 fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if cell.starts_with(FORMULA_STARTS) {
         format!("'{cell}").into()
     } else {
         cell.into()
+    }
+}
+
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell of an export as it was before [`neutralise_formula`].
+pub fn restore_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
     }
 }
 

@@ -206,6 +206,30 @@ fn a_bad_mix_is_refused_with_its_line() {
             "[hierarchy.primary.mix]\nbios_age_years = { \"old\" = 1 }\n",
             "mix.bios_age_years",
         ),
+        (
+            "[hierarchy.primary.mix]\nos = { \"Microsoft Windows Server 2022 Standard|10.0.20348|CB\" = 5 }\n",
+            "mix.os",
+        ),
+        (
+            "[hierarchy.primary.mix]\nos = { \"Microsoft Windows 11 Pro|10.0.26100|LTSC\" = 5 }\n",
+            "mix.os",
+        ),
+        (
+            "[hierarchy.primary.mix]\nfirmware = { \"secure_boot+tpm\" = 5 }\n",
+            "mix.firmware",
+        ),
+        (
+            "[hierarchy.primary.mix]\nfirmware = { \"uefi\" = 5 }\ntpm = 10\n",
+            "mix.tpm",
+        ),
+        (
+            "[hierarchy.primary.mix]\nendpoint_protection = { \"safe\" = 5 }\n",
+            "mix.endpoint_protection",
+        ),
+        (
+            "[hierarchy.primary.mix]\nos_age_months = { \"601\" = 5 }\n",
+            "mix.os_age_months",
+        ),
         ("[hierarchy.primary.mix]\ncolour = \"blue\"\n", "colour"),
     ] {
         let text = format!(

@@ -1,6 +1,8 @@
 //! `harness scenario`: work with scenario files without running them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use harness::scenario::{FORMAT, Scenario, Upgraded, upgrade_file};
 
@@ -19,12 +21,35 @@ pub enum ScenarioCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Write a scenario with the shape of the hierarchy an export came from: a CSV written by
+    /// `harness sct export`, or a .cab written by `harness sct prepare`. Its sites, their client
+    /// counts, level, mode, version and the client mix the probes reveal (each site's latest
+    /// week), so that its count-per-value probes count what the export's did.
+    FromExport {
+        /// The export: .csv or .cab.
+        file: PathBuf,
+        /// Where to write the scenario (standard output when absent).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Replace `--out` if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The scenario's name (`from-<file name>` when absent).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 pub fn execute(command: ScenarioCommand) -> Outcome {
     match command {
         ScenarioCommand::Check { files } => check(files),
         ScenarioCommand::Upgrade { files } => upgrade(files),
+        ScenarioCommand::FromExport {
+            file,
+            out,
+            force,
+            name,
+        } => from_export(&file, out.as_deref(), force, name),
     }
 }
 
@@ -74,4 +99,43 @@ fn upgrade(files: Vec<PathBuf>) -> Outcome {
         }
     }
     Ok(exit)
+}
+
+fn from_export(file: &Path, out: Option<&Path>, force: bool, name: Option<String>) -> Outcome {
+    use harness::from_export;
+    let export = from_export::read(file)?;
+    let name = name.unwrap_or_else(|| {
+        let stem = file
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        format!("from-{stem}")
+    });
+    let derived = from_export::derive(&export, &name)?;
+    let target = out.unwrap_or(Path::new("from-export.toml"));
+    // What is written must load: a scenario this command writes and `run` refuses is a bug.
+    Scenario::parse(&derived.text, target)
+        .context("the scenario derived from the export does not load (please report this)")?;
+    for note in &derived.notes {
+        eprintln!("note: {note}");
+    }
+    match out {
+        None => print!("{}", derived.text),
+        Some(out) => {
+            if out.exists() && !force {
+                anyhow::bail!("{} exists; --force replaces it", out.display());
+            }
+            usage_protocol::durable::write_file(out, derived.text.as_bytes())
+                .with_context(|| format!("writing {}", out.display()))?;
+            outln!(
+                "wrote {}: {} site(s) from {}",
+                out.display(),
+                derived.sites.len(),
+                file.display()
+            );
+            for (hash, code) in &derived.sites {
+                outln!("  {code}  site {hash}");
+            }
+        }
+    }
+    Ok(Exit::Success)
 }

@@ -76,12 +76,21 @@ pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
         },
         ep_state: weighted(&mut r, &[(1u8, 80), (2, 8), (3, 7), (4, 5)]),
     };
-    if let Some(mix) = &site.mix {
-        shape(&mut client, site, &mix.shape(index), index);
+    // Drawn last, so that every other value is what it was before spellings were drawn. A
+    // shaped name is spelled exactly as the mix gives it: the mix already says how inventory
+    // spells it (an export reports the spelling that won its group).
+    let cpu_spelling = weighted(&mut r, Spelling::MIX);
+    let caption_spelling = weighted(&mut r, Spelling::MIX);
+    let shaped = site.mix.as_ref().map(|mix| mix.shape(index));
+    if shaped.as_ref().is_none_or(|s| s.cpu.is_none()) {
+        client.cpu = cpu_spelling.spell(&client.cpu);
     }
-    // Drawn last, so that every other value is what it was before spellings were drawn.
-    client.cpu = weighted(&mut r, Spelling::MIX).spell(&client.cpu);
-    client.os_caption = weighted(&mut r, Spelling::MIX).spell(&client.os_caption);
+    if shaped.as_ref().is_none_or(|s| s.os.is_none()) {
+        client.os_caption = caption_spelling.spell(&client.os_caption);
+    }
+    if let Some(shaped) = &shaped {
+        shape(&mut client, site, shaped, index);
+    }
     client
 }
 
@@ -94,7 +103,8 @@ fn shape(client: &mut Client, site: &SiteModel, shaped: &Shaped, index: u32) {
     if let Some(os) = shaped.os {
         client.branch = match (os.has_branch, client.branch) {
             (false, _) => None,
-            (true, _) if os.caption.contains("LTSC") => Some(2),
+            (true, _) if shaped.branch.is_some() => shaped.branch,
+            (true, _) if os.caption.to_ascii_uppercase().contains("LTSC") => Some(2),
             (true, Some(branch)) => Some(branch.min(1)),
             (true, None) => Some(0),
         };
@@ -116,6 +126,15 @@ fn shape(client: &mut Client, site: &SiteModel, shaped: &Shaped, index: u32) {
     }
     if let Some(days) = shaped.last_active_days {
         client.last_active_days = days;
+    }
+    if let Some(state) = shaped.ep_state {
+        client.ep_state = state;
+    }
+    if let Some(months) = shaped.os_age_months {
+        // Whole 30-day months at the site's first run.
+        let days_into_month = rng(site, "mix/os_age", u64::from(index)).random_range(0..30);
+        client.os_install_date =
+            site.run_day(1) - chrono::Days::new(u64::from(months) * 30 + days_into_month);
     }
     if let Some(years) = shaped.bios_age_years {
         // Whole years at the site's first run, and for the half year after it.

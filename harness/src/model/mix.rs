@@ -4,7 +4,7 @@
 //! own, so that fields are independent and a client is still a pure function of its index.
 
 use super::{OsImage, derive_seed};
-use crate::scenario::{MixSpec, split_os};
+use crate::scenario::{EP_STATES, MixSpec, has_branch, parse_firmware, split_os};
 
 /// A bijection of `0..n`: `i ↦ (a·i + b) mod n` with `a` coprime to `n`.
 #[derive(Debug, Clone, Copy)]
@@ -116,15 +116,21 @@ impl Share {
 #[derive(Debug, Clone)]
 pub struct MixPlan {
     client_versions: Option<Dealt<String>>,
-    os: Option<Dealt<OsImage>>,
+    /// Each image with the branch its key fixes, if any.
+    os: Option<Dealt<(OsImage, Option<u8>)>>,
     cpus: Option<Dealt<String>>,
     virtual_machines: Option<Share>,
     /// UEFI and Secure Boot share one permutation: Secure Boot's clients are the first of
     /// UEFI's.
     uefi: Option<(Share, Share)>,
     tpm: Option<Share>,
+    /// (UEFI, Secure Boot, TPM) dealt jointly.
+    firmware: Option<Dealt<(bool, bool, bool)>>,
     last_active_days: Option<Dealt<u32>>,
     bios_age_years: Option<Dealt<u32>>,
+    os_age_months: Option<Dealt<u32>>,
+    /// `EP_State0`.
+    endpoint_protection: Option<Dealt<u8>>,
 }
 
 /// The shaped values of one client.
@@ -132,12 +138,16 @@ pub struct MixPlan {
 pub struct Shaped<'a> {
     pub client_version: Option<&'a str>,
     pub os: Option<OsImage>,
+    /// The branch the OS key fixes.
+    pub branch: Option<u8>,
     pub cpu: Option<&'a str>,
     pub is_virtual: Option<bool>,
     pub uefi_secure_boot: Option<(bool, bool)>,
     pub tpm: Option<bool>,
     pub last_active_days: Option<u32>,
     pub bios_age_years: Option<u32>,
+    pub os_age_months: Option<u32>,
+    pub ep_state: Option<u8>,
 }
 
 impl MixPlan {
@@ -168,8 +178,37 @@ impl MixPlan {
             })
         };
         let os = (!spec.os.is_empty()).then(|| {
-            let images = spec.os.iter().map(|(key, w)| (os_image(key), *w)).collect();
+            let images = spec
+                .os
+                .iter()
+                .map(|(key, w)| {
+                    let branch = split_os(key).expect("validated").branch;
+                    ((os_image(key), branch), *w)
+                })
+                .collect();
             Dealt::new(images, clients, seed, "os")
+        });
+        let firmware = (!spec.firmware.is_empty()).then(|| {
+            let kinds = spec
+                .firmware
+                .iter()
+                .map(|(key, w)| (parse_firmware(key).expect("validated"), *w))
+                .collect();
+            Dealt::new(kinds, clients, seed, "firmware")
+        });
+        let endpoint_protection = (!spec.endpoint_protection.is_empty()).then(|| {
+            let states = spec
+                .endpoint_protection
+                .iter()
+                .map(|(state, w)| {
+                    let at = EP_STATES
+                        .iter()
+                        .position(|s| s == state)
+                        .expect("validated");
+                    (at as u8 + 1, *w)
+                })
+                .collect();
+            Dealt::new(states, clients, seed, "endpoint_protection")
         });
         let share = |field: &str, percent: Option<f64>| {
             percent.map(|p| Share::new(p, clients, Permutation::new(seed, field, clients)))
@@ -196,40 +235,57 @@ impl MixPlan {
             virtual_machines: share("virtual_machines", spec.virtual_machines),
             uefi,
             tpm: share("tpm", spec.tpm),
+            firmware,
             last_active_days: numbers("last_active_days", &spec.last_active_days),
             bios_age_years: numbers("bios_age_years", &spec.bios_age_years),
+            os_age_months: numbers("os_age_months", &spec.os_age_months),
+            endpoint_protection,
         }
     }
 
     /// What the mix decides for client `index`.
     pub fn shape(&self, index: u32) -> Shaped<'_> {
+        let os = self.os.as_ref().map(|d| *d.of(index));
+        let firmware = self.firmware.as_ref().map(|d| *d.of(index));
         Shaped {
             client_version: self.client_versions.as_ref().map(|d| d.of(index).as_str()),
-            os: self.os.as_ref().map(|d| *d.of(index)),
+            os: os.map(|(image, _)| image),
+            branch: os.and_then(|(_, branch)| branch),
             cpu: self.cpus.as_ref().map(|d| d.of(index).as_str()),
             is_virtual: self.virtual_machines.map(|s| s.has(index)),
-            uefi_secure_boot: self.uefi.map(|(u, s)| (u.has(index), s.has(index))),
-            tpm: self.tpm.map(|s| s.has(index)),
+            uefi_secure_boot: firmware
+                .map(|(uefi, sb, _)| (uefi, sb))
+                .or_else(|| self.uefi.map(|(u, s)| (u.has(index), s.has(index)))),
+            tpm: firmware
+                .map(|(_, _, tpm)| tpm)
+                .or_else(|| self.tpm.map(|s| s.has(index))),
             last_active_days: self.last_active_days.as_ref().map(|d| *d.of(index)),
             bios_age_years: self.bios_age_years.as_ref().map(|d| *d.of(index)),
+            os_age_months: self.os_age_months.as_ref().map(|d| *d.of(index)),
+            ep_state: self.endpoint_protection.as_ref().map(|d| *d.of(index)),
         }
     }
 }
 
-/// The OS image a validated `caption|version` key names: the catalog's when it has it.
+/// The OS image a validated `caption|version` key names: the catalog's when it has it, spelled
+/// exactly as the key spells it (an export names a caption as inventory spelled it).
 fn os_image(key: &str) -> OsImage {
-    let (caption, version, build) = split_os(key).expect("validated");
+    let os = split_os(key).expect("validated");
     if let Some(image) = super::OS_IMAGES
         .iter()
-        .find(|o| o.caption == caption && o.version == version)
+        .find(|o| o.caption == os.caption && o.version == os.version)
     {
         return *image;
     }
+    let has_branch = super::OS_IMAGES
+        .iter()
+        .find(|o| o.caption.eq_ignore_ascii_case(os.caption.trim_end()))
+        .map_or_else(|| has_branch(os.caption), |o| o.has_branch);
     OsImage {
-        caption: Box::leak(caption.to_string().into_boxed_str()),
-        version: Box::leak(version.to_string().into_boxed_str()),
-        build,
-        has_branch: !caption.contains("Server"),
+        caption: Box::leak(os.caption.to_string().into_boxed_str()),
+        version: Box::leak(os.version.to_string().into_boxed_str()),
+        build: os.build,
+        has_branch,
         weight: 0,
     }
 }

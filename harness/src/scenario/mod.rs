@@ -19,7 +19,10 @@ mod validate;
 
 pub use bounds::{COUNT_BOUNDS, CountBound, MAX_ROWS_PER_SITE, SiteCounts, beyond_support};
 pub use fault::{CrashPoint, FaultKind, FaultSpec, Window};
-pub use mix::{MAX_MIX_ENTRIES, MixSpec, split_os};
+pub use mix::{
+    BRANCHES, EP_STATES, MAX_MIX_ENTRIES, MixSpec, OsKey, firmware_key, has_branch, parse_firmware,
+    split_os,
+};
 pub use upgrade::{UpgradeError, Upgraded, upgrade_file};
 
 use validate::Validator;

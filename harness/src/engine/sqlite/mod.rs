@@ -188,6 +188,21 @@ pub fn check_loaded_probes(catalog: &Catalog) -> Result<(), ProbeFileError> {
     Ok(())
 }
 
+/// The tables of a site database before the customer's own: what `TEL_DatabaseSize` counts
+/// beside them.
+pub fn base_table_count() -> u64 {
+    let conn = Connection::open_in_memory().expect("an in-memory database opens");
+    register_functions(&conn).expect("functions register");
+    conn.execute_batch(SCHEMA).expect("the schema is valid");
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n.unsigned_abs())
+    .expect("sqlite_master is readable")
+}
+
 /// Checks a probe's SQLite query before any run: prepared against an empty site database (the
 /// schema and `tel_hash`), so a syntax error, an unknown table or column, or a function that does
 /// not exist is found now. Err: the byte offset of the problem (0 when SQLite gives none) and
