@@ -1,6 +1,8 @@
 //! What a run tells: `report.json` for machines, a short summary for people, and JUnit XML for
 //! CI systems (each scenario a suite, each check a test case).
 
+mod html;
+
 use std::path::Path;
 
 use serde::Serialize;
@@ -193,8 +195,9 @@ impl ScenarioReport {
         let mut failures = Vec::new();
         if self.outcome != expect.outcome {
             failures.push(format!(
-                "outcome is {:?}, the scenario expects {:?}",
-                self.outcome, expect.outcome
+                "outcome is {}, the scenario expects {}",
+                self.outcome.as_str(),
+                expect.outcome.as_str()
             ));
         }
         if let Some(uploads) = expect.uploads
@@ -277,6 +280,11 @@ impl RunReport {
         usage_protocol::durable::write_file(path, &json)
     }
 
+    /// Writes [`RunReport::html`] to `path`.
+    pub fn write_html(&self, path: &Path) -> std::io::Result<()> {
+        usage_protocol::durable::write_file(path, self.html().as_bytes())
+    }
+
     /// The human summary: a line per scenario, its findings and unmet expectations.
     pub fn summary(&self) -> String {
         use std::fmt::Write;
@@ -287,7 +295,7 @@ impl RunReport {
                 out,
                 "{verdict} {:<28} outcome={:<4} uploads={} retries={} probes_checked={} mismatches={} findings={} seed={} engine={} {:.1}s",
                 s.name,
-                format!("{:?}", s.outcome).to_lowercase(),
+                s.outcome.as_str(),
                 s.uploads_accepted,
                 s.timings
                     .uploads

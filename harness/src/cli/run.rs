@@ -132,7 +132,8 @@ pub fn run(args: RunArgs) -> Outcome {
     })
 }
 
-/// Writes `report.json` (or `harness check`'s report) to `path`, and JUnit XML when asked.
+/// Writes `report.json` (or `harness check`'s report) to `path`, the HTML report beside it (the
+/// same name, `.html`), and JUnit XML when asked.
 pub(super) fn write_outputs(
     report: &RunReport,
     path: &Path,
@@ -141,7 +142,11 @@ pub(super) fn write_outputs(
     report
         .write_json(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    outln!("report: {}", path.display());
+    let html = path.with_extension("html");
+    report
+        .write_html(&html)
+        .with_context(|| format!("writing {}", html.display()))?;
+    outln!("report: {} and {}", path.display(), html.display());
     if let Some(junit) = junit {
         fs_err::write(junit, report.junit())?;
         outln!("junit: {}", junit.display());
