@@ -141,6 +141,13 @@ pub async fn check_scenario(layout: &ScenarioLayout) -> Result<ScenarioReport, C
     findings.extend(verified.findings);
 
     let check_ms = started.elapsed().as_secs_f64() * 1e3;
+    // The transport check's findings are the ones the run's submit stage recorded.
+    let checks = crate::report::applied_checks(
+        &verified.check_ms,
+        0.0,
+        scenario.budget.collect_ms_per_1k_clients.is_some(),
+        &findings,
+    );
     Ok(ScenarioReport {
         name: scenario.name.clone(),
         file: manifest.scenario.file,
@@ -153,6 +160,7 @@ pub async fn check_scenario(layout: &ScenarioLayout) -> Result<ScenarioReport, C
         unchecked_probes: verified.unchecked_probes.into_iter().collect(),
         mismatches: verified.mismatches,
         findings,
+        checks,
         timings: Timings {
             stages: StageTimings {
                 check_ms,

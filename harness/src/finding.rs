@@ -76,7 +76,97 @@ finding_codes! {
     BeyondSupportedScale = "beyond_supported_scale", Info, "a site's counts are above what is supported (allowed up to a hard cap)";
 }
 
+/// A check of a run: each finding code belongs to one. CI sees each check that applies to a
+/// scenario as a test case, with the time it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Check {
+    /// Each stored body matches the digest its receipt states.
+    Receipts,
+    /// Each stored upload parses as a payload.
+    Payloads,
+    /// What each upload carries: rows equal to the oracles', the level, the sites, the hash.
+    Contents,
+    /// An upload in every cycle, none for a cycle the run did not have.
+    Cycles,
+    /// Every probe run arrives exactly once, or a fault explains why not.
+    Delivery,
+    /// No personal or identifying data left the hierarchy.
+    PersonalData,
+    /// The update packs a site imported are the ones the service offers it (offline).
+    UpdatePacks,
+    /// How the uploads went: given up, retried, throttled; cabinet names (the submit stage).
+    Transport,
+    /// The weekly collection within the scenario's budget.
+    Budgets,
+    /// Site counts within what is supported.
+    Scale,
+}
+
+impl Check {
+    pub const ALL: &'static [Check] = &[
+        Check::Receipts,
+        Check::Payloads,
+        Check::Contents,
+        Check::Cycles,
+        Check::Delivery,
+        Check::PersonalData,
+        Check::UpdatePacks,
+        Check::Transport,
+        Check::Budgets,
+        Check::Scale,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Receipts => "receipts",
+            Check::Payloads => "payloads",
+            Check::Contents => "contents",
+            Check::Cycles => "cycles",
+            Check::Delivery => "delivery",
+            Check::PersonalData => "personal_data",
+            Check::UpdatePacks => "update_packs",
+            Check::Transport => "transport",
+            Check::Budgets => "budgets",
+            Check::Scale => "scale",
+        }
+    }
+
+    /// The finding codes this check reports.
+    pub fn codes(self) -> impl Iterator<Item = FindingCode> {
+        FindingCode::ALL
+            .iter()
+            .copied()
+            .filter(move |c| c.check() == self)
+    }
+}
+
+impl Serialize for Check {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl FindingCode {
+    /// The check that reports this code.
+    pub fn check(self) -> Check {
+        use FindingCode::*;
+        match self {
+            ReceiptMismatch => Check::Receipts,
+            PayloadInvalid => Check::Payloads,
+            ProbeMismatch | MissingProbe | UnexpectedProbe | ProbeError | MissingSite
+            | UnexpectedSite | SiteListMismatch | HierarchyHash | LevelMismatch | DuplicateSite => {
+                Check::Contents
+            }
+            MissingUpload | UploadCount => Check::Cycles,
+            DataNotDelivered | DataLost | DuplicateEntry | LateDelivery => Check::Delivery,
+            PiiLeak => Check::PersonalData,
+            UpdatePacks => Check::UpdatePacks,
+            UploadFailed | UploadRetried | UploadThrottled | CabNameClash => Check::Transport,
+            BudgetExceeded => Check::Budgets,
+            BeyondSupportedScale => Check::Scale,
+        }
+    }
+
     /// Whether a scenario can list the code: `data_lost` is never an expected outcome.
     pub fn excusable(self) -> bool {
         self != FindingCode::DataLost

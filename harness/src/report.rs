@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::finding::{Finding, FindingCode, Severity};
+use crate::finding::{Check, Finding, FindingCode, Severity};
 use crate::scenario::{Expect, Outcome};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -121,6 +121,51 @@ impl From<&usage_protocol::client::RetryPolicy> for RetryPolicyReport {
     }
 }
 
+/// A check that applied to a scenario, and its own time.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckTime {
+    pub check: Check,
+    /// Milliseconds: measured around the check; `transport` is the submit stage's time (its
+    /// findings are what the stage saw); `budgets` and `scale` are evaluated inline (0).
+    pub ms: f64,
+}
+
+/// The checks that applied to a run: those the verify stage ran (`verified`, with their times),
+/// `transport` (the submit stage, `submit_ms`), `budgets` when the scenario sets one, `scale`
+/// when a site is beyond support.
+pub fn applied_checks(
+    verified: &std::collections::BTreeMap<Check, f64>,
+    submit_ms: f64,
+    budgeted: bool,
+    findings: &[Finding],
+) -> Vec<CheckTime> {
+    let mut checks: Vec<CheckTime> = verified
+        .iter()
+        .map(|(check, ms)| CheckTime {
+            check: *check,
+            ms: *ms,
+        })
+        .collect();
+    checks.push(CheckTime {
+        check: Check::Transport,
+        ms: submit_ms,
+    });
+    if budgeted {
+        checks.push(CheckTime {
+            check: Check::Budgets,
+            ms: 0.0,
+        });
+    }
+    if findings.iter().any(|f| f.code.check() == Check::Scale) {
+        checks.push(CheckTime {
+            check: Check::Scale,
+            ms: 0.0,
+        });
+    }
+    checks.sort_by_key(|c| c.check);
+    checks
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScenarioReport {
     pub name: String,
@@ -158,6 +203,8 @@ pub struct ScenarioReport {
     /// Server's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine_info: Option<crate::probes::EngineInfo>,
+    /// The checks that applied, each with its own time (JUnit makes a test case of each).
+    pub checks: Vec<CheckTime>,
     pub timings: Timings,
 }
 
@@ -219,12 +266,12 @@ impl ScenarioReport {
         let found: std::collections::BTreeSet<&str> =
             self.findings.iter().map(|f| f.code.as_str()).collect();
         for missing in wanted.difference(&found) {
-            failures.push(format!("expected finding `{missing}` was not reported"));
+            failures.push(format!("{EXPECTED_FINDING} `{missing}` was not reported"));
         }
         // A scenario that expects the run to fail accepts the errors that make it fail.
         if expect.outcome == Outcome::Pass {
             for extra in unlisted_errors {
-                failures.push(format!("unexpected finding `{extra}`"));
+                failures.push(format!("{UNEXPECTED_FINDING} `{extra}`"));
             }
         }
         self.met_expectations = failures.is_empty();
@@ -244,6 +291,11 @@ impl ScenarioReport {
         }
     }
 }
+
+/// How an expectation failure about a finding begins: JUnit reports those in the finding's
+/// check, the rest in `expectations`.
+const EXPECTED_FINDING: &str = "expected finding";
+const UNEXPECTED_FINDING: &str = "unexpected finding";
 
 /// `3725.0` → `1h 2m 5s`.
 fn human_duration(seconds: f64) -> String {
@@ -361,55 +413,89 @@ impl RunReport {
         out
     }
 
-    /// JUnit XML: a suite per scenario; a case for its expectations and one per finding code.
+    /// JUnit XML: a suite per scenario; a test case for its expectations (outcome, upload
+    /// count, attempts) and one per check that applied, with the check's own time. A check fails
+    /// when it reported an error the scenario does not list, or missed a finding it lists: the
+    /// failure's type is the finding code, its text every message. A scenario that could not
+    /// run is one test case in error, nothing else.
     pub fn junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+        let seconds = |ms: f64| std::time::Duration::from_secs_f64(ms.max(0.0) / 1e3);
         let mut report = Report::new("harness");
         for s in &self.scenarios {
             let mut suite = TestSuite::new(s.name.clone());
-            let mut case = |name: &str, failure: Option<String>| {
-                let status = match failure {
-                    None => TestCaseStatus::success(),
-                    Some(message) => {
-                        let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        st.set_message(message);
-                        st
-                    }
-                };
+            suite.set_time(seconds(s.timings.stages.total_ms));
+            let mut add = |name: &str, ms: f64, status: TestCaseStatus| {
                 let mut tc = TestCase::new(name.to_string(), status);
-                tc.set_classname(s.name.clone());
-                tc.set_time(std::time::Duration::from_secs_f64(
-                    s.timings.stages.total_ms.max(0.0) / 1e3,
-                ));
+                tc.set_classname(format!("harness.{}", s.name));
+                tc.set_time(seconds(ms));
                 suite.add_test_case(tc);
             };
-            case(
+            if let Some(error) = &s.error {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_type("not_run");
+                status.set_message(first_line(error));
+                status.set_description(error.clone());
+                add("run", s.timings.stages.total_ms, status);
+                report.add_test_suite(suite);
+                continue;
+            }
+            let general: Vec<&str> = s
+                .expectation_failures
+                .iter()
+                .map(String::as_str)
+                .filter(|f| !f.starts_with(EXPECTED_FINDING) && !f.starts_with(UNEXPECTED_FINDING))
+                .collect();
+            add(
                 "expectations",
-                (!s.met_expectations).then(|| s.expectation_failures.join("; ")),
+                0.0,
+                failure("expectations", &general.join("\n")),
             );
-            for code in FindingCode::ALL.iter().map(|c| c.as_str()) {
-                let hits: Vec<&Finding> = s
-                    .findings
-                    .iter()
-                    .filter(|f| f.code.as_str() == code)
-                    .collect();
-                let expected = s.expected_findings.iter().any(|e| e == code);
-                let errors: Vec<&str> = hits
-                    .iter()
-                    .filter(|f| f.severity == Severity::Error)
-                    .map(|f| f.message.as_str())
-                    .collect();
-                let failure = if expected && hits.is_empty() {
-                    Some(format!("expected finding `{code}` was not reported"))
-                } else if !expected && !errors.is_empty() {
-                    Some(errors.join("; "))
-                } else {
-                    None
+            for check in &s.checks {
+                let mut failing: Vec<String> = Vec::new();
+                let mut kind = None;
+                for code in check.check.codes() {
+                    let expected = s.expected_findings.iter().any(|e| e == code.as_str());
+                    let errors: Vec<&Finding> = s
+                        .findings
+                        .iter()
+                        .filter(|f| f.code == code && f.severity == Severity::Error)
+                        .collect();
+                    let reported = s.findings.iter().any(|f| f.code == code);
+                    if expected && !reported {
+                        kind.get_or_insert(code);
+                        failing.push(format!("expected finding `{code}` was not reported"));
+                    } else if !expected && !errors.is_empty() {
+                        kind.get_or_insert(code);
+                        failing.extend(errors.iter().map(|f| format!("{code}: {}", f.message)));
+                    }
+                }
+                let status = match kind {
+                    None => TestCaseStatus::success(),
+                    Some(code) => failure(code.as_str(), &failing.join("\n")),
                 };
-                case(&format!("check {code}"), failure);
+                add(&format!("check {}", check.check.as_str()), check.ms, status);
             }
             report.add_test_suite(suite);
         }
         report.to_string().unwrap_or_default()
     }
+}
+
+/// A failed test case of `kind` whose text is `body` (its first line the message); a success
+/// when `body` is empty.
+fn failure(kind: &str, body: &str) -> quick_junit::TestCaseStatus {
+    use quick_junit::{NonSuccessKind, TestCaseStatus};
+    if body.is_empty() {
+        return TestCaseStatus::success();
+    }
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status.set_type(kind.to_string());
+    status.set_message(first_line(body));
+    status.set_description(body.to_string());
+    status
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
 }

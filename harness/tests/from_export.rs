@@ -48,9 +48,23 @@ firmware = { "uefi+secure_boot+tpm" = 6, "uefi+tpm" = 2, "tpm" = 1, "none" = 1 }
 endpoint_protection = { "protected" = 7, "unsupported" = 3 }
 os_age_months = { "2" = 1, "14" = 3 }
 
+[[hierarchy.primary]]
+code = "P03"
+clients = 120
+
+[hierarchy.primary.mix]
+cpus = { "Unlisted processor 0001" = 30, "unlisted processor 0002" = 30, OMEGA_CPUS }
+
 [run]
 weeks = 2
 "#;
+
+/// A's P03: 60 processors of one client each, named outside ASCII, so that `TEL_TopCPUs` cuts a
+/// tie at its 50th place by name, beside names like the ones the tail would be given.
+fn a_text() -> String {
+    let omega: Vec<String> = (0..60).map(|i| format!("\"Ω CPU {i:02}\" = 1")).collect();
+    A.replace("OMEGA_CPUS", &omega.join(", "))
+}
 
 /// The probes whose rows are counts of clients per value: the mix reproduces them exactly.
 const COUNT_PER_VALUE: &[&str] = &[
@@ -106,7 +120,7 @@ fn rows(payload: &UsagePayload, week: u32) -> BTreeMap<(String, String), Vec<Row
 #[tokio::test]
 async fn a_scenario_from_an_export_counts_what_the_export_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let a = common::scenario(A);
+    let a = common::scenario(&a_text());
     let report = run_scenario(&a, &common::options(&dir.path().join("a")))
         .await
         .unwrap();
@@ -129,7 +143,7 @@ async fn a_scenario_from_an_export_counts_what_the_export_counted() {
     let b_file = common::write(dir.path(), "b.toml", &derived.text);
     let b = Scenario::load(&b_file).unwrap();
     assert!(b.hierarchy.cas);
-    assert_eq!(b.hierarchy.primary.len(), 2);
+    assert_eq!(b.hierarchy.primary.len(), 3);
     let report = run_scenario(&b, &common::options(&dir.path().join("b")))
         .await
         .unwrap();
@@ -172,7 +186,7 @@ async fn a_scenario_from_an_export_counts_what_the_export_counted() {
             "{code}: collections"
         );
     }
-    assert_eq!(compared, 2 * COUNT_PER_VALUE.len());
+    assert_eq!(compared, 3 * COUNT_PER_VALUE.len());
 }
 
 #[test]
@@ -237,7 +251,8 @@ fn the_command_writes_a_scenario_that_loads_and_refuses_what_is_not_an_export() 
     assert_eq!(*p01.clients.get_ref(), 10);
     let mix = p01.mix.as_ref().unwrap().get_ref();
     assert_eq!(mix.client_versions["=cmd|' /C calc'!A0"], 3);
-    assert_eq!(loaded.hierarchy.installed.get_ref(), "2026-01-12");
+    // Week 3's period starts on 2026-02-02: its run was on 02-09, 21 days after install.
+    assert_eq!(loaded.hierarchy.installed.get_ref(), "2026-01-19");
     // An existing file is not replaced without --force.
     let again = common::harness_command()
         .args(["scenario", "from-export"])
@@ -247,4 +262,102 @@ fn the_command_writes_a_scenario_that_loads_and_refuses_what_is_not_an_export() 
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(2));
+}
+
+/// A site that sent nothing in the exported week (its database was down) is still in the
+/// cabinet's site list: the scenario keeps it, with its clients, and says so.
+#[tokio::test]
+async fn a_site_silent_in_the_exported_week_is_kept_from_the_site_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = common::scenario(
+        r#"
+name = "silent"
+seed = 3
+[hierarchy]
+cas = true
+scp_mode = "offline"
+installed = "2026-01-05"
+[[hierarchy.primary]]
+code = "P01"
+clients = 50
+[[hierarchy.primary]]
+code = "P02"
+clients = 30
+[[faults]]
+kind = "site_db_down"
+week = 2
+site = "P02"
+[run]
+weeks = 2
+[expect]
+findings = ["missing_probe", "data_not_delivered"]
+"#,
+    );
+    run_scenario(&a, &common::options(dir.path()))
+        .await
+        .unwrap();
+    let cab = the_cab(&dir.path().join("silent/usb/week-002"));
+    let derived = from_export::derive(&from_export::read(&cab).unwrap(), "b").unwrap();
+    let b = Scenario::parse(&derived.text, Path::new("b.toml")).unwrap();
+    let clients: Vec<u32> = b
+        .hierarchy
+        .primary
+        .iter()
+        .map(|p| *p.clients.get_ref())
+        .collect();
+    assert_eq!(clients, vec![50, 30]);
+    assert!(
+        derived
+            .notes
+            .iter()
+            .any(|n| n.contains(&tel_hash("P02")) && n.contains("sent nothing")),
+        "{:?}",
+        derived.notes
+    );
+}
+
+/// Exports that lie about a site or a count are refused with their line, not read as zero.
+#[test]
+fn a_broken_row_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_list = |kind: &str, clients: &str| {
+        format!(
+            "{{ \"probe\": \"TEL_SiteList\", \"site\": \"s1\", \"rows\": [ {{ \"site\": \"s1\", \"type\": \"{kind}\", \"version\": \"5.00.9132.1000\", \"status\": \"Active\", \"clients\": {clients}, \"time_zone\": \"UTC\" }} ] }}"
+        )
+    };
+    let versions = |clients: &str| {
+        format!(
+            "{{ \"probe\": \"TEL_ClientVersions\", \"site\": \"s1\", \"rows\": [ {{ \"client_version\": \"5.00.9132.1000\", \"clients\": 4 }}, {{ \"client_version\": \"5.00.9128.1000\", \"clients\": {clients} }} ] }}"
+        )
+    };
+    for (results, says) in [
+        (
+            format!("{}, {}", site_list("martian", "10"), versions("6")),
+            "line 2: TEL_SiteList of site s1: type",
+        ),
+        (
+            format!("{}, {}", site_list("standalone", "-1"), versions("6")),
+            "line 2: TEL_SiteList of site s1: clients",
+        ),
+        (
+            format!("{}, {}", site_list("standalone", "10"), versions("-5")),
+            "line 4: TEL_ClientVersions of site s1: clients",
+        ),
+        (
+            format!("{}, {}", site_list("standalone", "10"), versions("\"6\"")),
+            "line 4: TEL_ClientVersions of site s1: clients",
+        ),
+    ] {
+        let json = format!(
+            "{{ \"schema_version\": 1, \"hierarchy_id\": \"h\", \"product_version\": \"5.00.9132.1000\", \"level\": \"basic\", \"mode\": \"online\", \"period\": {{ \"week\": 1, \"start\": \"2026-01-05\" }}, \"sites\": [], \"results\": [ {results} ] }}"
+        );
+        let payload: UsagePayload = serde_json::from_str(&json).unwrap();
+        let csv = dir.path().join("bad.csv");
+        harness::sct::write_csv(&payload, &csv).unwrap();
+        let err = from_export::read(&csv)
+            .and_then(|e| from_export::derive(&e, "b"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{says}: {err}");
+    }
 }

@@ -240,6 +240,10 @@ fn a_bad_mix_is_refused_with_its_line() {
             .to_string();
         assert!(err.contains(says), "{mix}: {err}");
         assert!(err.starts_with("m.toml:"), "{err}");
+        // The line is the bad key's (the mix begins on line 8).
+        if mix.contains("uefi = 50\nsecure_boot = 60") {
+            assert!(err.starts_with("m.toml:10:"), "{err}");
+        }
     }
 }
 

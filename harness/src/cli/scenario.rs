@@ -111,21 +111,24 @@ fn from_export(file: &Path, out: Option<&Path>, force: bool, name: Option<String
         format!("from-{stem}")
     });
     let derived = from_export::derive(&export, &name)?;
-    let target = out.unwrap_or(Path::new("from-export.toml"));
-    // What is written must load: a scenario this command writes and `run` refuses is a bug.
-    Scenario::parse(&derived.text, target)
-        .context("the scenario derived from the export does not load (please report this)")?;
     for note in &derived.notes {
         eprintln!("note: {note}");
     }
     match out {
         None => print!("{}", derived.text),
         Some(out) => {
-            if out.exists() && !force {
-                anyhow::bail!("{} exists; --force replaces it", out.display());
+            // Only a regular file is replaced (never a device, a pipe or what a link names).
+            if let Ok(meta) = fs_err::symlink_metadata(out) {
+                if !meta.file_type().is_file() {
+                    anyhow::bail!("{} exists and is not a regular file", out.display());
+                }
+                if !force {
+                    anyhow::bail!("{} exists; --force replaces it", out.display());
+                }
             }
             usage_protocol::durable::write_file(out, derived.text.as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
+            set_readable(out)?;
             outln!(
                 "wrote {}: {} site(s) from {}",
                 out.display(),
@@ -138,4 +141,17 @@ fn from_export(file: &Path, out: Option<&Path>, force: bool, name: Option<String
         }
     }
     Ok(Exit::Success)
+}
+
+/// A scenario file is for people to read and share: readable by all, like any file an editor
+/// writes (the atomic writer creates its files private).
+fn set_readable(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

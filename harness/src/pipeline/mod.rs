@@ -170,6 +170,12 @@ pub async fn run_scenario(
 
     timings.stages = stages.with_total(ms(started));
     timings.transport_wait_s = timings.uploads.iter().map(|u| u.waited_s).sum();
+    let checks = crate::report::applied_checks(
+        &verified.check_ms,
+        timings.stages.submit_ms,
+        scenario.budget.collect_ms_per_1k_clients.is_some(),
+        &findings,
+    );
     Ok(ScenarioReport {
         name: scenario.name.clone(),
         file: scenario.path.display().to_string(),
@@ -184,6 +190,7 @@ pub async fn run_scenario(
         findings,
         retry_policy: (&options.retry).into(),
         engine_info: Some(seeded.engine_info.clone()),
+        checks,
         timings,
         ..ScenarioReport::default()
     }

@@ -42,6 +42,31 @@ impl Validator<'_> {
         None
     }
 
+    /// Where `field` of the table spanning `span` is written (`field = …`, `field.x = …`, or a
+    /// `[….field]` header before the next `[[…]]`); the table's own span when it is not found.
+    fn field_in(&self, span: std::ops::Range<usize>, field: &str) -> std::ops::Range<usize> {
+        let rest = self.text.get(span.start..).unwrap_or_default();
+        let end = rest
+            .get(1..)
+            .and_then(|r| r.find("\n[["))
+            .map_or(rest.len(), |i| i + 1);
+        let table = &rest[..end];
+        let mut offset = 0;
+        for line in table.split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            let named = trimmed
+                .strip_prefix(field)
+                .is_some_and(|rest| rest.trim_start().starts_with(['=', '.']))
+                || trimmed.trim_end().ends_with(&format!(".{field}]"));
+            if named {
+                let at = span.start + offset + (line.len() - trimmed.len());
+                return at..at + trimmed.len();
+            }
+            offset += line.len();
+        }
+        span
+    }
+
     fn error<T>(
         &self,
         span: std::ops::Range<usize>,
@@ -363,7 +388,8 @@ impl Validator<'_> {
             if let Some(mix) = &p.mix
                 && let Some((field, problem)) = mix.get_ref().problems().into_iter().next()
             {
-                return self.error(mix.span(), &format!("{key}.primary.mix.{field}"), problem);
+                let at = self.field_in(mix.span(), field);
+                return self.error(at, &format!("{key}.primary.mix.{field}"), problem);
             }
             if let Some(installed) = &p.installed {
                 self.primary_install_date(installed, &h.installed, h.cas, key)?;

@@ -16,7 +16,7 @@ use serde::Serialize;
 use usage_protocol::client::{Upstream, UpstreamError};
 use usage_protocol::payload::{Row, UsagePayload};
 
-use crate::finding::{Finding, FindingCode};
+use crate::finding::{Check, Finding, FindingCode};
 use crate::hash::tel_hash;
 use crate::model::{HierarchyModel, SiteFacts};
 use crate::probes::{Catalog, EngineInfo};
@@ -75,6 +75,18 @@ pub struct CheckSummary {
     pub unchecked_probes: BTreeSet<String>,
     pub mismatches: u64,
     pub findings: Vec<Finding>,
+    /// The checks that ran, and how long each took, in milliseconds.
+    pub check_ms: BTreeMap<Check, f64>,
+}
+
+impl CheckSummary {
+    /// Runs `check`, adding its time to `which`'s.
+    fn timed<T>(&mut self, which: Check, check: impl FnOnce(&mut Self) -> T) -> T {
+        let started = std::time::Instant::now();
+        let result = check(self);
+        *self.check_ms.entry(which).or_default() += started.elapsed().as_secs_f64() * 1e3;
+        result
+    }
 }
 
 /// What in the run can explain a probe run that never arrived.
@@ -243,43 +255,57 @@ pub fn check_uploads(
         ..Default::default()
     };
     let hierarchy_hash = tel_hash(&hierarchy.id.to_string());
-    let mut parsed = Vec::new();
-    for upload in uploads {
-        if let Some(stated) = &upload.body_sha256
-            && *stated != usage_protocol::sha256_hex(&upload.json)
-        {
-            summary.findings.push(Finding::new(
-                FindingCode::ReceiptMismatch,
-                format!(
-                    "upload {}: the stored body's SHA-256 is not the {stated} its receipt states",
-                    upload.receipt_id
-                ),
-            ));
+    summary.timed(Check::Receipts, |summary| {
+        for upload in uploads {
+            if let Some(stated) = &upload.body_sha256
+                && *stated != usage_protocol::sha256_hex(&upload.json)
+            {
+                summary.findings.push(Finding::new(
+                    FindingCode::ReceiptMismatch,
+                    format!(
+                        "upload {}: the stored body's SHA-256 is not the {stated} its receipt states",
+                        upload.receipt_id
+                    ),
+                ));
+            }
         }
-        match UsagePayload::from_json(&upload.json) {
-            Ok(payload) => parsed.push((upload, payload)),
-            Err(e) => summary.findings.push(Finding::new(
-                FindingCode::PayloadInvalid,
-                format!("upload {}: {e}", upload.receipt_id),
-            )),
+    });
+    let parsed = summary.timed(Check::Payloads, |summary| {
+        let mut parsed = Vec::new();
+        for upload in uploads {
+            match UsagePayload::from_json(&upload.json) {
+                Ok(payload) => parsed.push((upload, payload)),
+                Err(e) => summary.findings.push(Finding::new(
+                    FindingCode::PayloadInvalid,
+                    format!("upload {}: {e}", upload.receipt_id),
+                )),
+            }
         }
-    }
-    for (upload, payload) in &parsed {
-        payload::check_upload(
-            catalog,
-            &hierarchy_hash,
-            expected,
-            &upload.receipt_id,
-            payload,
-            why.stored_in(upload, payload.period.week),
-            &mut summary,
-        );
-    }
-    check_cycles(expected, &parsed, why, &mut summary);
-    delivery::check_delivery(catalog, expected, &parsed, why, &mut summary);
-    summary
-        .findings
-        .extend(scan_for_personal_data(hierarchy, expected, &parsed));
+        parsed
+    });
+    summary.timed(Check::Contents, |summary| {
+        for (upload, payload) in &parsed {
+            payload::check_upload(
+                catalog,
+                &hierarchy_hash,
+                expected,
+                &upload.receipt_id,
+                payload,
+                why.stored_in(upload, payload.period.week),
+                summary,
+            );
+        }
+    });
+    summary.timed(Check::Cycles, |summary| {
+        check_cycles(expected, &parsed, why, summary)
+    });
+    summary.timed(Check::Delivery, |summary| {
+        delivery::check_delivery(catalog, expected, &parsed, why, summary)
+    });
+    summary.timed(Check::PersonalData, |summary| {
+        let found = scan_for_personal_data(hierarchy, expected, &parsed);
+        summary.findings.extend(found);
+    });
     summary
 }
 
@@ -442,6 +468,9 @@ pub fn verify_run(
         total.unchecked += summary.unchecked;
         total.unchecked_probes.extend(summary.unchecked_probes);
         total.mismatches += summary.mismatches;
+        for (check, ms) in summary.check_ms {
+            *total.check_ms.entry(check).or_default() += ms;
+        }
         total
             .findings
             .extend(summary.findings.into_iter().map(|mut f| {
@@ -453,11 +482,13 @@ pub fn verify_run(
             }));
         if let Some(imported) = &hierarchy.imported_packs {
             let carried = connected.contains(&hierarchy.hash);
-            total
-                .findings
-                .extend(packs::check_update_packs(hierarchy, imported, carried));
+            total.timed(Check::UpdatePacks, |total| {
+                let found = packs::check_update_packs(hierarchy, imported, carried);
+                total.findings.extend(found);
+            });
         }
     }
+    total.check_ms.entry(Check::Cycles).or_default();
     for (hash, extra) in &by_hierarchy {
         if !hierarchies.iter().any(|h| &h.hash == hash) {
             total.uploads_accepted += extra.len() as u32;
