@@ -9,6 +9,7 @@
 
 pub mod bounded_file;
 pub mod check;
+pub mod compare;
 pub mod engine;
 pub mod finding;
 pub mod from_export;

@@ -42,7 +42,18 @@ pub struct ProbeTiming {
     pub site: String,
     pub probe: String,
     pub rows: u64,
+    /// Wall time; with `--repeat N`, the median of the N runs.
     pub ms: f64,
+    /// With `--repeat N`: each run's wall time, for the spread.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples_ms: Vec<f64>,
+    /// CPU time of the thread that ran it (median with `--repeat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<f64>,
+    /// SQLite's virtual-machine steps for the query: the same on a busy machine as on an idle
+    /// one, so a budget or `compare` on it does not flake (embedded engine only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_steps: Option<u64>,
 }
 
 /// One upload (online) or `-connect` (offline) of a week, with every attempt it made.
@@ -73,6 +84,17 @@ pub struct UploadAttempt {
     /// Kept in `attempts.jsonl`.
     #[serde(skip)]
     pub began_at: Option<f64>,
+}
+
+/// The median of `values` (not empty); sorts them.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
 }
 
 /// Now, in seconds since the Unix epoch, as the service's receipts state time.

@@ -186,7 +186,7 @@ async fn a_restart_between_storing_and_marking_sends_nothing_twice() {
     let hierarchies = &seeded.hierarchies;
     let own = &hierarchies[0];
     let db = own.top().db.as_ref();
-    harness::pipeline::collect::collect_week(hierarchies, 1, None, &[])
+    harness::pipeline::collect::collect_week(hierarchies, 1, &Default::default(), &[])
         .await
         .unwrap();
 
@@ -225,7 +225,7 @@ async fn a_restart_between_storing_and_marking_sends_nothing_twice() {
     assert_eq!(upstream.receipts().await.unwrap().len(), 1, "stored once");
 
     // Week 2: only week 2's runs go.
-    harness::pipeline::collect::collect_week(hierarchies, 2, None, &[])
+    harness::pipeline::collect::collect_week(hierarchies, 2, &Default::default(), &[])
         .await
         .unwrap();
     submit::submit_week(&scenario, hierarchies, 2, &layout.transfer(2), &upstream)

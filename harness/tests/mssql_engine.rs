@@ -46,6 +46,7 @@ fn options(out: &std::path::Path) -> RunOptions {
         },
         progress: false,
         probes: None,
+        repeat: 1,
     }
 }
 

@@ -17,6 +17,7 @@ macro_rules! outln {
 }
 
 mod check;
+mod compare;
 mod exit;
 mod probes;
 mod run;
@@ -74,6 +75,9 @@ pub enum Command {
     },
     /// List the probe catalog: name, level, category, description.
     Probes(probes::ProbesArgs),
+    /// Compare two runs' report.json per scenario, site and probe; exit 1 when a probe got
+    /// slower past the threshold and beyond the noise (`run --repeat N` measures the noise).
+    Compare(compare::CompareArgs),
 }
 
 impl Command {
@@ -87,6 +91,7 @@ impl Command {
             Command::View(args) => view::view(args),
             Command::Sct { command } => sct::execute(command),
             Command::Probes(args) => probes::list(args),
+            Command::Compare(args) => compare::compare(args),
         })
     }
 }

@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// faults, the probes each site ran, replication, and every upload attempt.
     #[arg(long)]
     timeline: bool,
+    /// Make each weekly collection N times and keep the median time per probe and site, with
+    /// every run's time in report.json (`samples_ms`) for `harness compare`'s noise.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
 }
 
 pub fn run(args: RunArgs) -> Outcome {
@@ -61,6 +65,7 @@ pub fn run(args: RunArgs) -> Outcome {
         },
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         probes: args.probes.clone(),
+        repeat: args.repeat,
     };
     // Every scenario is validated before any runs: a typo in the tenth must not cost the first
     // nine's run time.

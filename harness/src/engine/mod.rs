@@ -180,6 +180,12 @@ pub struct ProbeRun {
     pub rows: u64,
     pub elapsed: Duration,
     pub error: Option<String>,
+    /// The virtual-machine steps SQLite took for the probe's query: a cost that does not
+    /// depend on the machine's load (the embedded engine only).
+    pub vm_steps: Option<u64>,
+    /// CPU time of the thread that ran the probe (query and storing its rows): unlike wall
+    /// time, not stretched by other sites' work on a shared core.
+    pub cpu: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]

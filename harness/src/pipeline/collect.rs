@@ -4,7 +4,7 @@
 use super::seed::{SeededHierarchy, SeededSite};
 use crate::engine::{EngineError, WeeklyRun};
 use crate::finding::{Finding, FindingCode};
-use crate::report::ProbeTiming;
+use crate::report::{ProbeTiming, median};
 
 /// What collecting told: each probe's timing, and what went wrong.
 #[derive(Debug, Default)]
@@ -20,13 +20,31 @@ impl Collected {
     }
 }
 
+/// How the weekly runs are made and held: the budget, and how many times each is run (the
+/// run is idempotent: a repeat replaces the week's rows with the same rows).
+#[derive(Debug, Clone, Copy)]
+pub struct Collection {
+    pub budget_ms_per_1k_clients: Option<f64>,
+    /// `--repeat N`: each site's weekly run made N times; timings are the medians.
+    pub repeat: u32,
+}
+
+impl Default for Collection {
+    fn default() -> Self {
+        Self {
+            budget_ms_per_1k_clients: None,
+            repeat: 1,
+        }
+    }
+}
+
 /// Every site of every hierarchy makes the weekly run that falls in the top-level site's cycle
 /// `week` — its own run, on its own calendar (a primary installed later runs later) — but the
 /// scenario's own sites in `down` (their database is down: no run, no record).
 pub async fn collect_week(
     hierarchies: &[SeededHierarchy],
     week: u32,
-    budget_ms_per_1k_clients: Option<f64>,
+    collection: &Collection,
     down: &[String],
 ) -> Result<Collected, EngineError> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -53,7 +71,7 @@ pub async fn collect_week(
                         probes: catalog,
                     };
                     let label = hierarchy.site_label(&site.model.code);
-                    collect_site(site, &label, &run, budget_ms_per_1k_clients).await
+                    collect_site(site, &label, &run, collection).await
                 }
             })
             .buffered(super::seed::parallel_sites())
@@ -71,11 +89,17 @@ pub async fn collect_site(
     site: &SeededSite,
     label: &str,
     run: &WeeklyRun<'_>,
-    budget_ms_per_1k_clients: Option<f64>,
+    collection: &Collection,
 ) -> Result<Collected, EngineError> {
-    let outcome = site.db.run_weekly(run).await?;
+    let mut outcomes = Vec::new();
+    for _ in 0..collection.repeat.max(1) {
+        outcomes.push(site.db.run_weekly(run).await?);
+    }
+    let repeated = outcomes.len() > 1;
     let mut collected = Collected::default();
-    for p in outcome.probes {
+    // The last run's rows are the ones kept; every run returns the same.
+    let last = outcomes.last().expect("at least one run");
+    for (k, p) in last.probes.iter().enumerate() {
         if let Some(error) = &p.error {
             collected.findings.push(
                 Finding::new(
@@ -87,18 +111,37 @@ pub async fn collect_site(
                 .probe(p.probe),
             );
         }
+        let mut samples: Vec<f64> = outcomes
+            .iter()
+            .map(|o| o.probes[k].elapsed.as_secs_f64() * 1e3)
+            .collect();
+        let mut cpu: Vec<f64> = outcomes
+            .iter()
+            .filter_map(|o| Some(o.probes[k].cpu?.as_secs_f64() * 1e3))
+            .collect();
         collected.timings.push(ProbeTiming {
             week: run.week,
             site: label.to_string(),
             probe: p.probe.to_string(),
             rows: p.rows,
-            ms: p.elapsed.as_secs_f64() * 1e3,
+            ms: median(&mut samples.clone()),
+            samples_ms: if repeated {
+                std::mem::take(&mut samples)
+            } else {
+                Vec::new()
+            },
+            cpu_ms: (!cpu.is_empty()).then(|| median(&mut cpu)),
+            vm_steps: p.vm_steps,
         });
     }
-    if let Some(budget) = budget_ms_per_1k_clients
+    if let Some(budget) = collection.budget_ms_per_1k_clients
         && site.model.clients > 0
     {
-        let per_1k = outcome.elapsed.as_secs_f64() * 1e3 / (f64::from(site.model.clients) / 1000.0);
+        let mut elapsed: Vec<f64> = outcomes
+            .iter()
+            .map(|o| o.elapsed.as_secs_f64() * 1e3)
+            .collect();
+        let per_1k = median(&mut elapsed) / (f64::from(site.model.clients) / 1000.0);
         if per_1k > budget {
             collected.findings.push(
                 Finding::new(

@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// `--probes`: the user's probes, in place of each scenario's `[run] probes_dir`.
     pub probes: Option<PathBuf>,
+    /// `--repeat N`: each weekly collection made N times, its timings the medians.
+    pub repeat: u32,
 }
 
 impl RunOptions {
@@ -145,6 +147,7 @@ pub async fn run_scenario(
             week,
             &layout,
             &upstream,
+            options.repeat,
             &mut week_record,
         )
         .await?;
@@ -256,6 +259,7 @@ async fn run_week(
     week: u32,
     layout: &ScenarioLayout,
     upstream: &Upstream,
+    repeat: u32,
     record: &mut WeekRecord<'_>,
 ) -> Result<(), RunError> {
     let hierarchies = &seeded.hierarchies;
@@ -264,9 +268,12 @@ async fn run_week(
     }
 
     let t = Instant::now();
-    let budget = scenario.budget.collect_ms_per_1k_clients;
+    let collection = collect::Collection {
+        budget_ms_per_1k_clients: scenario.budget.collect_ms_per_1k_clients,
+        repeat,
+    };
     let db_down = faults::sites_struck(scenario, week, FaultKind::SiteDbDown);
-    let collected = collect::collect_week(hierarchies, week, budget, &db_down).await?;
+    let collected = collect::collect_week(hierarchies, week, &collection, &db_down).await?;
     record.timings.probes.extend(collected.timings);
     record.findings.extend(collected.findings);
     record.stages.collect_ms += ms(t);

@@ -197,7 +197,10 @@ impl MixSpec {
             ("os_age_months", &self.os_age_months, 600),
         ] {
             for key in map.keys() {
-                if key.parse::<u32>().map_or(true, |v| v > max) {
+                if key
+                    .parse::<u32>()
+                    .map_or(true, |v| v > max || v.to_string() != *key)
+                {
                     problems.push((
                         field,
                         format!("`{key}` is not a whole number from 0 to {max}"),

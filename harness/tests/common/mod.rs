@@ -114,6 +114,7 @@ pub fn options(out: &Path) -> RunOptions {
         },
         progress: false,
         probes: None,
+        repeat: 1,
     }
 }
 

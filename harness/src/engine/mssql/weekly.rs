@@ -66,12 +66,16 @@ fn outcome_of(probe: &'static Probe, reported: &[ProbeReport]) -> ProbeRun {
             rows: r.rows,
             elapsed: Duration::from_millis(r.duration_ms),
             error: r.error.clone(),
+            vm_steps: None,
+            cpu: None,
         },
         None => ProbeRun {
             probe: probe.name,
             rows: 0,
             elapsed: Duration::ZERO,
             error: Some("TEL_RunWeekly did not report this probe".into()),
+            vm_steps: None,
+            cpu: None,
         },
     }
 }

@@ -26,12 +26,12 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// [`SITE_COLLATION`]'s comparison: ASCII case folded, trailing spaces ignored.
+/// It runs for every comparison of a grouping sort, so it compares in place, allocating nothing.
 pub fn site_collation(a: &str, b: &str) -> std::cmp::Ordering {
-    let folded = |s: &str| {
+    fn folded(s: &str) -> impl Iterator<Item = u8> + '_ {
         s.trim_end_matches(' ')
             .bytes()
             .map(|b| b.to_ascii_lowercase())
-            .collect::<Vec<u8>>()
-    };
-    folded(a).cmp(&folded(b))
+    }
+    folded(a).cmp(folded(b))
 }

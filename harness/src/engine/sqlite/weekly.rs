@@ -55,11 +55,13 @@ fn run_probes(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOutcome
     };
     for probe in &work.probes {
         let probe_start = Instant::now();
-        let (rows, error) = match store_probe(&mut tx, work, probe, &hierarchy_hash) {
-            Ok(n) => (n, None),
-            Err(e) => (0, Some(e.to_string())),
+        let cpu_start = cpu_time::ThreadTime::try_now().ok();
+        let (rows, vm_steps, error) = match store_probe(&mut tx, work, probe, &hierarchy_hash) {
+            Ok((n, steps)) => (n, Some(steps), None),
+            Err(e) => (0, None, Some(e.to_string())),
         };
         let elapsed = probe_start.elapsed();
+        let cpu = cpu_start.and_then(|t| t.try_elapsed().ok());
         tx.execute(
             "INSERT INTO TEL_ProbeRunHistory (Week, ProbeName, DurationMs, Error)
              VALUES (?1, ?2, ?3, ?4)",
@@ -83,6 +85,8 @@ fn run_probes(conn: &mut Connection, work: &Work) -> rusqlite::Result<RunOutcome
             rows,
             elapsed,
             error,
+            vm_steps,
+            cpu,
         });
     }
     outcome.elapsed = start.elapsed();
@@ -110,14 +114,14 @@ fn forget_week(tx: &Transaction<'_>, work: &Work) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Runs one probe and stores its rows; returns how many. A probe that fails part-way leaves no
-/// rows behind (its own savepoint is rolled back).
+/// Runs one probe and stores its rows; returns how many, and the query's virtual-machine steps.
+/// A probe that fails part-way leaves no rows behind (its own savepoint is rolled back).
 fn store_probe(
     tx: &mut Transaction<'_>,
     work: &Work,
     probe: &Probe,
     hierarchy_hash: &str,
-) -> rusqlite::Result<u64> {
+) -> rusqlite::Result<(u64, u64)> {
     let savepoint = tx.savepoint()?;
     let stored = store_rows(&savepoint, work, probe, hierarchy_hash)?;
     savepoint.commit()?;
@@ -129,8 +133,8 @@ fn store_rows(
     work: &Work,
     probe: &Probe,
     hierarchy_hash: &str,
-) -> rusqlite::Result<u64> {
-    let rows = run_probe(tx, probe.sql(Dialect::Sqlite), work.week, &work.started_on)?;
+) -> rusqlite::Result<(u64, u64)> {
+    let (rows, steps) = run_probe(tx, probe.sql(Dialect::Sqlite), work.week, &work.started_on)?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO TEL_TelemetryResults
            (Week, ProbeName, SiteHash, HierarchyHash, RowNo, ResultData, CollectedOn)
@@ -148,7 +152,7 @@ fn store_rows(
             work.started_on
         ])?;
     }
-    Ok(rows.len() as u64)
+    Ok((rows.len() as u64, steps))
 }
 
 /// The run's line in `TEL_RunHistory`.
@@ -201,7 +205,7 @@ fn run_probe(
     sql: &str,
     week: u32,
     week_start: &str,
-) -> rusqlite::Result<Vec<usage_protocol::payload::Row>> {
+) -> rusqlite::Result<(Vec<usage_protocol::payload::Row>, u64)> {
     DEADLINE.with(|d| *d.lock().expect("deadline") = Instant::now() + probe_time_limit());
     let rows = read_rows(conn, sql, week, week_start);
     DEADLINE.with(|d| *d.lock().expect("deadline") = Instant::now() + probe_time_limit());
@@ -223,7 +227,7 @@ fn read_rows(
     sql: &str,
     week: u32,
     week_start: &str,
-) -> rusqlite::Result<Vec<usage_protocol::payload::Row>> {
+) -> rusqlite::Result<(Vec<usage_protocol::payload::Row>, u64)> {
     let mut stmt = conn.prepare(sql)?;
     if let Some(index) = stmt.parameter_index(":week")? {
         stmt.raw_bind_parameter(index, week)?;
@@ -246,7 +250,9 @@ fn read_rows(
         }
         out.push(map);
     }
-    Ok(out)
+    drop(rows);
+    let steps = stmt.get_status(rusqlite::StatementStatus::VmStep);
+    Ok((out, u64::try_from(steps).unwrap_or(0)))
 }
 
 fn to_json(value: ValueRef<'_>) -> Value {

@@ -1,0 +1,142 @@
+//! `run --repeat` and `harness compare`: a probe made slower is caught, the noise is not, and
+//! the virtual-machine steps are the same run after run.
+
+mod common;
+
+use std::path::Path;
+
+use harness::pipeline::run_scenario;
+use harness::report::RunReport;
+use serde_json::Value;
+
+async fn report(out: &Path, repeat: u32) -> Value {
+    let mut options = common::options(out);
+    options.repeat = repeat;
+    let scenario = common::shipped("smoke.toml");
+    let report = run_scenario(&scenario, &options).await.unwrap();
+    serde_json::to_value(RunReport::new(vec![report])).unwrap()
+}
+
+fn write(dir: &Path, name: &str, report: &Value) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec(report).unwrap()).unwrap();
+    path
+}
+
+fn compare(base: &Path, new: &Path, metric: &str) -> (i32, String) {
+    let out = common::harness_command()
+        .arg("compare")
+        .arg(base)
+        .arg(new)
+        .args(["--metric", metric])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The timing of `probe` in a report.
+fn probe<'a>(report: &'a mut Value, name: &str) -> &'a mut Value {
+    report["scenarios"][0]["timings"]["probes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["probe"] == name)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_slower_probe_is_caught_and_noise_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = report(&dir.path().join("a"), 3).await;
+    let again = report(&dir.path().join("b"), 3).await;
+
+    // Repeats are recorded; steps are the same from one run to the next.
+    let timings = base["scenarios"][0]["timings"]["probes"]
+        .as_array()
+        .unwrap();
+    assert!(
+        timings
+            .iter()
+            .all(|p| p["samples_ms"].as_array().unwrap().len() == 3)
+    );
+    let steps = |r: &Value| -> Vec<Value> {
+        r["scenarios"][0]["timings"]["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["vm_steps"].clone())
+            .collect()
+    };
+    assert!(
+        steps(&base)
+            .iter()
+            .all(|s| s.as_u64().is_some_and(|s| s > 0))
+    );
+    assert_eq!(steps(&base), steps(&again));
+
+    let base_file = write(dir.path(), "base.json", &base);
+    let (code, text) = compare(&base_file, &base_file, "steps");
+    assert_eq!(code, 0, "{text}");
+
+    // Noise: a median 25 % higher but within twice the spread of the samples is not a
+    // regression; the same median with tight samples, far past the spread, is.
+    let p = probe(&mut base, "TEL_ClientVersions");
+    p["samples_ms"] = serde_json::json!([1.0, 2.0, 3.0]);
+    let base_file = write(dir.path(), "base.json", &base);
+    let mut noisy = base.clone();
+    probe(&mut noisy, "TEL_ClientVersions")["samples_ms"] = serde_json::json!([2.4, 2.5, 2.6]);
+    let (code, text) = compare(&base_file, &write(dir.path(), "noisy.json", &noisy), "time");
+    assert_eq!(code, 0, "{text}");
+    let mut slower = base.clone();
+    probe(&mut slower, "TEL_ClientVersions")["samples_ms"] = serde_json::json!([6.9, 7.0, 7.1]);
+    let (code, text) = compare(
+        &base_file,
+        &write(dir.path(), "slower.json", &slower),
+        "time",
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("SLOWER  smoke/P01/TEL_ClientVersions"),
+        "{text}"
+    );
+    assert!(text.contains("1 slower"), "{text}");
+
+    // A query that takes twice the steps is caught without any noise to allow for.
+    let mut more_steps = base.clone();
+    let p = probe(&mut more_steps, "TEL_OSVersions");
+    p["vm_steps"] = Value::from(p["vm_steps"].as_u64().unwrap() * 2);
+    let (code, text) = compare(
+        &base_file,
+        &write(dir.path(), "steps.json", &more_steps),
+        "steps",
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("TEL_OSVersions") && text.contains("+100.0 %"),
+        "{text}"
+    );
+
+    // The change per probe, as a page with its chart.
+    let html = dir.path().join("change.html");
+    let out = common::harness_command()
+        .arg("compare")
+        .arg(&base_file)
+        .arg(dir.path().join("slower.json"))
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("TEL_ClientVersions"));
+
+    // Not a report: exit 2.
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{\"x\": 1}").unwrap();
+    let (code, text) = compare(&base_file, &junk, "time");
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("is not a harness report.json"), "{text}");
+}
