@@ -86,6 +86,17 @@ pub struct UploadAttempt {
     pub began_at: Option<f64>,
 }
 
+/// This machine's name, as the kernel knows it; `unknown` when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The median of `values` (not empty); sorts them.
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -301,6 +312,84 @@ impl ScenarioReport {
         self
     }
 
+    /// This scenario's lines of the summary: its verdict, stages, findings and unmet
+    /// expectations — printed as soon as it finishes.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let s = self;
+        let mut out = String::new();
+        let verdict = if s.met_expectations { "ok  " } else { "FAIL" };
+        if let Some(error) = &s.error {
+            let _ = writeln!(out, "{verdict} {:<28} did not run: {error}", s.name);
+            return out;
+        }
+        let _ = writeln!(
+            out,
+            "{verdict} {:<28} outcome={}{} uploads={} retries={} probes_checked={} mismatches={} findings={} seed={} engine={} {:.1}s",
+            s.name,
+            s.outcome.as_str(),
+            if s.outcome == s.expected_outcome && s.outcome == Outcome::Fail {
+                " (expected)"
+            } else {
+                ""
+            },
+            s.uploads_accepted,
+            s.timings
+                .uploads
+                .iter()
+                .map(|u| u.attempts.saturating_sub(1))
+                .sum::<u32>(),
+            s.probes_checked,
+            s.mismatches,
+            s.findings.len(),
+            s.seed,
+            s.engine,
+            s.timings.stages.total_ms / 1e3,
+        );
+        if s.error.is_none() {
+            let st = &s.timings.stages;
+            let _ = writeln!(
+                out,
+                "     stages: seed {:.0} ms, collect {:.0} ms, replicate {:.0} ms, submit {:.0} ms, check {:.0} ms",
+                st.seed_ms, st.collect_ms, st.replicate_ms, st.submit_ms, st.check_ms
+            );
+            if s.unchecked > 0 {
+                let _ = writeln!(
+                    out,
+                    "     unchecked: {} probe run(s) of {} (no expected rows; times and row counts in report.json)",
+                    s.unchecked,
+                    s.unchecked_probes.join(", ")
+                );
+            }
+            if s.timings.transport_wait_s > 0.0 {
+                let _ = writeln!(
+                    out,
+                    "     transport: waited {} between attempts ({})",
+                    human_duration(s.timings.transport_wait_s),
+                    s.retry_policy.waits
+                );
+            }
+        }
+        for f in s.findings.iter().take(10) {
+            let severity = match f.severity {
+                Severity::Error => "finding",
+                Severity::Info => "info",
+            };
+            let _ = writeln!(out, "     {severity} {}: {}", f.code, f.message);
+        }
+        if s.findings.len() > 10 {
+            let _ = writeln!(
+                out,
+                "     … and {} more findings (see report.json)",
+                s.findings.len() - 10
+            );
+        }
+        for failure in &s.expectation_failures {
+            let _ = writeln!(out, "     not met: {failure}");
+        }
+        out
+    }
+
     /// A report for a scenario that could not run.
     pub fn errored(name: &str, file: &str, error: String) -> Self {
         Self {
@@ -333,6 +422,12 @@ fn human_duration(seconds: f64) -> String {
 #[derive(Debug, Serialize)]
 pub struct RunReport {
     pub harness_version: &'static str,
+    /// The commit the harness was built from (`unknown` outside a git checkout).
+    pub git_commit: &'static str,
+    /// When the report was made, RFC 3339, UTC.
+    pub created_at: String,
+    /// The machine it ran on.
+    pub host: String,
     pub scenarios: Vec<ScenarioReport>,
     pub met: usize,
     pub not_met: usize,
@@ -343,6 +438,10 @@ impl RunReport {
         let met = scenarios.iter().filter(|s| s.met_expectations).count();
         Self {
             harness_version: env!("CARGO_PKG_VERSION"),
+            git_commit: crate::manifest::GIT_COMMIT,
+            created_at: chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            host: host_name(),
             not_met: scenarios.len() - met,
             met,
             scenarios,
@@ -359,80 +458,21 @@ impl RunReport {
         usage_protocol::durable::write_file(path, self.html().as_bytes())
     }
 
-    /// The human summary: a line per scenario, its findings and unmet expectations.
+    /// The human summary: a block per scenario ([`ScenarioReport::summary`]), then the totals.
     pub fn summary(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        for s in &self.scenarios {
-            let verdict = if s.met_expectations { "ok  " } else { "FAIL" };
-            let _ = writeln!(
-                out,
-                "{verdict} {:<28} outcome={:<4} uploads={} retries={} probes_checked={} mismatches={} findings={} seed={} engine={} {:.1}s",
-                s.name,
-                s.outcome.as_str(),
-                s.uploads_accepted,
-                s.timings
-                    .uploads
-                    .iter()
-                    .map(|u| u.attempts.saturating_sub(1))
-                    .sum::<u32>(),
-                s.probes_checked,
-                s.mismatches,
-                s.findings.len(),
-                s.seed,
-                s.engine,
-                s.timings.stages.total_ms / 1e3,
-            );
-            if s.error.is_none() {
-                let st = &s.timings.stages;
-                let _ = writeln!(
-                    out,
-                    "     stages: seed {:.0} ms, collect {:.0} ms, replicate {:.0} ms, submit {:.0} ms, check {:.0} ms",
-                    st.seed_ms, st.collect_ms, st.replicate_ms, st.submit_ms, st.check_ms
-                );
-                if s.unchecked > 0 {
-                    let _ = writeln!(
-                        out,
-                        "     unchecked: {} probe run(s) of {} (no expected rows; times and row counts in report.json)",
-                        s.unchecked,
-                        s.unchecked_probes.join(", ")
-                    );
-                }
-                if s.timings.transport_wait_s > 0.0 {
-                    let _ = writeln!(
-                        out,
-                        "     transport: waited {} between attempts ({})",
-                        human_duration(s.timings.transport_wait_s),
-                        s.retry_policy.waits
-                    );
-                }
-            }
-            for f in s.findings.iter().take(10) {
-                let severity = match f.severity {
-                    Severity::Error => "finding",
-                    Severity::Info => "info",
-                };
-                let _ = writeln!(out, "     {severity} {}: {}", f.code, f.message);
-            }
-            if s.findings.len() > 10 {
-                let _ = writeln!(
-                    out,
-                    "     … and {} more findings (see report.json)",
-                    s.findings.len() - 10
-                );
-            }
-            for failure in &s.expectation_failures {
-                let _ = writeln!(out, "     not met: {failure}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "{} scenario(s): {} met expectations, {} did not",
+        let mut out: String = self.scenarios.iter().map(ScenarioReport::summary).collect();
+        out.push_str(&self.totals());
+        out
+    }
+
+    /// The last line of the summary: how many scenarios met their expectations.
+    pub fn totals(&self) -> String {
+        format!(
+            "{} scenario(s): {} met expectations, {} did not\n",
             self.scenarios.len(),
             self.met,
             self.not_met
-        );
-        out
+        )
     }
 
     /// JUnit XML: a suite per scenario; a test case for its expectations (outcome, upload

@@ -351,3 +351,77 @@ fn the_timeline_tells_offline_weeks_and_zero_waits() {
         "{stdout}"
     );
 }
+
+/// Each scenario's line is printed as it finishes: CI shows progress, not silence until the end.
+#[test]
+fn each_scenario_is_reported_as_soon_as_it_finishes() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(
+        dir.path(),
+        "first.toml",
+        &smoke().replace("name = \"smoke\"", "name = \"first\""),
+    );
+    let slow = write(
+        dir.path(),
+        "slow.toml",
+        &smoke()
+            .replace("name = \"smoke\"", "name = \"slow\"")
+            .replace("clients = 2000", "clients = 60000")
+            .replace("weeks = 1", "weeks = 3")
+            .replace("uploads = 1", "uploads = 3")
+            .replace(
+                "collect_ms_per_1k_clients = 250",
+                "collect_ms_per_1k_clients = 100000",
+            ),
+    );
+    let mut child = harness()
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&first)
+        .arg(&slow)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    assert!(line.starts_with("ok   first"), "{line}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first scenario's line came only after the run ended"
+    );
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    assert!(rest.iter().any(|l| l.starts_with("ok   slow")), "{rest:?}");
+}
+
+/// `RUST_LOG=info` narrates the stages, and a log written to a file or a pipe has no colour
+/// codes.
+#[test]
+fn the_log_narrates_the_stages_without_colour_codes_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "smoke.toml", &smoke());
+    let out = harness()
+        .env("RUST_LOG", "info")
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    for stage in [
+        "seeding the site databases",
+        "collect:",
+        "replicate:",
+        "submit:",
+        "submitted",
+        "checking",
+    ] {
+        assert!(log.contains(stage), "{stage}: {log}");
+    }
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log}"
+    );
+}

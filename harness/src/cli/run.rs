@@ -103,18 +103,21 @@ pub fn run(args: RunArgs) -> Outcome {
     let mut reports = Vec::new();
     let mut unavailable = false;
     for scenario in &scenarios {
-        match runtime.block_on(pipeline::run_scenario(scenario, &options)) {
-            Ok(report) => reports.push(report),
+        let report = match runtime.block_on(pipeline::run_scenario(scenario, &options)) {
+            Ok(report) => report,
             Err(e) => {
                 eprintln!("error: scenario {}: {e}", scenario.name);
                 unavailable = true;
-                reports.push(ScenarioReport::errored(
+                ScenarioReport::errored(
                     &scenario.name,
                     &scenario.path.display().to_string(),
                     e.to_string(),
-                ));
+                )
             }
-        }
+        };
+        // Each scenario's lines as soon as it finishes, not after the last.
+        out!("{}", report.summary());
+        reports.push(report);
     }
     if args.timeline {
         for (scenario, report) in scenarios.iter().zip(&reports) {
@@ -124,7 +127,7 @@ pub fn run(args: RunArgs) -> Outcome {
         }
     }
     let report = RunReport::new(reports);
-    out!("{}", report.summary());
+    out!("{}", report.totals());
     let layout = RunLayout::new(&options.out);
     fs_err::create_dir_all(layout.root())?;
     write_outputs(&report, &layout.report_json(), args.junit.as_deref())?;

@@ -123,6 +123,12 @@ pub async fn run_scenario(
 
     let t = Instant::now();
     let engine = options.engine.unwrap_or(scenario.run.engine);
+    tracing::info!(
+        scenario = %scenario.name,
+        engine = engine.as_str(),
+        seed = scenario.seed,
+        "seeding the site databases"
+    );
     let seeded =
         seed::seed_scenario(&scenario, catalog, engine, &layout, &upstream, &progress).await?;
     timings.seeding = seeded
@@ -131,6 +137,7 @@ pub async fn run_scenario(
         .flat_map(|h| h.sites.iter().map(|s| s.seeding.clone()))
         .collect();
     stages.seed_ms = ms(t);
+    tracing::info!(scenario = %scenario.name, ms = stages.seed_ms, "seeded");
 
     let mut staged = Staged::default();
     staged.findings.extend(beyond_support(&scenario));
@@ -165,6 +172,7 @@ pub async fn run_scenario(
     manifest::write(&layout, &manifest, &timings.uploads)?;
 
     let t = Instant::now();
+    tracing::info!(scenario = %scenario.name, "checking what the upstream received");
     let verified = verify(&scenario, &seeded, &upstream, &staged, &timings).await?;
     let mut findings = staged.findings;
     findings.extend(verified.findings);
@@ -268,6 +276,7 @@ async fn run_week(
     }
 
     let t = Instant::now();
+    tracing::info!(scenario = %scenario.name, week, "collect: the weekly queries at each site");
     let collection = collect::Collection {
         budget_ms_per_1k_clients: scenario.budget.collect_ms_per_1k_clients,
         repeat,
@@ -278,7 +287,14 @@ async fn run_week(
     record.findings.extend(collected.findings);
     record.stages.collect_ms += ms(t);
 
+    tracing::info!(
+        scenario = %scenario.name,
+        week,
+        probe_runs = record.timings.probes.len(),
+        "collected"
+    );
     let t = Instant::now();
+    tracing::info!(scenario = %scenario.name, week, "replicate: primaries to the CAS");
     let pass = replicate::PassFaults {
         down: faults::replication_down(scenario, week),
         db_down: db_down.clone(),
@@ -289,6 +305,7 @@ async fn run_week(
     record.stages.replicate_ms += ms(t);
 
     let t = Instant::now();
+    tracing::info!(scenario = %scenario.name, week, "submit: the service connection point's check");
     let top_down = db_down.contains(&hierarchies[0].top().model.code);
     let submitted = if top_down || faults::strikes(scenario, week, FaultKind::ScpDown) {
         submit::Submitted::default() // nothing leaves this week; the backlog waits
@@ -302,6 +319,16 @@ async fn run_week(
         )
         .await?
     };
+    for upload in &submitted.uploads {
+        tracing::info!(
+            scenario = %scenario.name,
+            week,
+            attempts = upload.attempts,
+            receipt = upload.receipt.as_deref().unwrap_or("-"),
+            error = upload.error.as_deref().unwrap_or("-"),
+            "submitted"
+        );
+    }
     record.timings.uploads.extend(submitted.uploads);
     record.findings.extend(submitted.findings);
     record.connected.extend(submitted.connected);
