@@ -8,7 +8,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::fmt::Write as _;
+
+use plotters::prelude::*;
 use serde::Deserialize;
+
+use crate::report::html::{Drawn, STYLE, WIDTH, category_label, chart, err, escape, row};
 
 /// What is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -312,4 +317,109 @@ impl Comparison {
         }
         out
     }
+}
+
+/// The most changes the comparison chart shows (the largest, either way).
+const TOP_CHANGES: usize = 30;
+
+impl Comparison {
+    /// `harness compare --html`: the change per probe as a chart and a table.
+    pub fn html(&self) -> String {
+        use Verdict;
+        let mut page = String::new();
+        let _ = write!(
+            page,
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>harness compare</title><style>{STYLE}</style></head><body>\n\
+             <h1>harness compare</h1>\n<p>{} probe timing(s) compared by {}: <span class=\"{}\">{} \
+             slower</span> past {} % and twice the noise.</p>\n",
+            self.changes.len(),
+            self.metric.as_str(),
+            if self.regressions() > 0 { "fail" } else { "ok" },
+            self.regressions(),
+            self.threshold_percent,
+        );
+        chart(&mut page, "Change per probe", change_chart(self));
+        page.push_str("<table><tr><th>scenario</th><th>site</th><th>probe</th><th>base</th><th>new</th><th>change</th><th>noise</th><th>verdict</th></tr>\n");
+        for c in &self.changes {
+            let verdict = match c.verdict {
+                Verdict::Slower => "<span class=\"fail\">slower</span>",
+                Verdict::Faster => "<span class=\"ok\">faster</span>",
+                Verdict::Same => "same",
+            };
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:+.1} %</td><td>±{:.3}</td><td>{verdict}</td></tr>",
+                escape(&c.scenario),
+                escape(&c.site),
+                escape(&c.probe),
+                c.base.median,
+                c.new.median,
+                c.percent,
+                c.base.noise.max(c.new.noise),
+            );
+        }
+        page.push_str("</table></body></html>\n");
+        page
+    }
+}
+
+/// Horizontal bars: each probe's change in percent, red when slower beyond the noise, green
+/// when faster, grey within it.
+fn change_chart(comparison: &Comparison) -> Drawn {
+    use Verdict;
+    let mut changes: Vec<&Change> = comparison
+        .changes
+        .iter()
+        .filter(|c| c.percent.is_finite())
+        .collect();
+    changes.sort_by(|a, b| b.percent.abs().total_cmp(&a.percent.abs()));
+    changes.truncate(TOP_CHANGES);
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = changes
+        .iter()
+        .map(|c| format!("{} {}", c.site, c.probe))
+        .collect();
+    let reach = changes
+        .iter()
+        .map(|c| c.percent.abs())
+        .fold(comparison.threshold_percent, f64::max)
+        * 1.1;
+    let height = 80 + 22 * names.len() as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(260)
+            .build_cartesian_2d(-reach..reach, -0.5..(names.len() as f64 - 0.5))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 13))
+            .y_labels(names.len())
+            .y_label_formatter(&category_label(&names))
+            .x_desc("change (%)")
+            .disable_y_mesh()
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(changes.iter().enumerate().map(|(i, c)| {
+                let y = row(i, names.len());
+                let colour = match c.verdict {
+                    Verdict::Slower => RED,
+                    Verdict::Faster => GREEN,
+                    Verdict::Same => RGBColor(160, 160, 160),
+                };
+                Rectangle::new([(0.0, y - 0.35), (c.percent, y + 0.35)], colour.filled())
+            }))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(Some(svg))
 }

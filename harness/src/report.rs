@@ -1,7 +1,7 @@
 //! What a run tells: `report.json` for machines, a short summary for people, and JUnit XML for
 //! CI systems (each scenario a suite, each check a test case).
 
-mod html;
+pub(crate) mod html;
 
 use std::path::Path;
 
@@ -438,7 +438,7 @@ impl RunReport {
         let met = scenarios.iter().filter(|s| s.met_expectations).count();
         Self {
             harness_version: env!("CARGO_PKG_VERSION"),
-            git_commit: crate::manifest::GIT_COMMIT,
+            git_commit: env!("HARNESS_GIT_COMMIT"),
             created_at: chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             host: host_name(),

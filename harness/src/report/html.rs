@@ -14,19 +14,19 @@ use super::{RunReport, ScenarioReport};
 use crate::finding::Severity;
 
 /// Chart size in CSS pixels: the report is read on a laptop screen.
-const WIDTH: u32 = 900;
+pub(crate) const WIDTH: u32 = 900;
 /// The most probes the per-probe chart shows (the slowest).
 const TOP_PROBES: usize = 15;
 /// The most probes the week-over-week chart draws a line for.
 const TOP_WEEKLY: usize = 5;
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:960px}\
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:960px}\
 h1{font-size:1.5em}h2{font-size:1.2em;border-top:1px solid #ccc;padding-top:1em}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;\
 text-align:left;font-size:.9em}.ok{color:#080}.fail{color:#b00}.chart{margin:.5em 0}\
 .note{color:#666;font-size:.9em}";
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     html_escape::encode_text(text).into_owned()
 }
 
@@ -94,7 +94,7 @@ fn scenario(page: &mut String, s: &ScenarioReport) {
 }
 
 /// A chart in its place, or a note of why there is none.
-fn chart(page: &mut String, title: &str, drawn: Result<Option<String>, String>) {
+pub(crate) fn chart(page: &mut String, title: &str, drawn: Result<Option<String>, String>) {
     let _ = writeln!(page, "<h3>{}</h3>", escape(title));
     match drawn {
         Ok(Some(svg)) => {
@@ -136,14 +136,14 @@ fn findings(page: &mut String, s: &ScenarioReport) {
     page.push_str("</table>\n");
 }
 
-type Drawn = Result<Option<String>, String>;
+pub(crate) type Drawn = Result<Option<String>, String>;
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(crate) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
 /// Labels for a category axis drawn on `-0.5..n-0.5`, the first name on top (at `n-1`).
-fn category_label(names: &[String]) -> impl Fn(&f64) -> String + '_ {
+pub(crate) fn category_label(names: &[String]) -> impl Fn(&f64) -> String + '_ {
     move |v| {
         let i = v.round();
         if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
@@ -155,7 +155,7 @@ fn category_label(names: &[String]) -> impl Fn(&f64) -> String + '_ {
 }
 
 /// Where category `index` of `n` is drawn: the first on top.
-fn row(index: usize, n: usize) -> f64 {
+pub(crate) fn row(index: usize, n: usize) -> f64 {
     (n - 1 - index) as f64
 }
 
@@ -443,111 +443,6 @@ fn upload_chart(s: &ScenarioReport) -> Drawn {
                 }
             }
         }
-        root.present().map_err(err)?;
-    }
-    Ok(Some(svg))
-}
-
-/// The most changes the comparison chart shows (the largest, either way).
-const TOP_CHANGES: usize = 30;
-
-impl crate::compare::Comparison {
-    /// `harness compare --html`: the change per probe as a chart and a table.
-    pub fn html(&self) -> String {
-        use crate::compare::Verdict;
-        let mut page = String::new();
-        let _ = write!(
-            page,
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <title>harness compare</title><style>{STYLE}</style></head><body>\n\
-             <h1>harness compare</h1>\n<p>{} probe timing(s) compared by {}: <span class=\"{}\">{} \
-             slower</span> past {} % and twice the noise.</p>\n",
-            self.changes.len(),
-            self.metric.as_str(),
-            if self.regressions() > 0 { "fail" } else { "ok" },
-            self.regressions(),
-            self.threshold_percent,
-        );
-        chart(&mut page, "Change per probe", change_chart(self));
-        page.push_str("<table><tr><th>scenario</th><th>site</th><th>probe</th><th>base</th><th>new</th><th>change</th><th>noise</th><th>verdict</th></tr>\n");
-        for c in &self.changes {
-            let verdict = match c.verdict {
-                Verdict::Slower => "<span class=\"fail\">slower</span>",
-                Verdict::Faster => "<span class=\"ok\">faster</span>",
-                Verdict::Same => "same",
-            };
-            let _ = writeln!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:+.1} %</td><td>±{:.3}</td><td>{verdict}</td></tr>",
-                escape(&c.scenario),
-                escape(&c.site),
-                escape(&c.probe),
-                c.base.median,
-                c.new.median,
-                c.percent,
-                c.base.noise.max(c.new.noise),
-            );
-        }
-        page.push_str("</table></body></html>\n");
-        page
-    }
-}
-
-/// Horizontal bars: each probe's change in percent, red when slower beyond the noise, green
-/// when faster, grey within it.
-fn change_chart(comparison: &crate::compare::Comparison) -> Drawn {
-    use crate::compare::Verdict;
-    let mut changes: Vec<&crate::compare::Change> = comparison
-        .changes
-        .iter()
-        .filter(|c| c.percent.is_finite())
-        .collect();
-    changes.sort_by(|a, b| b.percent.abs().total_cmp(&a.percent.abs()));
-    changes.truncate(TOP_CHANGES);
-    if changes.is_empty() {
-        return Ok(None);
-    }
-    let names: Vec<String> = changes
-        .iter()
-        .map(|c| format!("{} {}", c.site, c.probe))
-        .collect();
-    let reach = changes
-        .iter()
-        .map(|c| c.percent.abs())
-        .fold(comparison.threshold_percent, f64::max)
-        * 1.1;
-    let height = 80 + 22 * names.len() as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(260)
-            .build_cartesian_2d(-reach..reach, -0.5..(names.len() as f64 - 0.5))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 13))
-            .y_labels(names.len())
-            .y_label_formatter(&category_label(&names))
-            .x_desc("change (%)")
-            .disable_y_mesh()
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(changes.iter().enumerate().map(|(i, c)| {
-                let y = row(i, names.len());
-                let colour = match c.verdict {
-                    Verdict::Slower => RED,
-                    Verdict::Faster => GREEN,
-                    Verdict::Same => RGBColor(160, 160, 160),
-                };
-                Rectangle::new([(0.0, y - 0.35), (c.percent, y + 0.35)], colour.filled())
-            }))
-            .map_err(err)?;
         root.present().map_err(err)?;
     }
     Ok(Some(svg))
