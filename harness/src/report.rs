@@ -154,6 +154,20 @@ impl From<&usage_protocol::client::RetryPolicy> for RetryPolicyReport {
     }
 }
 
+/// A budget of the scenario beside what was measured against it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetReport {
+    /// The `[budget]` key.
+    pub budget: &'static str,
+    pub limit: f64,
+    /// The worst measured: the site run that came nearest the limit (or past it).
+    pub worst: f64,
+    pub site: String,
+    pub week: u32,
+    /// Site runs measured against it.
+    pub measured: usize,
+}
+
 /// A check that applied to a scenario, and its own time.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckTime {
@@ -238,6 +252,13 @@ pub struct ScenarioReport {
     pub engine_info: Option<crate::probes::EngineInfo>,
     /// The checks that applied, each with its own time (JUnit makes a test case of each).
     pub checks: Vec<CheckTime>,
+    /// Each budget of the scenario beside the worst measured against it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetReport>,
+    /// The process's peak resident memory during the scenario, in MiB (Linux: the peak is reset
+    /// at the scenario's start; where the kernel refuses, the process's peak so far).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
     pub timings: Timings,
 }
 
@@ -353,6 +374,13 @@ impl ScenarioReport {
                 "     stages: seed {:.0} ms, collect {:.0} ms, replicate {:.0} ms, submit {:.0} ms, check {:.0} ms",
                 st.seed_ms, st.collect_ms, st.replicate_ms, st.submit_ms, st.check_ms
             );
+            for b in &s.budgets {
+                let _ = writeln!(
+                    out,
+                    "     budget {}: worst {:.1} of {} ({} week {}, {} site run(s))",
+                    b.budget, b.worst, b.limit, b.site, b.week, b.measured
+                );
+            }
             if s.unchecked > 0 {
                 let _ = writeln!(
                     out,

@@ -32,6 +32,19 @@ fn smoke_passes_and_writes_reports() {
             .unwrap();
     assert_eq!(report["scenarios"][0]["uploads_accepted"], 1);
     assert_eq!(report["scenarios"][0]["outcome"], "pass");
+    // Where and when, and what it was held to beside what it measured.
+    for key in ["created_at", "host", "git_commit", "harness_version"] {
+        assert!(report[key].as_str().is_some_and(|v| !v.is_empty()), "{key}");
+    }
+    let budget = &report["scenarios"][0]["budgets"][0];
+    assert_eq!(budget["budget"], "collect_ms_per_1k_clients");
+    assert_eq!(budget["limit"], 250.0);
+    assert!(budget["worst"].as_f64().unwrap() > 0.0);
+    assert!(
+        stdout.contains("budget collect_ms_per_1k_clients: worst"),
+        "{stdout}"
+    );
+    assert!(report["scenarios"][0]["peak_rss_mib"].as_f64().unwrap() > 1.0);
     assert!(
         report["scenarios"][0]["timings"]["probes"]
             .as_array()

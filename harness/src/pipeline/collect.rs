@@ -11,12 +11,15 @@ use crate::report::{ProbeTiming, median};
 pub struct Collected {
     pub timings: Vec<ProbeTiming>,
     pub findings: Vec<Finding>,
+    /// What the budget was held to, per site run: (site, week, ms per 1,000 clients).
+    pub per_1k_clients: Vec<(String, u32, f64)>,
 }
 
 impl Collected {
     fn extend(&mut self, other: Collected) {
         self.timings.extend(other.timings);
         self.findings.extend(other.findings);
+        self.per_1k_clients.extend(other.per_1k_clients);
     }
 }
 
@@ -142,6 +145,9 @@ pub async fn collect_site(
             .map(|o| o.elapsed.as_secs_f64() * 1e3)
             .collect();
         let per_1k = median(&mut elapsed) / (f64::from(site.model.clients) / 1000.0);
+        collected
+            .per_1k_clients
+            .push((label.to_string(), run.week, per_1k));
         if per_1k > budget {
             collected.findings.push(
                 Finding::new(

@@ -100,6 +100,7 @@ pub async fn run_scenario(
     options: &RunOptions,
 ) -> Result<ScenarioReport, RunError> {
     let started = Instant::now();
+    reset_peak_rss();
     let catalog = Catalog::of_scenario(scenario, options.probes.as_deref())?;
     crate::engine::sqlite::check_loaded_probes(catalog)?;
     catalog.check_expected_sites(&site_codes(scenario))?;
@@ -141,11 +142,13 @@ pub async fn run_scenario(
 
     let mut staged = Staged::default();
     staged.findings.extend(beyond_support(&scenario));
+    let mut per_1k_clients = Vec::new();
     let mut week_record = WeekRecord {
         stages: &mut stages,
         timings: &mut timings,
         findings: &mut staged.findings,
         connected: &mut staged.connected,
+        per_1k_clients: &mut per_1k_clients,
     };
     for week in 1..=scenario.weeks() {
         run_week(
@@ -202,6 +205,13 @@ pub async fn run_scenario(
         retry_policy: (&options.retry).into(),
         engine_info: Some(seeded.engine_info.clone()),
         checks,
+        budgets: scenario
+            .budget
+            .collect_ms_per_1k_clients
+            .and_then(|limit| budget_report("collect_ms_per_1k_clients", limit, &per_1k_clients))
+            .into_iter()
+            .collect(),
+        peak_rss_mib: peak_rss_mib(),
         timings,
         ..ScenarioReport::default()
     }
@@ -233,6 +243,43 @@ async fn verify(
     ))
 }
 
+/// A budget beside the worst of what was measured against it; None when nothing was.
+fn budget_report(
+    budget: &'static str,
+    limit: f64,
+    measured: &[(String, u32, f64)],
+) -> Option<crate::report::BudgetReport> {
+    let (site, week, worst) = measured.iter().max_by(|a, b| a.2.total_cmp(&b.2))?;
+    Some(crate::report::BudgetReport {
+        budget,
+        limit,
+        worst: *worst,
+        site: site.clone(),
+        week: *week,
+        measured: measured.len(),
+    })
+}
+
+/// Starts a new peak of the process's resident memory (Linux: `clear_refs`); false where the
+/// kernel does not allow it.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The process's peak resident memory since the last reset, in MiB (Linux's `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
 /// One `beyond_supported_scale` finding per site whose counts are above what is supported.
 fn beyond_support(scenario: &Scenario) -> Vec<Finding> {
     std::iter::once(&scenario.hierarchy)
@@ -257,6 +304,8 @@ struct WeekRecord<'a> {
     timings: &'a mut Timings,
     findings: &'a mut Vec<Finding>,
     connected: &'a mut Vec<String>,
+    /// Each site run's collection time per 1,000 clients, for the budget's report.
+    per_1k_clients: &'a mut Vec<(String, u32, f64)>,
 }
 
 /// One weekly cycle: the week's upstream faults, then collect, replicate and submit, then the
@@ -284,6 +333,7 @@ async fn run_week(
     let db_down = faults::sites_struck(scenario, week, FaultKind::SiteDbDown);
     let collected = collect::collect_week(hierarchies, week, &collection, &db_down).await?;
     record.timings.probes.extend(collected.timings);
+    record.per_1k_clients.extend(collected.per_1k_clients);
     record.findings.extend(collected.findings);
     record.stages.collect_ms += ms(t);
 
