@@ -31,5 +31,5 @@ PY
 cd "$data"
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 common=(--checks "$checks" --max-examples "$examples" --request-timeout 15 --max-response-time 15 --no-color)
-python3 -m schemathesis.cli run "$url/openapi.json" -H "Authorization: Bearer $token" --include-path-regex '^/(v1|metrics)' "${common[@]}"
-python3 -m schemathesis.cli run "$url/openapi.json" -H "Authorization: Bearer admin" --include-path-regex '^/admin/(hierarchies|uploads)' "${common[@]}"
+python3 -m schemathesis.cli run "$url/openapi.json" -H "Authorization: Bearer $token" --include-path-regex '^/(v1|metrics|healthz)' "${common[@]}"
+python3 -m schemathesis.cli run "$url/openapi.json" -H "Authorization: Bearer admin" --include-path-regex '^/admin/(hierarchies|uploads|requests)' "${common[@]}"

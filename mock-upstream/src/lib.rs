@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod faults;
+pub mod journal;
 pub mod metrics;
 pub mod server;
 pub mod store;

@@ -7,6 +7,21 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Route → the latency histogram of its answers.
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+/// The upper bounds of the latency histogram's buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    /// Observations at or under each bound (not cumulative; summed when rendered).
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
 }
 
 /// Each counter's name and help text; the text format wants both before the samples.
@@ -46,9 +61,40 @@ impl Metrics {
             .or_default() += by;
     }
 
+    /// Records one answer's latency on `route`.
+    pub fn observe_latency(&self, route: &str, seconds: f64) {
+        let mut latency = self.latency.lock().expect("metrics poisoned");
+        let histogram = latency.entry(route.to_string()).or_default();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
+            histogram.buckets[i] += 1;
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+
     pub fn render(&self) -> String {
         let counters = self.counters.lock().expect("metrics poisoned");
         let mut out = String::new();
+        let name = "upstream_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to answer a request, by route.\n# TYPE {name} histogram"
+        );
+        for (route, h) in self.latency.lock().expect("metrics poisoned").iter() {
+            let mut cumulative = 0;
+            for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n{name}_sum{{route=\"{route}\"}} {}\n{name}_count{{route=\"{route}\"}} {}",
+                h.count, h.sum, h.count
+            );
+        }
         for (name, help) in HELP {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let mut any = false;

@@ -780,6 +780,111 @@ async fn metrics_count_what_happened() {
     assert!(text.contains("upstream_uploads_replayed_total 1"), "{text}");
 }
 
+/// A test author's tools: a health check, a journal of every answered request with a count
+/// verification, and latency histograms.
+#[tokio::test]
+async fn the_journal_tells_a_test_what_the_client_sent() {
+    let s = service().await;
+    let health = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
+
+    s.upload("j1", &payload(HIERARCHY, 1, "online")).await;
+    s.upload("j1", &payload(HIERARCHY, 1, "online")).await;
+    s.http.post(s.url("/v1/usage")).send().await.unwrap(); // no token: 401
+    s.http.get(s.url("/no/such/route")).send().await.unwrap();
+
+    let stored = s
+        .admin_get("/admin/requests?route=/v1/usage&status=201")
+        .await;
+    assert_eq!(stored["count"], 1);
+    assert_eq!(stored["requests"][0]["method"], "POST");
+    assert!(stored["requests"][0]["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        s.admin_get("/admin/requests?route=/v1/usage").await["count"],
+        3
+    );
+    let stranger = s.admin_get("/admin/requests?route=unmatched").await;
+    assert_eq!(stranger["requests"][0]["path"], "/no/such/route");
+
+    // A verification in one call: 200 when the count is the expected one, 412 naming both.
+    let ok = s
+        .http
+        .get(s.url("/admin/requests?route=/v1/usage&status=401&expect_count=1"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let wrong = s
+        .http
+        .get(s.url("/admin/requests?route=/v1/usage&expect_count=5"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    let (code, message) = error_of(wrong, StatusCode::PRECONDITION_FAILED).await;
+    assert_eq!(code, "count_mismatch");
+    assert!(
+        message.contains("expected 5") && message.contains("has 3"),
+        "{message}"
+    );
+    let bad = s
+        .http
+        .get(s.url("/admin/requests?status=teapot"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(bad, StatusCode::BAD_REQUEST).await.0,
+        "invalid_query"
+    );
+    // The journal is the admin's: a client token reads nothing.
+    let refused = s
+        .http
+        .get(s.url("/admin/requests"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("# TYPE upstream_request_duration_seconds histogram"));
+    assert!(
+        metrics.contains("upstream_request_duration_seconds_count{route=\"/v1/usage\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "upstream_request_duration_seconds_bucket{route=\"/v1/usage\",le=\"+Inf\"} 3"
+        )
+    );
+
+    // A reset empties it.
+    let reset = s
+        .http
+        .post(s.url("/admin/reset"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.admin_get("/admin/requests?route=/v1/usage").await["count"],
+        0
+    );
+}
+
 /// Registers `hierarchy` and returns its token.
 async fn register(s: &Service, hierarchy: &str) -> String {
     let answer: Value = s
@@ -1056,9 +1161,11 @@ async fn the_api_description_lists_every_route() {
         [
             "/admin/faults",
             "/admin/hierarchies",
+            "/admin/requests",
             "/admin/reset",
             "/admin/uploads",
             "/admin/uploads/{id}",
+            "/healthz",
             "/metrics",
             "/v1/sct/connect",
             "/v1/updatepacks/{id}",

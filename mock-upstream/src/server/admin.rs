@@ -35,6 +35,7 @@ pub(super) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route("/admin/reset", post(reset))
+        .route("/admin/requests", get(list_requests))
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(state, admin_only))
 }
@@ -147,9 +148,70 @@ async fn clear_faults(State(state): State<Arc<AppState>>) -> Result<StatusCode, 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Forgets every fault, upload and token, on disk too.
+/// `GET /admin/requests?method=&route=&status=&expect_count=`: what the request journal holds
+/// that matches, oldest first. With `expect_count`, a count other than the one expected is
+/// answered 412 naming both — a test's verification in one call.
+#[derive(Debug, Deserialize)]
+struct RequestQuery {
+    method: Option<String>,
+    route: Option<String>,
+    status: Option<String>,
+    expect_count: Option<String>,
+}
+
+async fn list_requests(
+    State(state): State<Arc<AppState>>,
+    query: Result<axum::extract::Query<RequestQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    let axum::extract::Query(q) = query.map_err(|e| bad(e.to_string()))?;
+    let number = |name: &str, value: &Option<String>| -> Result<Option<u64>, ApiError> {
+        value
+            .as_deref()
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| bad(format!("{name} `{v}` is not a whole number")))
+            })
+            .transpose()
+    };
+    let status = number("status", &q.status)?
+        .map(|s| u16::try_from(s).map_err(|_| bad(format!("status {s} is not an HTTP status"))))
+        .transpose()?;
+    let expected = number("expect_count", &q.expect_count)?;
+    let filter = crate::journal::Filter {
+        method: q.method,
+        route: q.route,
+        status,
+    };
+    let (requests, dropped) = state.journal.matching(&filter);
+    if let Some(expected) = expected
+        && expected != requests.len() as u64
+    {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "count_mismatch",
+            format!(
+                "expected {expected} request(s) matching {filter}, the journal has {}{}",
+                requests.len(),
+                if dropped > 0 {
+                    format!(" ({dropped} older request(s) were dropped for room)")
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    Ok(Json(json!({
+        "count": requests.len(),
+        "dropped": dropped,
+        "requests": requests,
+    })))
+}
+
+/// Forgets every fault, upload, token and journalled request, on disk too.
 async fn reset(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiError> {
     state.faults.clear();
+    state.journal.clear();
     state
         .store
         .reset()

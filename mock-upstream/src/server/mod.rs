@@ -19,6 +19,7 @@ mod body;
 mod config;
 mod error;
 mod fault_injection;
+mod journal;
 mod listener;
 mod metrics;
 mod openapi;
@@ -48,6 +49,7 @@ struct AppState {
     faults: Arc<crate::faults::Faults>,
     tokens: crate::auth::Tokens,
     metrics: crate::metrics::Metrics,
+    journal: crate::journal::Journal,
     catalog: crate::update_packs::Catalog,
     config: Config,
     /// Permits to read, inflate and parse an upload: peak memory is this many times one
@@ -73,6 +75,10 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            journal::record,
+        ))
         .with_state(state)
 }
 

@@ -77,11 +77,16 @@ struct ConnectForm {
         list_faults,
         clear_faults,
         reset,
-        metrics
+        list_requests,
+        metrics,
+        healthz
     ),
     components(schemas(
         ErrorBody,
         ErrorDetail,
+        Health,
+        JournalAnswer,
+        JournalEntry,
         RegisterRequest,
         RegisterAnswer,
         ConnectForm,
@@ -274,6 +279,69 @@ fn clear_faults() {}
 )]
 #[allow(dead_code)]
 fn reset() {}
+
+/// `{"status": "ok"}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Health {
+    status: String,
+}
+
+/// One answered request of the journal.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct JournalEntry {
+    /// Seconds since the Unix epoch.
+    at: f64,
+    method: String,
+    /// The route matched, e.g. `/v1/updatepacks/{id}`, or `unmatched`.
+    route: String,
+    path: String,
+    status: u16,
+    latency_ms: f64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct JournalAnswer {
+    count: u64,
+    /// Older requests dropped for room (the journal keeps the last 10,000).
+    dropped: u64,
+    requests: Vec<JournalEntry>,
+}
+
+/// The request journal: what the service answered, filtered; with `expect_count`, a
+/// verification (412 when the count differs).
+#[utoipa::path(
+    get,
+    path = "/admin/requests",
+    params(
+        ("method" = Option<String>, Query, description = "e.g. POST"),
+        ("route" = Option<String>, Query, description = "e.g. /v1/usage"),
+        ("status" = Option<String>, Query, description = "an HTTP status, e.g. 429"),
+        ("expect_count" = Option<String>, Query, description = "the number of matching requests expected"),
+    ),
+    responses(
+        (status = 200, body = JournalAnswer),
+        (status = 400, description = "A parameter is not a number", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 412, description = "Another count than expect_count", body = ErrorBody),
+    ),
+    tag = "faults"
+)]
+#[allow(dead_code)]
+fn list_requests() {}
+
+/// Whether the service answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    responses((status = 200, body = Health)),
+    security(()),
+    tag = "metrics"
+)]
+#[allow(dead_code)]
+fn healthz() {}
 
 /// The counters, in the Prometheus text format.
 #[utoipa::path(

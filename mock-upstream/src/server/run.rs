@@ -112,6 +112,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         faults: faults.clone(),
         tokens,
         metrics: Metrics::default(),
+        journal: crate::journal::Journal::default(),
         catalog: Catalog::shipped(),
         inflating: tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1)),
         config: config.clone(),
