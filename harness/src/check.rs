@@ -145,7 +145,7 @@ pub async fn check_scenario(layout: &ScenarioLayout) -> Result<ScenarioReport, C
     let checks = crate::report::applied_checks(
         &verified.check_ms,
         0.0,
-        scenario.budget.collect_ms_per_1k_clients.is_some(),
+        scenario.budget.collect_ms_per_1k_clients.is_some() || !scenario.budget.probes.is_empty(),
         &findings,
     );
     Ok(ScenarioReport {

@@ -7,6 +7,7 @@
 //! [`report`] tells, with [`finding`]s. A run keeps its record ([`manifest`]), from which
 //! [`check`] verifies it again later. `ARCHITECTURE.md` at the repository's root has the map.
 
+pub mod bench;
 pub mod bounded_file;
 pub mod check;
 pub mod compare;

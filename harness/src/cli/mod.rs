@@ -16,6 +16,7 @@ macro_rules! outln {
     }};
 }
 
+mod bench;
 mod check;
 mod compare;
 mod exit;
@@ -78,6 +79,9 @@ pub enum Command {
     /// Compare two runs' report.json per scenario, site and probe; exit 1 when a probe got
     /// slower past the threshold and beyond the noise (`run --repeat N` measures the noise).
     Compare(compare::CompareArgs),
+    /// Run a scenario at several sizes and fit each probe's exponent of time against clients;
+    /// exit 1 when a probe grows faster than `[budget] probe_scaling_exponent` (1.2 by default).
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
@@ -92,6 +96,7 @@ impl Command {
             Command::Sct { command } => sct::execute(command),
             Command::Probes(args) => probes::list(args),
             Command::Compare(args) => compare::compare(args),
+            Command::Bench(args) => bench::bench(args),
         })
     }
 }

@@ -26,16 +26,19 @@ impl Collected {
 /// How the weekly runs are made and held: the budget, and how many times each is run (the
 /// run is idempotent: a repeat replaces the week's rows with the same rows).
 #[derive(Debug, Clone, Copy)]
-pub struct Collection {
+pub struct Collection<'a> {
     pub budget_ms_per_1k_clients: Option<f64>,
+    /// `[budget.probes]`: per probe, ms per 1,000 clients.
+    pub probe_budgets: Option<&'a std::collections::BTreeMap<String, f64>>,
     /// `--repeat N`: each site's weekly run made N times; timings are the medians.
     pub repeat: u32,
 }
 
-impl Default for Collection {
+impl Default for Collection<'_> {
     fn default() -> Self {
         Self {
             budget_ms_per_1k_clients: None,
+            probe_budgets: None,
             repeat: 1,
         }
     }
@@ -47,7 +50,7 @@ impl Default for Collection {
 pub async fn collect_week(
     hierarchies: &[SeededHierarchy],
     week: u32,
-    collection: &Collection,
+    collection: &Collection<'_>,
     down: &[String],
 ) -> Result<Collected, EngineError> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -92,7 +95,7 @@ pub async fn collect_site(
     site: &SeededSite,
     label: &str,
     run: &WeeklyRun<'_>,
-    collection: &Collection,
+    collection: &Collection<'_>,
 ) -> Result<Collected, EngineError> {
     let mut outcomes = Vec::new();
     for _ in 0..collection.repeat.max(1) {
@@ -122,12 +125,32 @@ pub async fn collect_site(
             .iter()
             .filter_map(|o| Some(o.probes[k].cpu?.as_secs_f64() * 1e3))
             .collect();
+        let ms = median(&mut samples.clone());
+        if let Some(limit) = collection.probe_budgets.and_then(|b| b.get(p.probe))
+            && site.model.clients > 0
+        {
+            let per_1k = ms / (f64::from(site.model.clients) / 1000.0);
+            if per_1k > *limit {
+                collected.findings.push(
+                    Finding::new(
+                        FindingCode::BudgetExceeded,
+                        format!(
+                            "{} took {per_1k:.2} ms per 1,000 clients; its budget is {limit}",
+                            p.probe
+                        ),
+                    )
+                    .week(run.week)
+                    .site(label)
+                    .probe(p.probe),
+                );
+            }
+        }
         collected.timings.push(ProbeTiming {
             week: run.week,
             site: label.to_string(),
             probe: p.probe.to_string(),
             rows: p.rows,
-            ms: median(&mut samples.clone()),
+            ms,
             samples_ms: if repeated {
                 std::mem::take(&mut samples)
             } else {

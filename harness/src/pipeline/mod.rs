@@ -187,7 +187,7 @@ pub async fn run_scenario(
     let checks = crate::report::applied_checks(
         &verified.check_ms,
         timings.stages.submit_ms,
-        scenario.budget.collect_ms_per_1k_clients.is_some(),
+        scenario.budget.collect_ms_per_1k_clients.is_some() || !scenario.budget.probes.is_empty(),
         &findings,
     );
     Ok(ScenarioReport {
@@ -328,6 +328,7 @@ async fn run_week(
     tracing::info!(scenario = %scenario.name, week, "collect: the weekly queries at each site");
     let collection = collect::Collection {
         budget_ms_per_1k_clients: scenario.budget.collect_ms_per_1k_clients,
+        probe_budgets: Some(&scenario.budget.probes),
         repeat,
     };
     let db_down = faults::sites_struck(scenario, week, FaultKind::SiteDbDown);

@@ -395,6 +395,13 @@ pub struct Expect {
 pub struct Budget {
     /// Weekly collection time allowed per site, per thousand clients (milliseconds).
     pub collect_ms_per_1k_clients: Option<f64>,
+    /// `[budget.probes]`: one probe's run time allowed per site, per thousand clients
+    /// (milliseconds), by probe name.
+    #[serde(default)]
+    pub probes: std::collections::BTreeMap<String, f64>,
+    /// The largest exponent of a probe's time against clients that `harness bench` accepts
+    /// (1.0 is linear; 1.2 by default).
+    pub probe_scaling_exponent: Option<f64>,
 }
 
 impl Scenario {

@@ -136,6 +136,24 @@ impl Validator<'_> {
                 "must be a positive number of milliseconds",
             );
         }
+        for (probe, ms) in &s.budget.probes {
+            if !(ms.is_finite() && *ms > 0.0) {
+                return self.error(
+                    0..0,
+                    &format!("budget.probes.{probe}"),
+                    "must be a positive number of milliseconds per 1,000 clients",
+                );
+            }
+        }
+        if let Some(exponent) = s.budget.probe_scaling_exponent
+            && !(exponent.is_finite() && exponent > 0.0)
+        {
+            return self.error(
+                0..0,
+                "budget.probe_scaling_exponent",
+                "must be a positive number (1.0 is linear)",
+            );
+        }
         self.expect(&s.expect)
     }
 

@@ -1,0 +1,113 @@
+//! `harness bench` finds a query that went quadratic, and `[budget.probes]` holds one probe to
+//! its own budget.
+
+mod common;
+
+use harness::pipeline::run_scenario;
+
+/// A planted regression: every client compared with every other.
+fn quadratic_probe(dir: &std::path::Path) -> std::path::PathBuf {
+    let probes = dir.join("probes");
+    std::fs::create_dir_all(&probes).unwrap();
+    let sql = "SELECT COUNT(*) AS pairs\nFROM System_DISC AS a\nJOIN System_DISC AS b ON a.ItemKey <= b.ItemKey;\n";
+    std::fs::write(probes.join("TEL_Quadratic.sqlite.sql"), sql).unwrap();
+    std::fs::write(probes.join("TEL_Quadratic.mssql.sql"), sql).unwrap();
+    std::fs::write(
+        probes.join("TEL_Quadratic.toml"),
+        "level = \"basic\"\ncategory = \"clients\"\ndescription = \"Pairs of clients\"\n",
+    )
+    .unwrap();
+    probes
+}
+
+#[test]
+fn a_query_that_went_quadratic_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let probes = quadratic_probe(dir.path());
+    let scenario = common::write(dir.path(), "smoke.toml", &common::smoke_text());
+    let out = common::harness_command()
+        .arg("bench")
+        .arg(&scenario)
+        .args([
+            "--clients",
+            "300,1000,3000",
+            "--metric",
+            "steps",
+            "--repeat",
+            "1",
+        ])
+        .arg("--probes")
+        .arg(&probes)
+        .arg("--out")
+        .arg(dir.path().join("bench"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("1 probe(s) above the scaling exponent 1.2 (by steps): TEL_Quadratic"),
+        "{stdout}"
+    );
+    let bench: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("bench/bench.json")).unwrap())
+            .unwrap();
+    let row = |name: &str| {
+        bench["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let quadratic = row("TEL_Quadratic")["steps_exponent"].as_f64().unwrap();
+    assert!((1.9..2.1).contains(&quadratic), "{quadratic}");
+    // A probe that counts per value grows linearly in its steps.
+    let linear = row("TEL_ClientVersions")["steps_exponent"]
+        .as_f64()
+        .unwrap();
+    assert!((0.9..1.1).contains(&linear), "{linear}");
+
+    // Without the planted probe, nothing is above: exit 0.
+    let out = common::harness_command()
+        .arg("bench")
+        .arg(&scenario)
+        .args([
+            "--clients",
+            "300,3000",
+            "--metric",
+            "steps",
+            "--repeat",
+            "1",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("bench2"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn a_probe_over_its_own_budget_is_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::smoke_text()
+        .replace("collect_ms_per_1k_clients = 250", "collect_ms_per_1k_clients = 250\n[budget.probes]\nTEL_OSVersions = 0.000001\nTEL_SiteList = 1000")
+        .replace("findings = []", "findings = [\"budget_exceeded\"]");
+    let scenario = common::scenario(&text);
+    let report = run_scenario(&scenario, &common::options(dir.path()))
+        .await
+        .unwrap();
+    assert!(report.met_expectations, "{:?}", report.expectation_failures);
+    let over: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code.as_str() == "budget_exceeded")
+        .collect();
+    assert_eq!(over.len(), 1, "{over:?}");
+    assert_eq!(over[0].probe.as_deref(), Some("TEL_OSVersions"));
+}
