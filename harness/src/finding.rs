@@ -5,7 +5,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How a finding weighs on a run: an unlisted error fails it; an info is reported and never
 /// fails it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -140,6 +151,38 @@ impl Check {
     }
 }
 
+/// A string naming one of the values `names` gives.
+fn string_of(name: &str, names: Vec<&'static str>) -> schemars::Schema {
+    schemars::json_schema!({
+        "title": name,
+        "type": "string",
+        "enum": names,
+    })
+}
+
+impl schemars::JsonSchema for Check {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Check".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        string_of("Check", Check::ALL.iter().map(|c| c.as_str()).collect())
+    }
+}
+
+impl schemars::JsonSchema for FindingCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FindingCode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        string_of(
+            "FindingCode",
+            FindingCode::ALL.iter().map(|c| c.as_str()).collect(),
+        )
+    }
+}
+
 impl Serialize for Check {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -200,7 +243,7 @@ impl<'de> Deserialize<'de> for FindingCode {
 }
 
 /// One thing a run found, with where it was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     pub code: FindingCode,
     pub severity: Severity,

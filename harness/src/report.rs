@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::finding::{Check, Finding, FindingCode, Severity};
 use crate::scenario::{Expect, Outcome};
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct StageTimings {
     pub total_ms: f64,
     pub seed_ms: f64,
@@ -27,7 +27,7 @@ impl StageTimings {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SiteSeeding {
     pub site: String,
     pub clients: u32,
@@ -36,7 +36,7 @@ pub struct SiteSeeding {
     pub rows_per_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProbeTiming {
     pub week: u32,
     pub site: String,
@@ -57,15 +57,15 @@ pub struct ProbeTiming {
 }
 
 /// One upload (online) or `-connect` (offline) of a week, with every attempt it made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UploadAttempt {
     pub week: u32,
     /// Attempts made, whether or not the last one succeeded.
     pub attempts: u32,
     pub ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Every attempt: when, how long, the status or error, `Retry-After`, the wait after it.
     pub attempt_log: Vec<usage_protocol::client::Attempt>,
@@ -73,7 +73,7 @@ pub struct UploadAttempt {
     pub waited_s: f64,
     /// A batch staged in an earlier check, sent again from the outbox (its bytes keep their
     /// first cycle).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resent: bool,
     /// The `Idempotency-Key` the attempts carried (online); kept in the run's `attempts.jsonl`,
     /// not in `report.json`.
@@ -115,7 +115,7 @@ pub fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Timings {
     pub stages: StageTimings,
     pub seeding: Vec<SiteSeeding>,
@@ -127,7 +127,7 @@ pub struct Timings {
 }
 
 /// The retry policy a run used, as its report states it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct RetryPolicyReport {
     pub max_attempts: u32,
     pub first_backoff_ms: u64,
@@ -155,7 +155,7 @@ impl From<&usage_protocol::client::RetryPolicy> for RetryPolicyReport {
 }
 
 /// A budget of the scenario beside what was measured against it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BudgetReport {
     /// The `[budget]` key.
     pub budget: &'static str,
@@ -169,7 +169,7 @@ pub struct BudgetReport {
 }
 
 /// A check that applied to a scenario, and its own time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CheckTime {
     pub check: Check,
     /// Milliseconds: measured around the check; `transport` is the submit stage's time (its
@@ -213,7 +213,7 @@ pub fn applied_checks(
     checks
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ScenarioReport {
     pub name: String,
     pub file: String,
@@ -242,22 +242,22 @@ pub struct ScenarioReport {
     pub unchecked_probes: Vec<String>,
     pub findings: Vec<Finding>,
     /// Set instead of the rest when the scenario could not run at all.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub retry_policy: RetryPolicyReport,
     /// The database engine the probes ran on (product, version, edition, collation): the
     /// probe timings below are of this engine. Embedded-engine timings do not predict SQL
     /// Server's.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_info: Option<crate::probes::EngineInfo>,
     /// The checks that applied, each with its own time (JUnit makes a test case of each).
     pub checks: Vec<CheckTime>,
     /// Each budget of the scenario beside the worst measured against it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<BudgetReport>,
     /// The process's peak resident memory during the scenario, in MiB (Linux: the peak is reset
     /// at the scenario's start; where the kernel refuses, the process's peak so far).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_mib: Option<f64>,
     pub timings: Timings,
 }
@@ -447,7 +447,8 @@ fn human_duration(seconds: f64) -> String {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// `report.json`. Its JSON Schema, generated from these types, is `docs/report.schema.json`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RunReport {
     pub harness_version: &'static str,
     /// The commit the harness was built from (`unknown` outside a git checkout).

@@ -71,6 +71,7 @@ impl Default for RetryPolicy {
 
 /// One attempt of an upload, as the run's attempts log records it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Attempt {
     /// 1 for the first attempt.
     pub number: u32,

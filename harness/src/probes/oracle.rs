@@ -14,7 +14,9 @@ use crate::scenario::Level;
 
 /// What an engine is, as its oracle expects the `TEL_SQLVersion` probe to report it. A kept run
 /// records it (`harness check` has no engine to ask).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct EngineInfo {
     pub product: String,
     pub version: String,
