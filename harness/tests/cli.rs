@@ -438,3 +438,28 @@ fn the_log_narrates_the_stages_without_colour_codes_off_a_terminal() {
         "colour codes in a piped log: {log}"
     );
 }
+
+/// On a terminal, a progress line says which scenario is in which stage (run under `script`,
+/// which gives the harness a terminal).
+#[test]
+fn on_a_terminal_the_progress_names_the_scenario_and_its_stage() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: `script` (util-linux) is not installed; no terminal to draw on");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "smoke.toml", &smoke());
+    let command = format!(
+        "{} run {} --out {}",
+        env!("CARGO_BIN_EXE_harness"),
+        file.display(),
+        dir.path().join("out").display()
+    );
+    let out = Command::new("script")
+        .args(["-qc", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("smoke: seeding"), "{screen}");
+    assert!(screen.contains("1 met expectations"), "{screen}");
+}

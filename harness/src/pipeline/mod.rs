@@ -121,6 +121,17 @@ pub async fn run_scenario(
     };
     let mut stages = StageTimings::default();
     let mut timings = Timings::default();
+    // What the run is doing now, under the seeding bars: the scenario and its stage.
+    let stage = progress.add(
+        indicatif::ProgressBar::new_spinner().with_finish(indicatif::ProgressFinish::AndClear),
+    );
+    stage.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})")
+            .expect("valid template"),
+    );
+    stage.set_prefix(scenario.name.clone());
+    stage.set_message("seeding");
+    stage.enable_steady_tick(std::time::Duration::from_millis(120));
 
     let t = Instant::now();
     let engine = options.engine.unwrap_or(scenario.run.engine);
@@ -149,6 +160,7 @@ pub async fn run_scenario(
         findings: &mut staged.findings,
         connected: &mut staged.connected,
         per_1k_clients: &mut per_1k_clients,
+        stage: &stage,
     };
     for week in 1..=scenario.weeks() {
         run_week(
@@ -176,11 +188,13 @@ pub async fn run_scenario(
 
     let t = Instant::now();
     tracing::info!(scenario = %scenario.name, "checking what the upstream received");
+    stage.set_message("checking what the upstream received");
     let verified = verify(&scenario, &seeded, &upstream, &staged, &timings).await?;
     let mut findings = staged.findings;
     findings.extend(verified.findings);
     stages.check_ms = ms(t);
     server.stop().await;
+    stage.finish_and_clear();
 
     timings.stages = stages.with_total(ms(started));
     timings.transport_wait_s = timings.uploads.iter().map(|u| u.waited_s).sum();
@@ -306,6 +320,8 @@ struct WeekRecord<'a> {
     connected: &'a mut Vec<String>,
     /// Each site run's collection time per 1,000 clients, for the budget's report.
     per_1k_clients: &'a mut Vec<(String, u32, f64)>,
+    /// The progress line that says which stage is running.
+    stage: &'a indicatif::ProgressBar,
 }
 
 /// One weekly cycle: the week's upstream faults, then collect, replicate and submit, then the
@@ -326,6 +342,7 @@ async fn run_week(
 
     let t = Instant::now();
     tracing::info!(scenario = %scenario.name, week, "collect: the weekly queries at each site");
+    record.stage.set_message(format!("week {week}: collect"));
     let collection = collect::Collection {
         budget_ms_per_1k_clients: scenario.budget.collect_ms_per_1k_clients,
         probe_budgets: Some(&scenario.budget.probes),
@@ -346,6 +363,7 @@ async fn run_week(
     );
     let t = Instant::now();
     tracing::info!(scenario = %scenario.name, week, "replicate: primaries to the CAS");
+    record.stage.set_message(format!("week {week}: replicate"));
     let pass = replicate::PassFaults {
         down: faults::replication_down(scenario, week),
         db_down: db_down.clone(),
@@ -357,6 +375,7 @@ async fn run_week(
 
     let t = Instant::now();
     tracing::info!(scenario = %scenario.name, week, "submit: the service connection point's check");
+    record.stage.set_message(format!("week {week}: submit"));
     let top_down = db_down.contains(&hierarchies[0].top().model.code);
     let submitted = if top_down || faults::strikes(scenario, week, FaultKind::ScpDown) {
         submit::Submitted::default() // nothing leaves this week; the backlog waits

@@ -210,9 +210,19 @@ pub async fn seed_hierarchy(
             let bar = progress.add(ProgressBar::new(estimated_rows(site)));
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{prefix:>5} seeding {bar:30} {human_pos}/{human_len} rows {per_sec} eta {eta}",
+                    "{prefix:>5} seeding {bar:30} {human_pos}/{human_len} rows {rate} eta {eta}",
                 )
-                .expect("valid template"),
+                .expect("valid template")
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(
+                            w,
+                            "{} rows/s",
+                            indicatif::HumanCount(state.per_sec() as u64)
+                        );
+                    },
+                ),
             );
             bar.set_prefix(site.code.clone());
             let seeded = seed_site(engine, hierarchy, site, probes, &bar).await;
