@@ -1,5 +1,5 @@
 //! `harness compare BASE.json NEW.json`: criterion's baseline idea for TEL queries. Per scenario,
-//! site and probe, the change from one run's report to another's, told apart from the noise: a
+//! site, week and probe, the change from one run's report to another's, told apart from the noise: a
 //! probe got slower only when its new median is past the threshold *and* the difference is larger
 //! than the spread the two runs showed. Time samples are the `--repeat` runs of a week (or, without
 //! them, the probe's weeks); SQLite's virtual-machine steps have no noise, so a gate on them does
@@ -55,6 +55,12 @@ pub enum CompareError {
         path: PathBuf,
         cause: serde_json::Error,
     },
+    #[error("{}: {key} has {value}, which no measurement can be", path.display())]
+    Impossible {
+        path: PathBuf,
+        key: String,
+        value: f64,
+    },
     #[error("{} and {} have no probe timing in common{}", base.display(), new.display(), hint)]
     NothingInCommon {
         base: PathBuf,
@@ -83,6 +89,8 @@ struct Timings {
 
 #[derive(Debug, Deserialize)]
 struct ProbeSample {
+    #[serde(default)]
+    week: u32,
     site: String,
     probe: String,
     ms: f64,
@@ -91,11 +99,44 @@ struct ProbeSample {
     #[serde(default)]
     cpu_ms: Option<f64>,
     #[serde(default)]
+    cpu_samples_ms: Vec<f64>,
+    #[serde(default)]
     vm_steps: Option<u64>,
+    #[serde(default)]
+    failed: bool,
 }
 
-/// (scenario, site, probe) → the samples of one run.
-type Samples = BTreeMap<(String, String, String), Vec<f64>>;
+/// What a probe run is known by in both reports.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub scenario: String,
+    pub site: String,
+    pub week: u32,
+    pub probe: String,
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/week {}/{}",
+            self.scenario, self.site, self.week, self.probe
+        )
+    }
+}
+
+/// One run's samples of a probe run, or the fact that it failed.
+#[derive(Debug, Clone, Default)]
+struct Sampled {
+    values: Vec<f64>,
+    failed: bool,
+}
+
+/// The largest value a sample may have: a probe run longer than a year, or 10^15 steps, is
+/// not a measurement.
+const MAX_SAMPLE: f64 = 1e15;
+
+type Samples = BTreeMap<Key, Sampled>;
 
 fn samples(path: &Path, metric: Metric) -> Result<Samples, CompareError> {
     let bytes = fs_err::read(path).map_err(|cause| CompareError::Read {
@@ -113,19 +154,37 @@ fn samples(path: &Path, metric: Metric) -> Result<Samples, CompareError> {
             let values: Vec<f64> = match metric {
                 Metric::Time if !p.samples_ms.is_empty() => p.samples_ms,
                 Metric::Time => vec![p.ms],
+                Metric::Cpu if !p.cpu_samples_ms.is_empty() => p.cpu_samples_ms,
                 Metric::Cpu => p.cpu_ms.into_iter().collect(),
                 Metric::Steps => p.vm_steps.map(|s| s as f64).into_iter().collect(),
             };
-            out.entry((scenario.name.clone(), p.site, p.probe))
-                .or_default()
-                .extend(values.into_iter().filter(|v| v.is_finite()));
+            let key = Key {
+                scenario: scenario.name.clone(),
+                site: p.site,
+                week: p.week,
+                probe: p.probe,
+            };
+            if let Some(bad) = values
+                .iter()
+                .find(|v| !(v.is_finite() && (0.0..=MAX_SAMPLE).contains(*v)))
+            {
+                return Err(CompareError::Impossible {
+                    path: path.to_path_buf(),
+                    key: key.to_string(),
+                    value: *bad,
+                });
+            }
+            let entry = out.entry(key).or_default();
+            entry.values.extend(values);
+            entry.failed |= p.failed;
         }
     }
-    out.retain(|_, v| !v.is_empty());
+    out.retain(|_, v| !v.values.is_empty() || v.failed);
     Ok(out)
 }
 
-/// A run's figure for one probe: its median and its noise (half the range of its samples).
+/// A run's figure for one probe: its median and its noise — the median absolute deviation of
+/// its samples, scaled to a standard deviation (1.4826 × MAD): one outlier does not widen it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Figure {
     pub median: f64,
@@ -136,9 +195,10 @@ pub struct Figure {
 impl Figure {
     fn of(values: &mut [f64]) -> Self {
         let median = crate::report::median(values);
+        let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
         Self {
             median,
-            noise: (values[values.len() - 1] - values[0]) / 2.0,
+            noise: 1.4826 * crate::report::median(&mut deviations),
             samples: values.len(),
         }
     }
@@ -157,9 +217,7 @@ pub enum Verdict {
 
 #[derive(Debug, Clone)]
 pub struct Change {
-    pub scenario: String,
-    pub site: String,
-    pub probe: String,
+    pub key: Key,
     pub base: Figure,
     pub new: Figure,
     /// `new / base − 1`, in percent.
@@ -172,8 +230,11 @@ pub struct Comparison {
     pub metric: Metric,
     pub threshold_percent: f64,
     pub changes: Vec<Change>,
-    /// Probe timings only one of the two reports has: (scenario, site, probe, in base?).
-    pub unmatched: Vec<(String, String, String, bool)>,
+    /// Probe timings only one of the two reports has: (key, in base?).
+    pub unmatched: Vec<(Key, bool)>,
+    /// Probe runs that failed in the new report but not in the base: a regression whatever
+    /// their time.
+    pub newly_failed: Vec<Key>,
     /// True when time was compared with single samples: the noise is then unknown.
     pub noise_unknown: bool,
 }
@@ -184,6 +245,7 @@ impl Comparison {
             .iter()
             .filter(|c| c.verdict == Verdict::Slower)
             .count()
+            + self.newly_failed.len()
     }
 }
 
@@ -197,13 +259,21 @@ pub fn compare(
     let (mut before, mut after) = (samples(base, metric)?, samples(new, metric)?);
     let mut changes = Vec::new();
     let mut unmatched = Vec::new();
+    let mut newly_failed = Vec::new();
     let mut noise_unknown = false;
-    for (key, values) in before.iter_mut() {
-        let Some(new_values) = after.get_mut(key) else {
-            unmatched.push((key.0.clone(), key.1.clone(), key.2.clone(), true));
+    for (key, old) in before.iter_mut() {
+        let Some(now) = after.get_mut(key) else {
+            unmatched.push((key.clone(), true));
             continue;
         };
-        let (b, n) = (Figure::of(values), Figure::of(new_values));
+        if now.failed && !old.failed {
+            newly_failed.push(key.clone());
+            continue;
+        }
+        if old.failed || now.failed || old.values.is_empty() || now.values.is_empty() {
+            continue;
+        }
+        let (b, n) = (Figure::of(&mut old.values), Figure::of(&mut now.values));
         if metric != Metric::Steps && (b.samples < 3 || n.samples < 3) {
             noise_unknown = true;
         }
@@ -224,9 +294,7 @@ pub fn compare(
             Verdict::Same
         };
         changes.push(Change {
-            scenario: key.0.clone(),
-            site: key.1.clone(),
-            probe: key.2.clone(),
+            key: key.clone(),
             base: b,
             new: n,
             percent,
@@ -234,9 +302,9 @@ pub fn compare(
         });
     }
     for key in after.keys().filter(|k| !before.contains_key(*k)) {
-        unmatched.push((key.0.clone(), key.1.clone(), key.2.clone(), false));
+        unmatched.push((key.clone(), false));
     }
-    if changes.is_empty() {
+    if changes.is_empty() && newly_failed.is_empty() {
         return Err(CompareError::NothingInCommon {
             base: base.to_path_buf(),
             new: new.to_path_buf(),
@@ -253,13 +321,14 @@ pub fn compare(
         threshold_percent,
         changes,
         unmatched,
+        newly_failed,
         noise_unknown,
     })
 }
 
 impl Comparison {
-    /// The table for people: every probe that changed past the threshold, slowest first, then
-    /// the count of the rest.
+    /// The table for people: every probe run that changed past the threshold, slowest first,
+    /// those that newly failed, then the count of the rest.
     pub fn summary(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
@@ -279,10 +348,8 @@ impl Comparison {
             };
             let _ = writeln!(
                 out,
-                "{mark:<7} {}/{}/{}: {:.3} → {:.3} {unit} ({:+.1} %; noise ±{:.3} {unit}, {} and {} samples)",
-                c.scenario,
-                c.site,
-                c.probe,
+                "{mark:<7} {}: {:.3} → {:.3} {unit} ({:+.1} %; noise ±{:.3} {unit}, {} and {} samples)",
+                c.key,
                 c.base.median,
                 c.new.median,
                 c.percent,
@@ -291,6 +358,9 @@ impl Comparison {
                 c.new.samples
             );
         }
+        for key in &self.newly_failed {
+            let _ = writeln!(out, "FAILED  {key}: the probe failed in the new run");
+        }
         let same = self
             .changes
             .iter()
@@ -298,9 +368,13 @@ impl Comparison {
             .count();
         let _ = writeln!(
             out,
-            "{} slower, {} faster, {same} within the threshold or the noise",
-            self.regressions(),
-            self.changes.len() - self.regressions() - same
+            "{} slower, {} newly failed, {} faster, {same} within the threshold or the noise",
+            self.regressions() - self.newly_failed.len(),
+            self.newly_failed.len(),
+            self.changes
+                .iter()
+                .filter(|c| c.verdict == Verdict::Faster)
+                .count()
         );
         if !self.unmatched.is_empty() {
             let _ = writeln!(
@@ -349,10 +423,11 @@ impl Comparison {
             };
             let _ = writeln!(
                 page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:+.1} %</td><td>±{:.3}</td><td>{verdict}</td></tr>",
-                escape(&c.scenario),
-                escape(&c.site),
-                escape(&c.probe),
+                "<tr><td>{}</td><td>{}</td><td>{} (week {})</td><td>{:.3}</td><td>{:.3}</td><td>{:+.1} %</td><td>±{:.3}</td><td>{verdict}</td></tr>",
+                escape(&c.key.scenario),
+                escape(&c.key.site),
+                escape(&c.key.probe),
+                c.key.week,
                 c.base.median,
                 c.new.median,
                 c.percent,
@@ -378,10 +453,7 @@ fn change_chart(comparison: &Comparison) -> Drawn {
     if changes.is_empty() {
         return Ok(None);
     }
-    let names: Vec<String> = changes
-        .iter()
-        .map(|c| format!("{} {}", c.site, c.probe))
-        .collect();
+    let names: Vec<String> = changes.iter().map(|c| c.key.to_string()).collect();
     let reach = changes
         .iter()
         .map(|c| c.percent.abs())

@@ -50,6 +50,12 @@ pub struct ProbeTiming {
     /// CPU time of the thread that ran it (median with `--repeat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_ms: Option<f64>,
+    /// With `--repeat N`: each run's CPU time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_samples_ms: Vec<f64>,
+    /// The probe failed at this site (a `probe_error` finding): its time is not its query's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
     /// SQLite's virtual-machine steps for the query: the same on a busy machine as on an idle
     /// one, so a budget or `compare` on it does not flake (embedded engine only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +90,18 @@ pub struct UploadAttempt {
     /// Kept in `attempts.jsonl`.
     #[serde(skip)]
     pub began_at: Option<f64>,
+}
+
+/// Writes a report whole (never half) and readable by all, like any file a person shares: the
+/// atomic writer makes its files private.
+pub fn write_readable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    usage_protocol::durable::write_file(path, bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
 }
 
 /// This machine's name, as the kernel knows it; `unknown` when it cannot be read.
@@ -157,8 +175,8 @@ impl From<&usage_protocol::client::RetryPolicy> for RetryPolicyReport {
 /// A budget of the scenario beside what was measured against it.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BudgetReport {
-    /// The `[budget]` key.
-    pub budget: &'static str,
+    /// The `[budget]` key (`probes.TEL_X` for a probe's own).
+    pub budget: String,
     pub limit: f64,
     /// The worst measured: the site run that came nearest the limit (or past it).
     pub worst: f64,
@@ -479,12 +497,12 @@ impl RunReport {
 
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("reports serialise");
-        usage_protocol::durable::write_file(path, &json)
+        write_readable(path, &json)
     }
 
     /// Writes [`RunReport::html`] to `path`.
     pub fn write_html(&self, path: &Path) -> std::io::Result<()> {
-        usage_protocol::durable::write_file(path, self.html().as_bytes())
+        write_readable(path, self.html().as_bytes())
     }
 
     /// The human summary: a block per scenario ([`ScenarioReport::summary`]), then the totals.
@@ -506,7 +524,8 @@ impl RunReport {
 
     /// JUnit XML: a suite per scenario; a test case for its expectations (outcome, upload
     /// count, attempts) and one per check that applied, with the check's own time. A check fails
-    /// when it reported an error the scenario does not list, or missed a finding it lists: the
+    /// when it reported an error the scenario does not list (a scenario that expects to fail
+    /// accepts those), or missed a finding it lists: the
     /// failure's type is the finding code, its text every message. A scenario that could not
     /// run is one test case in error, nothing else.
     pub fn junit(&self) -> String {
@@ -556,7 +575,8 @@ impl RunReport {
                     if expected && !reported {
                         kind.get_or_insert(code);
                         failing.push(format!("expected finding `{code}` was not reported"));
-                    } else if !expected && !errors.is_empty() {
+                    } else if !expected && !errors.is_empty() && s.expected_outcome == Outcome::Pass
+                    {
                         kind.get_or_insert(code);
                         failing.extend(errors.iter().map(|f| format!("{code}: {}", f.message)));
                     }

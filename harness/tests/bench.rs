@@ -68,6 +68,19 @@ fn a_query_that_went_quadratic_is_found() {
         .unwrap();
     assert!((0.9..1.1).contains(&linear), "{linear}");
 
+    // A size the scenario could not be written with is refused.
+    let out = common::harness_command()
+        .arg("bench")
+        .arg(&scenario)
+        .args(["--clients", "100,200000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("more than a stand-alone primary site supports")
+    );
+
     // Without the planted probe, nothing is above: exit 0.
     let out = common::harness_command()
         .arg("bench")
@@ -110,4 +123,17 @@ async fn a_probe_over_its_own_budget_is_a_finding() {
         .collect();
     assert_eq!(over.len(), 1, "{over:?}");
     assert_eq!(over[0].probe.as_deref(), Some("TEL_OSVersions"));
+    // Each probe budget is reported beside the worst measured against it.
+    let budget = report
+        .budgets
+        .iter()
+        .find(|b| b.budget == "probes.TEL_OSVersions")
+        .expect("the probe's budget is reported");
+    assert!(budget.worst > budget.limit);
+    assert!(
+        report
+            .budgets
+            .iter()
+            .any(|b| b.budget == "probes.TEL_SiteList")
+    );
 }

@@ -463,3 +463,21 @@ fn on_a_terminal_the_progress_names_the_scenario_and_its_stage() {
     assert!(screen.contains("smoke: seeding"), "{screen}");
     assert!(screen.contains("1 met expectations"), "{screen}");
 }
+
+/// A scenario's name is printed on terminals: escape codes and line breaks in it are refused.
+#[test]
+fn a_name_with_control_characters_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "s.toml",
+        &smoke().replace("name = \"smoke\"", "name = \"a\\u001b[31m\\nok   fake\""),
+    );
+    let out = harness()
+        .args(["scenario", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("printable"));
+}

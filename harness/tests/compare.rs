@@ -99,10 +99,49 @@ async fn a_slower_probe_is_caught_and_noise_is_not() {
     );
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("SLOWER  smoke/P01/TEL_ClientVersions"),
+        text.contains("SLOWER  smoke/P01/week 1/TEL_ClientVersions"),
         "{text}"
     );
     assert!(text.contains("1 slower"), "{text}");
+
+    // One outlier among the new samples does not hide a probe three times slower.
+    let mut outlier = base.clone();
+    probe(&mut outlier, "TEL_ClientVersions")["samples_ms"] =
+        serde_json::json!([6.0, 6.1, 5.9, 6.0, 120.0]);
+    let (code, text) = compare(
+        &base_file,
+        &write(dir.path(), "outlier.json", &outlier),
+        "time",
+    );
+    assert_eq!(code, 1, "{text}");
+
+    // A probe that failed in the new run is a regression, not an improvement.
+    let mut failed = base.clone();
+    let p = probe(&mut failed, "TEL_SiteList");
+    p["failed"] = Value::Bool(true);
+    p["ms"] = Value::from(0.001);
+    let (code, text) = compare(
+        &base_file,
+        &write(dir.path(), "failed.json", &failed),
+        "steps",
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("FAILED  smoke/P01/week 1/TEL_SiteList"),
+        "{text}"
+    );
+
+    // A value no measurement can have is refused.
+    let mut negative = base.clone();
+    probe(&mut negative, "TEL_SiteList")["ms"] = Value::from(-0.5);
+    probe(&mut negative, "TEL_SiteList")["samples_ms"] = serde_json::json!([-0.5]);
+    let (code, text) = compare(
+        &base_file,
+        &write(dir.path(), "negative.json", &negative),
+        "time",
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("which no measurement can be"), "{text}");
 
     // A query that takes twice the steps is caught without any noise to allow for.
     let mut more_steps = base.clone();

@@ -45,7 +45,11 @@ async fn the_page_holds_every_chart_and_needs_nothing_else() {
 
 #[test]
 fn what_a_scenario_says_is_text_never_markup() {
-    let mut report = ScenarioReport::errored("<script>alert(1)</script>", "x.toml", "boom".into());
+    let mut report = ScenarioReport::errored(
+        "<script>alert(1)</script>\" onfocus=\"alert(2)",
+        "x.toml",
+        "boom".into(),
+    );
     report.error = None;
     report.findings.push(Finding::new(
         FindingCode::MissingUpload,
@@ -54,7 +58,8 @@ fn what_a_scenario_says_is_text_never_markup() {
     let html = RunReport::new(vec![report]).html();
     assert!(!html.contains("<script>alert"));
     assert!(!html.contains("<img"));
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("&lt;script&gt;alert(1)"));
+    assert!(!html.contains("\" onfocus=\""), "an attribute was injected");
 }
 
 /// Pixels of `png` that `pick` accepts.

@@ -119,6 +119,23 @@ async fn each_check_that_applies_is_a_case_with_its_own_time_and_its_reasons() {
     )
     .await
     .unwrap();
+    // A scenario that reproduces a failure on purpose: its errors are what it expects.
+    let expected_failure = report_of(
+        &smoke
+            .replace("name = \"smoke\"", "name = \"reproduces\"")
+            .replace("outcome = \"pass\"", "outcome = \"fail\"")
+            .replace(
+                "collect_ms_per_1k_clients = 250",
+                "collect_ms_per_1k_clients = 0.0001",
+            ),
+        &dir.path().join("e"),
+    )
+    .await;
+    assert!(
+        expected_failure.met_expectations,
+        "{:?}",
+        expected_failure.expectation_failures
+    );
     let unreachable = ScenarioReport::errored(
         "unreachable",
         "u.toml",
@@ -129,6 +146,7 @@ async fn each_check_that_applies_is_a_case_with_its_own_time_and_its_reasons() {
         wrong_count,
         missing_finding,
         offline,
+        expected_failure,
         unreachable,
     ])
     .junit();
@@ -179,6 +197,11 @@ async fn each_check_that_applies_is_a_case_with_its_own_time_and_its_reasons() {
     // Only the failing check fails.
     assert!(suites["late"].iter().filter(|c| c.2.is_some()).count() == 1);
 
+    assert!(
+        suites["reproduces"].iter().all(|c| c.2.is_none()),
+        "a scenario that met its expectations fails no case: {:?}",
+        suites["reproduces"]
+    );
     assert_eq!(
         suites["unreachable"].len(),
         1,

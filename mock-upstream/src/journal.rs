@@ -9,6 +9,9 @@ use serde::Serialize;
 
 /// The most requests the journal keeps; older ones are dropped (and counted).
 pub const JOURNAL_CAPACITY: usize = 10_000;
+/// The most bytes of a request's path the journal keeps: a stranger's 64 KiB paths must not make
+/// the journal hold hundreds of megabytes.
+pub const MAX_JOURNAL_PATH: usize = 256;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct JournalEntry {
@@ -70,7 +73,15 @@ struct Inner {
 }
 
 impl Journal {
-    pub fn record(&self, entry: JournalEntry) {
+    pub fn record(&self, mut entry: JournalEntry) {
+        if entry.path.len() > MAX_JOURNAL_PATH {
+            let mut end = MAX_JOURNAL_PATH;
+            while !entry.path.is_char_boundary(end) {
+                end -= 1;
+            }
+            entry.path.truncate(end);
+            entry.path.push('…');
+        }
         let mut inner = self.inner.lock().expect("journal poisoned");
         if inner.entries.len() == JOURNAL_CAPACITY {
             inner.entries.pop_front();

@@ -840,6 +840,26 @@ async fn the_journal_tells_a_test_what_the_client_sent() {
         error_of(bad, StatusCode::BAD_REQUEST).await.0,
         "invalid_query"
     );
+    // A misspelt filter or an impossible status is refused, not ignored.
+    for query in ["stauts=500", "status=600", "status=0"] {
+        let refused = s
+            .http
+            .get(s.url(&format!("/admin/requests?{query}&expect_count=0")))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+    // Reading the journal is not journalled: a verification does not count itself.
+    let all = s.admin_get("/admin/requests").await["count"].clone();
+    assert_eq!(s.admin_get("/admin/requests").await["count"], all);
+    // A stranger's long path is kept short.
+    let long = format!("/{}", "a".repeat(60_000));
+    s.http.get(s.url(&long)).send().await.unwrap();
+    let kept = s.admin_get("/admin/requests?route=unmatched").await;
+    let path = kept["requests"][1]["path"].as_str().unwrap();
+    assert!(path.len() < 300, "{}", path.len());
     // The journal is the admin's: a client token reads nothing.
     let refused = s
         .http

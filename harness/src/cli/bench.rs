@@ -42,6 +42,31 @@ pub fn bench(args: BenchArgs) -> Outcome {
         anyhow::bail!("--clients needs at least two sizes above 0, e.g. 10000,50000,175000");
     }
     let scenario = Scenario::load(&args.scenario)?;
+    // Each size must be one the scenario could be written with.
+    let (max, what) = if scenario.hierarchy.cas {
+        (
+            harness::scenario::MAX_CLIENTS_CHILD_PRIMARY,
+            "a child primary site",
+        )
+    } else {
+        (
+            harness::scenario::MAX_CLIENTS_STANDALONE,
+            "a stand-alone primary site",
+        )
+    };
+    let primaries = scenario.hierarchy.primary.len() as u64;
+    for size in &sizes {
+        if *size > max {
+            anyhow::bail!("--clients {size}: more than {what} supports ({max})");
+        }
+        if u64::from(*size) * primaries > harness::scenario::MAX_CLIENTS_HIERARCHY {
+            anyhow::bail!(
+                "--clients {size}: {primaries} primaries would have {} clients; a hierarchy supports {}",
+                u64::from(*size) * primaries,
+                harness::scenario::MAX_CLIENTS_HIERARCHY
+            );
+        }
+    }
     let options = RunOptions {
         out: args.out.clone(),
         engine: None,

@@ -32,7 +32,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
     let comparison = compare::compare(&args.base, &args.new, args.metric, args.threshold)?;
     out!("{}", comparison.summary());
     if let Some(html) = &args.html {
-        usage_protocol::durable::write_file(html, comparison.html().as_bytes())
+        harness::report::write_readable(html, comparison.html().as_bytes())
             .with_context(|| format!("writing {}", html.display()))?;
         outln!("html: {}", html.display());
     }

@@ -51,6 +51,11 @@ pub struct RunArgs {
     /// every run's time in report.json (`samples_ms`) for `harness compare`'s noise.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeat: u32,
+    /// Run up to N scenarios at once (each prints as it finishes; report.json keeps the order
+    /// given). Scenarios run together share the cores, so their timings and budgets are not
+    /// those of a run alone; progress bars are off with more than one.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
 }
 
 pub fn run(args: RunArgs) -> Outcome {
@@ -63,7 +68,7 @@ pub fn run(args: RunArgs) -> Outcome {
             wait: Wait::Simulate,
             ..RetryPolicy::default()
         },
-        progress: !args.no_progress && std::io::stderr().is_terminal(),
+        progress: !args.no_progress && args.jobs == 1 && std::io::stderr().is_terminal(),
         probes: args.probes.clone(),
         repeat: args.repeat,
     };
@@ -100,25 +105,45 @@ pub fn run(args: RunArgs) -> Outcome {
     // leave two bodies under one key in the upstream's store.
     let _lock = usage_protocol::dir_lock::DirLock::acquire(layout.root(), "harness run")?;
     let runtime = runtime()?;
-    let mut reports = Vec::new();
     let mut unavailable = false;
-    for scenario in &scenarios {
-        let report = match runtime.block_on(pipeline::run_scenario(scenario, &options)) {
-            Ok(report) => report,
-            Err(e) => {
+    let mut finished: Vec<Option<ScenarioReport>> = vec![None; scenarios.len()];
+    runtime.block_on(async {
+        use futures_util::stream::{self, StreamExt};
+        let mut running = stream::iter(scenarios.iter().enumerate())
+            .map(|(i, scenario)| {
+                let options = &options;
+                async move { (i, pipeline::run_scenario(scenario, options).await) }
+            })
+            .buffer_unordered(args.jobs as usize);
+        while let Some((i, result)) = running.next().await {
+            let scenario = &scenarios[i];
+            let report = result.unwrap_or_else(|e| {
                 eprintln!("error: scenario {}: {e}", scenario.name);
                 unavailable = true;
-                ScenarioReport::errored(
+                let mut report = ScenarioReport::errored(
                     &scenario.name,
                     &scenario.path.display().to_string(),
                     e.to_string(),
-                )
-            }
-        };
-        // Each scenario's lines as soon as it finishes, not after the last.
-        out!("{}", report.summary());
-        reports.push(report);
-    }
+                );
+                // What it was to run with, although it did not.
+                report.seed = options.seed.unwrap_or(scenario.seed);
+                report.engine = options
+                    .engine
+                    .unwrap_or(scenario.run.engine)
+                    .as_str()
+                    .to_string();
+                report.retry_policy = (&options.retry).into();
+                report
+            });
+            // Each scenario's lines as soon as it finishes, not after the last.
+            out!("{}", report.summary());
+            finished[i] = Some(report);
+        }
+    });
+    let reports: Vec<ScenarioReport> = finished
+        .into_iter()
+        .map(|r| r.expect("every scenario reported"))
+        .collect();
     if args.timeline {
         for (scenario, report) in scenarios.iter().zip(&reports) {
             if report.error.is_none() {

@@ -126,9 +126,8 @@ fn from_export(file: &Path, out: Option<&Path>, force: bool, name: Option<String
                     anyhow::bail!("{} exists; --force replaces it", out.display());
                 }
             }
-            usage_protocol::durable::write_file(out, derived.text.as_bytes())
+            harness::report::write_readable(out, derived.text.as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
-            set_readable(out)?;
             outln!(
                 "wrote {}: {} site(s) from {}",
                 out.display(),
@@ -141,17 +140,4 @@ fn from_export(file: &Path, out: Option<&Path>, force: bool, name: Option<String
         }
     }
     Ok(Exit::Success)
-}
-
-/// A scenario file is for people to read and share: readable by all, like any file an editor
-/// writes (the atomic writer creates its files private).
-fn set_readable(path: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }

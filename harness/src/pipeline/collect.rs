@@ -13,6 +13,9 @@ pub struct Collected {
     pub findings: Vec<Finding>,
     /// What the budget was held to, per site run: (site, week, ms per 1,000 clients).
     pub per_1k_clients: Vec<(String, u32, f64)>,
+    /// What each probe with a budget of its own was held to: (probe, site, week, ms per 1,000
+    /// clients).
+    pub probe_per_1k_clients: Vec<(String, String, u32, f64)>,
 }
 
 impl Collected {
@@ -20,6 +23,7 @@ impl Collected {
         self.timings.extend(other.timings);
         self.findings.extend(other.findings);
         self.per_1k_clients.extend(other.per_1k_clients);
+        self.probe_per_1k_clients.extend(other.probe_per_1k_clients);
     }
 }
 
@@ -121,7 +125,7 @@ pub async fn collect_site(
             .iter()
             .map(|o| o.probes[k].elapsed.as_secs_f64() * 1e3)
             .collect();
-        let mut cpu: Vec<f64> = outcomes
+        let cpu: Vec<f64> = outcomes
             .iter()
             .filter_map(|o| Some(o.probes[k].cpu?.as_secs_f64() * 1e3))
             .collect();
@@ -130,6 +134,12 @@ pub async fn collect_site(
             && site.model.clients > 0
         {
             let per_1k = ms / (f64::from(site.model.clients) / 1000.0);
+            collected.probe_per_1k_clients.push((
+                p.probe.to_string(),
+                label.to_string(),
+                run.week,
+                per_1k,
+            ));
             if per_1k > *limit {
                 collected.findings.push(
                     Finding::new(
@@ -156,7 +166,9 @@ pub async fn collect_site(
             } else {
                 Vec::new()
             },
-            cpu_ms: (!cpu.is_empty()).then(|| median(&mut cpu)),
+            cpu_ms: (!cpu.is_empty()).then(|| median(&mut cpu.clone())),
+            cpu_samples_ms: if repeated { cpu } else { Vec::new() },
+            failed: p.error.is_some(),
             vm_steps: p.vm_steps,
         });
     }

@@ -154,12 +154,14 @@ pub async fn run_scenario(
     let mut staged = Staged::default();
     staged.findings.extend(beyond_support(&scenario));
     let mut per_1k_clients = Vec::new();
+    let mut probe_per_1k_clients = Vec::new();
     let mut week_record = WeekRecord {
         stages: &mut stages,
         timings: &mut timings,
         findings: &mut staged.findings,
         connected: &mut staged.connected,
         per_1k_clients: &mut per_1k_clients,
+        probe_per_1k_clients: &mut probe_per_1k_clients,
         stage: &stage,
     };
     for week in 1..=scenario.weeks() {
@@ -224,6 +226,14 @@ pub async fn run_scenario(
             .collect_ms_per_1k_clients
             .and_then(|limit| budget_report("collect_ms_per_1k_clients", limit, &per_1k_clients))
             .into_iter()
+            .chain(scenario.budget.probes.iter().filter_map(|(probe, limit)| {
+                let measured: Vec<(String, u32, f64)> = probe_per_1k_clients
+                    .iter()
+                    .filter(|(p, ..)| p == probe)
+                    .map(|(_, site, week, v)| (site.clone(), *week, *v))
+                    .collect();
+                budget_report(&format!("probes.{probe}"), *limit, &measured)
+            }))
             .collect(),
         peak_rss_mib: peak_rss_mib(),
         timings,
@@ -259,13 +269,13 @@ async fn verify(
 
 /// A budget beside the worst of what was measured against it; None when nothing was.
 fn budget_report(
-    budget: &'static str,
+    budget: &str,
     limit: f64,
     measured: &[(String, u32, f64)],
 ) -> Option<crate::report::BudgetReport> {
     let (site, week, worst) = measured.iter().max_by(|a, b| a.2.total_cmp(&b.2))?;
     Some(crate::report::BudgetReport {
-        budget,
+        budget: budget.to_string(),
         limit,
         worst: *worst,
         site: site.clone(),
@@ -320,6 +330,8 @@ struct WeekRecord<'a> {
     connected: &'a mut Vec<String>,
     /// Each site run's collection time per 1,000 clients, for the budget's report.
     per_1k_clients: &'a mut Vec<(String, u32, f64)>,
+    /// The same of each probe with a budget of its own: (probe, site, week, ms per 1,000).
+    probe_per_1k_clients: &'a mut Vec<(String, String, u32, f64)>,
     /// The progress line that says which stage is running.
     stage: &'a indicatif::ProgressBar,
 }
@@ -352,6 +364,9 @@ async fn run_week(
     let collected = collect::collect_week(hierarchies, week, &collection, &db_down).await?;
     record.timings.probes.extend(collected.timings);
     record.per_1k_clients.extend(collected.per_1k_clients);
+    record
+        .probe_per_1k_clients
+        .extend(collected.probe_per_1k_clients);
     record.findings.extend(collected.findings);
     record.stages.collect_ms += ms(t);
 

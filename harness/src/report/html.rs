@@ -27,7 +27,7 @@ text-align:left;font-size:.9em}.ok{color:#080}.fail{color:#b00}.chart{margin:.5e
 .note{color:#666;font-size:.9em}";
 
 pub(crate) fn escape(text: &str) -> String {
-    html_escape::encode_text(text).into_owned()
+    html_escape::encode_safe(text).into_owned()
 }
 
 impl RunReport {
@@ -46,15 +46,15 @@ impl RunReport {
             self.not_met,
             self.harness_version,
         );
-        for s in &self.scenarios {
-            scenario(&mut page, s);
+        for (i, s) in self.scenarios.iter().enumerate() {
+            scenario(&mut page, i, s);
         }
         page.push_str("</body></html>\n");
         page
     }
 }
 
-fn scenario(page: &mut String, s: &ScenarioReport) {
+fn scenario(page: &mut String, index: usize, s: &ScenarioReport) {
     let (class, verdict) = if s.met_expectations {
         ("ok", "met expectations")
     } else {
@@ -62,7 +62,7 @@ fn scenario(page: &mut String, s: &ScenarioReport) {
     };
     let _ = write!(
         page,
-        "<section><h2 id=\"{0}\">{0} <span class=\"{class}\">{verdict}</span></h2>\n\
+        "<section><h2 id=\"scenario-{index}\">{0} <span class=\"{class}\">{verdict}</span></h2>\n\
          <table><tr><th>outcome</th><td>{1}</td><th>expected</th><td>{2}</td></tr>\
          <tr><th>uploads accepted</th><td>{3}</td><th>probes checked</th><td>{4}</td></tr>\
          <tr><th>engine</th><td>{5}</td><th>seed</th><td>{6}</td></tr>\
@@ -323,14 +323,15 @@ fn weekly_chart(s: &ScenarioReport) -> Drawn {
             .configure_mesh()
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 13))
-            .x_labels(((last - first) as usize + 1).min(20))
+            .x_labels(((last - first) as usize + 1).min(12))
             .x_label_formatter(&|v| {
                 if (v - v.round()).abs() < 1e-6 {
-                    format!("week {}", v.round())
+                    format!("{}", v.round())
                 } else {
                     String::new()
                 }
             })
+            .x_desc("week")
             .y_desc("ms (all sites)")
             .draw()
             .map_err(err)?;
@@ -422,10 +423,12 @@ fn upload_chart(s: &ScenarioReport) -> Drawn {
             for a in &upload.attempt_log {
                 let start = seconds(a.started_ms);
                 let answered = start + seconds(a.latency_ms).max(min_width);
+                // Refused (an error status) red; accepted and seen green; no answer seen —
+                // a transport error, or an answer that came after the timeout — orange.
                 let colour = match (a.status, &a.error) {
-                    (Some(200..=299), None) => GREEN,
-                    (Some(_), _) => RED,
-                    (None, _) => RGBColor(255, 140, 0),
+                    (Some(400..), _) => RED,
+                    (Some(_), None) => GREEN,
+                    _ => RGBColor(255, 140, 0),
                 };
                 chart
                     .draw_series(std::iter::once(Rectangle::new(

@@ -96,6 +96,14 @@ impl Validator<'_> {
         if s.name.trim().is_empty() {
             return self.error(0..0, "name", "a scenario needs a name");
         }
+        // A name is printed on terminals and in reports: no escape codes, no line breaks.
+        if s.name.chars().any(char::is_control) {
+            return self.error(
+                0..0,
+                "name",
+                "a name of printable characters (no control characters or line breaks)",
+            );
+        }
         let codes = self.hierarchy(&s.hierarchy, "hierarchy")?;
         for n in &s.neighbors {
             self.hierarchy(n, "neighbors")?;

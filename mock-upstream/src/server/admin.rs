@@ -152,6 +152,7 @@ async fn clear_faults(State(state): State<Arc<AppState>>) -> Result<StatusCode, 
 /// that matches, oldest first. With `expect_count`, a count other than the one expected is
 /// answered 412 naming both — a test's verification in one call.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RequestQuery {
     method: Option<String>,
     route: Option<String>,
@@ -175,7 +176,12 @@ async fn list_requests(
             .transpose()
     };
     let status = number("status", &q.status)?
-        .map(|s| u16::try_from(s).map_err(|_| bad(format!("status {s} is not an HTTP status"))))
+        .map(|s| {
+            u16::try_from(s)
+                .ok()
+                .filter(|s| (100..=599).contains(s))
+                .ok_or_else(|| bad(format!("status {s} is not an HTTP status (100 to 599)")))
+        })
         .transpose()?;
     let expected = number("expect_count", &q.expect_count)?;
     let filter = crate::journal::Filter {
