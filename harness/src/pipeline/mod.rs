@@ -362,6 +362,7 @@ async fn run_week(
     };
     let db_down = faults::sites_struck(scenario, week, FaultKind::SiteDbDown);
     let collected = collect::collect_week(hierarchies, week, &collection, &db_down).await?;
+    let probe_runs = collected.timings.len();
     record.timings.probes.extend(collected.timings);
     record.per_1k_clients.extend(collected.per_1k_clients);
     record
@@ -373,7 +374,7 @@ async fn run_week(
     tracing::info!(
         scenario = %scenario.name,
         week,
-        probe_runs = record.timings.probes.len(),
+        probe_runs,
         "collected"
     );
     let t = Instant::now();
