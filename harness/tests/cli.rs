@@ -481,3 +481,34 @@ fn a_name_with_control_characters_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("printable"));
 }
+
+/// `--jobs 2` runs scenarios together; the report keeps the order they were given in.
+#[test]
+fn jobs_run_scenarios_together_and_the_report_keeps_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(
+        dir.path(),
+        "a.toml",
+        &smoke().replace("name = \"smoke\"", "name = \"first\""),
+    );
+    let second = write(
+        dir.path(),
+        "b.toml",
+        &smoke().replace("name = \"smoke\"", "name = \"second\""),
+    );
+    let out = harness()
+        .args(["run", "--jobs", "2", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&first)
+        .arg(&second)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("2 met expectations"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["scenarios"][0]["name"], "first");
+    assert_eq!(report["scenarios"][1]["name"], "second");
+}
