@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 use serde::Deserialize;
 
-use crate::report::html::{Drawn, STYLE, WIDTH, category_label, chart, err, escape, row};
+use crate::report::html::{Drawn, RowsLayout, STYLE, chart, err, escape, row, rows_chart};
 
 /// What is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -460,38 +460,29 @@ fn change_chart(comparison: &Comparison) -> Drawn {
         .fold(comparison.threshold_percent, f64::max)
         * 1.1;
     let height = 80 + 22 * names.len() as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(260)
-            .build_cartesian_2d(-reach..reach, -0.5..(names.len() as f64 - 0.5))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 13))
-            .y_labels(names.len())
-            .y_label_formatter(&category_label(&names))
-            .x_desc("change (%)")
-            .disable_y_mesh()
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(changes.iter().enumerate().map(|(i, c)| {
-                let y = row(i, names.len());
-                let colour = match c.verdict {
-                    Verdict::Slower => RED,
-                    Verdict::Faster => GREEN,
-                    Verdict::Same => RGBColor(160, 160, 160),
-                };
-                Rectangle::new([(0.0, y - 0.35), (c.percent, y + 0.35)], colour.filled())
-            }))
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(Some(svg))
+    rows_chart(
+        &names,
+        -reach..reach,
+        "change (%)",
+        RowsLayout {
+            height,
+            label_width: 260,
+            grid_rows: false,
+            legend: None,
+        },
+        |chart| {
+            chart
+                .draw_series(changes.iter().enumerate().map(|(i, c)| {
+                    let y = row(i, names.len());
+                    let colour = match c.verdict {
+                        Verdict::Slower => RED,
+                        Verdict::Faster => GREEN,
+                        Verdict::Same => RGBColor(160, 160, 160),
+                    };
+                    Rectangle::new([(0.0, y - 0.35), (c.percent, y + 0.35)], colour.filled())
+                }))
+                .map_err(err)?;
+            Ok(())
+        },
+    )
 }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{RunReport, ScenarioReport};
@@ -159,6 +160,66 @@ pub(crate) fn row(index: usize, n: usize) -> f64 {
     (n - 1 - index) as f64
 }
 
+/// The chart of [`rows_chart`]: `x` across, a row per name.
+pub(crate) type RowsChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// How a [`rows_chart`] is laid out.
+pub(crate) struct RowsLayout {
+    pub height: u32,
+    /// Room for the row names, in pixels.
+    pub label_width: u32,
+    /// A grid line per row.
+    pub grid_rows: bool,
+    /// Where the legend of the labelled series goes, if it has one.
+    pub legend: Option<SeriesLabelPosition>,
+}
+
+/// A chart with one row per name (the first on top, see [`row`]) and `x` across, as SVG: the
+/// frame, the axes and their labels, and the legend; `draw` puts the data on it.
+pub(crate) fn rows_chart(
+    names: &[String],
+    x: std::ops::Range<f64>,
+    x_desc: &str,
+    layout: RowsLayout,
+    draw: impl FnOnce(&mut RowsChart<'_, '_>) -> Result<(), String>,
+) -> Drawn {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, layout.height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(layout.label_width)
+            .build_cartesian_2d(x, -0.5..(names.len() as f64 - 0.5))
+            .map_err(err)?;
+        let label = category_label(names);
+        let mut mesh = chart.configure_mesh();
+        mesh.label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 13))
+            .y_labels(names.len())
+            .y_label_formatter(&label)
+            .x_desc(x_desc);
+        if !layout.grid_rows {
+            mesh.disable_y_mesh();
+        }
+        mesh.draw().map_err(err)?;
+        draw(&mut chart)?;
+        if let Some(position) = layout.legend {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .position(position)
+                .draw()
+                .map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(Some(svg))
+}
+
 /// Horizontal bars: each stage's wall time.
 fn stage_chart(s: &ScenarioReport) -> Drawn {
     let st = &s.timings.stages;
@@ -174,35 +235,26 @@ fn stage_chart(s: &ScenarioReport) -> Drawn {
         return Ok(None);
     }
     let names: Vec<String> = stages.iter().map(|(n, _)| n.to_string()).collect();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, 220)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(90)
-            .build_cartesian_2d(0.0..max * 1.1, -0.5..(stages.len() as f64 - 0.5))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 13))
-            .y_labels(stages.len())
-            .y_label_formatter(&category_label(&names))
-            .x_desc("ms")
-            .disable_y_mesh()
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(stages.iter().enumerate().map(|(i, (_, ms))| {
-                let y = row(i, stages.len());
-                Rectangle::new([(0.0, y - 0.35), (*ms, y + 0.35)], BLUE.mix(0.7).filled())
-            }))
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(Some(svg))
+    rows_chart(
+        &names,
+        0.0..max * 1.1,
+        "ms",
+        RowsLayout {
+            height: 220,
+            label_width: 90,
+            grid_rows: false,
+            legend: None,
+        },
+        |chart| {
+            chart
+                .draw_series(stages.iter().enumerate().map(|(i, (_, ms))| {
+                    let y = row(i, stages.len());
+                    Rectangle::new([(0.0, y - 0.35), (*ms, y + 0.35)], BLUE.mix(0.7).filled())
+                }))
+                .map_err(err)?;
+            Ok(())
+        },
+    )
 }
 
 /// One point per probe run (site and week), on a row per probe, the slowest probes first,
@@ -233,55 +285,40 @@ fn probe_chart(s: &ScenarioReport) -> Drawn {
         .fold(0.0, f64::max)
         .max(0.001);
     let height = 80 + 24 * names.len() as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(230)
-            .build_cartesian_2d(0.0..max * 1.1, -0.5..(names.len() as f64 - 0.5))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 13))
-            .y_labels(names.len())
-            .y_label_formatter(&category_label(&names))
-            .x_desc("ms per run")
-            .draw()
-            .map_err(err)?;
-        for (k, site) in sites.iter().enumerate() {
-            let colour = Palette99::pick(k).to_rgba();
-            let points: Vec<(f64, f64)> = runs
-                .iter()
-                .filter(|r| r.site == *site)
-                .filter_map(|r| {
-                    let at = names.iter().position(|n| *n == r.probe)?;
-                    Some((r.ms, row(at, names.len())))
-                })
-                .collect();
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 4, colour.filled())),
-                )
-                .map_err(err)?
-                .label(site.to_string())
-                .legend(move |(x, y)| Circle::new((x, y), 4, colour.filled()));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(Some(svg))
+    rows_chart(
+        &names,
+        0.0..max * 1.1,
+        "ms per run",
+        RowsLayout {
+            height,
+            label_width: 230,
+            grid_rows: true,
+            legend: Some(SeriesLabelPosition::LowerRight),
+        },
+        |chart| {
+            for (k, site) in sites.iter().enumerate() {
+                let colour = Palette99::pick(k).to_rgba();
+                let points: Vec<(f64, f64)> = runs
+                    .iter()
+                    .filter(|r| r.site == *site)
+                    .filter_map(|r| {
+                        let at = names.iter().position(|n| *n == r.probe)?;
+                        Some((r.ms, row(at, names.len())))
+                    })
+                    .collect();
+                chart
+                    .draw_series(
+                        points
+                            .into_iter()
+                            .map(|p| Circle::new(p, 4, colour.filled())),
+                    )
+                    .map_err(err)?
+                    .label(site.to_string())
+                    .legend(move |(x, y)| Circle::new((x, y), 4, colour.filled()));
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Each week's time of the slowest probes, summed over sites, and of all probes together.
@@ -397,56 +434,48 @@ fn upload_chart(s: &ScenarioReport) -> Drawn {
         .map(|u| format!("week {}{}", u.week, if u.resent { " (resent)" } else { "" }))
         .collect();
     let height = 110 + 30 * uploads.len() as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(110)
-            .build_cartesian_2d(0.0..end * 1.05, -0.5..(uploads.len() as f64 - 0.5))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 13))
-            .y_labels(uploads.len())
-            .y_label_formatter(&category_label(&names))
-            .x_desc("seconds since the upload began (simulated clock)")
-            .disable_y_mesh()
-            .draw()
-            .map_err(err)?;
-        let min_width = end / 120.0;
-        for (i, upload) in uploads.iter().enumerate() {
-            let y = row(i, uploads.len());
-            for a in &upload.attempt_log {
-                let start = seconds(a.started_ms);
-                let answered = start + seconds(a.latency_ms).max(min_width);
-                // Refused (an error status) red; accepted and seen green; no answer seen —
-                // a transport error, or an answer that came after the timeout — orange.
-                let colour = match (a.status, &a.error) {
-                    (Some(400..), _) => RED,
-                    (Some(_), None) => GREEN,
-                    _ => RGBColor(255, 140, 0),
-                };
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(start, y - 0.3), (answered, y + 0.3)],
-                        colour.filled(),
-                    )))
-                    .map_err(err)?;
-                if a.wait_after_ms > 0.0 {
+    let x_desc = "seconds since the upload began (simulated clock)";
+    rows_chart(
+        &names,
+        0.0..end * 1.05,
+        x_desc,
+        RowsLayout {
+            height,
+            label_width: 110,
+            grid_rows: false,
+            legend: None,
+        },
+        |chart| {
+            let min_width = end / 120.0;
+            for (i, upload) in uploads.iter().enumerate() {
+                let y = row(i, uploads.len());
+                for a in &upload.attempt_log {
+                    let start = seconds(a.started_ms);
+                    let answered = start + seconds(a.latency_ms).max(min_width);
+                    // Refused (an error status) red; accepted and seen green; no answer seen —
+                    // a transport error, or an answer that came after the timeout — orange.
+                    let colour = match (a.status, &a.error) {
+                        (Some(400..), _) => RED,
+                        (Some(_), None) => GREEN,
+                        _ => RGBColor(255, 140, 0),
+                    };
                     chart
-                        .draw_series(std::iter::once(PathElement::new(
-                            vec![(answered, y), (answered + seconds(a.wait_after_ms), y)],
-                            BLACK.mix(0.5),
+                        .draw_series(std::iter::once(Rectangle::new(
+                            [(start, y - 0.3), (answered, y + 0.3)],
+                            colour.filled(),
                         )))
                         .map_err(err)?;
+                    if a.wait_after_ms > 0.0 {
+                        chart
+                            .draw_series(std::iter::once(PathElement::new(
+                                vec![(answered, y), (answered + seconds(a.wait_after_ms), y)],
+                                BLACK.mix(0.5),
+                            )))
+                            .map_err(err)?;
+                    }
                 }
             }
-        }
-        root.present().map_err(err)?;
-    }
-    Ok(Some(svg))
+            Ok(())
+        },
+    )
 }
