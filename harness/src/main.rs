@@ -5,8 +5,6 @@ mod cli;
 
 use std::io::IsTerminal;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -17,5 +15,5 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .init();
-    cli::Cli::parse().command.execute().into()
+    cli::parse().command.execute().into()
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use usage_protocol::Receipt;
-use usage_protocol::client::{Upstream, UpstreamError};
+use usage_protocol::client::{RetryPolicy, Upstream, UpstreamError};
 use usage_protocol::connect;
 use usage_protocol::payload::UsagePayload;
 use usage_protocol::usage_cab::{self, CabError};
@@ -309,6 +309,16 @@ fn check_answer(answer: &connect::ConnectAnswer, sent: &[String]) -> Result<(), 
     Ok(())
 }
 
+/// How `-connect` authenticates to the service.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A hierarchy token the service issued.
+    Token(String),
+    /// The mock service's admin token: each cabinet's hierarchy is registered first (what a
+    /// tenant's onboarding does for the real service), and its token used.
+    Admin(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
     pub file: String,
@@ -336,7 +346,7 @@ fn cabinets_in(dir: &Path) -> Result<Vec<PathBuf>, SctError> {
 /// and downloads each hierarchy's update packs into `dest/<hierarchy>/` with a manifest.
 pub async fn connect(
     url: &str,
-    token: &str,
+    credentials: &Credentials,
     src: &Path,
     dest: &Path,
 ) -> Result<Vec<Uploaded>, SctError> {
@@ -368,6 +378,20 @@ pub async fn connect(
             .to_string();
         files.push((name, bytes));
     }
+    let token = match credentials {
+        Credentials::Token(token) => token.clone(),
+        Credentials::Admin(admin_token) => {
+            // Any registered hierarchy's token authenticates the request; every cabinet's
+            // hierarchy must be registered for it to be stored.
+            let admin = Upstream::new(url, admin_token.clone(), RetryPolicy::default());
+            let mut token = String::new();
+            for hierarchy in &sent {
+                token = admin.register(hierarchy).await?;
+            }
+            token
+        }
+    };
+    let token = token.as_str();
     let upstream = Upstream::public(url);
     let answer = upstream.sct_connect(token, files).await?;
     check_answer(&answer, &sent)?;

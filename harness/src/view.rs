@@ -20,49 +20,54 @@ pub fn render(db: &Path, week: Option<u32>, probe: Option<&str>) -> Result<Strin
         source,
     };
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(read)?;
+    // Every column of the table; ResultData, the long one, goes last so the others line up.
+    const COLUMNS: [&str; 8] = [
+        "ID",
+        "Week",
+        "ProbeName",
+        "SiteHash",
+        "HierarchyHash",
+        "RowNo",
+        "CollectedOn",
+        "ResultData",
+    ];
     let mut stmt = conn
-        .prepare(
-            "SELECT ID, Week, ProbeName, SiteHash, RowNo, ResultData FROM TEL_TelemetryResults
+        .prepare(&format!(
+            "SELECT {} FROM TEL_TelemetryResults
              WHERE (?1 IS NULL OR Week = ?1) AND (?2 IS NULL OR ProbeName = ?2 COLLATE NOCASE)
              ORDER BY ID",
-        )
+            COLUMNS.map(|c| format!("CAST({c} AS TEXT)")).join(", ")
+        ))
         .map_err(read)?;
-    let rows: Vec<[String; 6]> = stmt
+    let rows: Vec<Vec<String>> = stmt
         .query_map(rusqlite::params![week, probe], |r| {
-            Ok([
-                r.get::<_, i64>(0)?.to_string(),
-                r.get::<_, i64>(1)?.to_string(),
-                r.get(2)?,
-                r.get(3)?,
-                r.get::<_, i64>(4)?.to_string(),
-                r.get(5)?,
-            ])
+            (0..COLUMNS.len()).map(|i| r.get(i)).collect()
         })
         .map_err(read)?
         .collect::<Result<_, _>>()
         .map_err(read)?;
-    let header = ["ID", "Week", "ProbeName", "SiteHash", "RowNo", "ResultData"];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let last = COLUMNS.len() - 1;
+    let mut widths: Vec<usize> = COLUMNS.iter().map(|h| h.len()).collect();
     for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row.iter()).take(5) {
+        for (w, cell) in widths.iter_mut().zip(row).take(last) {
             *w = (*w).max(cell.len());
         }
     }
     let mut out = String::new();
-    let line = |out: &mut String, cells: [&str; 6]| {
+    let line = |out: &mut String, cells: &[&str]| {
         for (i, cell) in cells.iter().enumerate() {
-            if i == 5 {
+            if i == last {
                 let _ = writeln!(out, "{cell}");
             } else {
                 let _ = write!(out, "{cell:<w$}  ", w = widths[i]);
             }
         }
     };
-    line(&mut out, header);
+    line(&mut out, &COLUMNS);
     for row in &rows {
         line(
             &mut out,
-            [&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]],
+            &row.iter().map(String::as_str).collect::<Vec<_>>(),
         );
     }
     let _ = writeln!(out, "({} rows)", rows.len());

@@ -137,3 +137,52 @@ async fn a_probe_over_its_own_budget_is_a_finding() {
             .any(|b| b.budget == "probes.TEL_SiteList")
     );
 }
+
+/// `[budget.probe_steps]` holds a probe to its virtual-machine steps, which do not vary from run
+/// to run: a budget of exactly what a run took passes, one step less fails.
+#[tokio::test]
+async fn a_probe_over_its_steps_budget_is_a_finding_and_exactly_at_it_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run_scenario(
+        &common::scenario(&common::smoke_text()),
+        &common::options(&dir.path().join("first")),
+    )
+    .await
+    .unwrap();
+    let per_1k = |probe: &str| {
+        let t = first
+            .timings
+            .probes
+            .iter()
+            .find(|t| t.probe == probe)
+            .unwrap();
+        t.vm_steps.expect("the embedded engine counts steps") as f64 / 2.0 // 2,000 clients
+    };
+    let (versions, os) = (per_1k("TEL_ClientVersions"), per_1k("TEL_OSVersions"));
+    let text = common::smoke_text()
+        .replace(
+            "collect_ms_per_1k_clients = 250",
+            &format!(
+                "collect_ms_per_1k_clients = 250\n[budget.probe_steps]\nTEL_ClientVersions = {versions}\nTEL_OSVersions = {}",
+                os - 1.0
+            ),
+        )
+        .replace("findings = []", "findings = [\"budget_exceeded\"]");
+    let report = run_scenario(
+        &common::scenario(&text),
+        &common::options(&dir.path().join("second")),
+    )
+    .await
+    .unwrap();
+    assert!(report.met_expectations, "{:?}", report.expectation_failures);
+    let over: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code.as_str() == "budget_exceeded")
+        .collect();
+    assert_eq!(over.len(), 1, "{over:?}");
+    assert_eq!(over[0].probe.as_deref(), Some("TEL_OSVersions"));
+    let budget = |key: &str| report.budgets.iter().find(|b| b.budget == key).unwrap();
+    assert_eq!(budget("probe_steps.TEL_ClientVersions").worst, versions);
+    assert_eq!(budget("probe_steps.TEL_OSVersions").worst, os);
+}

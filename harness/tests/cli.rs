@@ -114,6 +114,55 @@ fn an_invalid_value_names_key_and_line() {
     );
 }
 
+/// `scenario check` names every problem of a file at once, each with its line, not only the
+/// first.
+#[test]
+fn every_problem_of_a_file_is_named_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = smoke()
+        .replace("code = \"P01\"", "code = \"P0001\"")
+        .replace("weeks = 1", "weeks = 0")
+        .replace(
+            "collect_ms_per_1k_clients = 250",
+            "collect_ms_per_1k_clients = -1",
+        );
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let (code, weeks) = (line_of("P0001"), line_of("weeks = 0"));
+    let file = write(dir.path(), "s.toml", &text);
+    for args in [vec!["run"], vec!["scenario", "check"]] {
+        let out = harness().args(&args).arg(&file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        for said in [
+            format!("s.toml:{code}: `hierarchy.primary.code`"),
+            format!("s.toml:{weeks}: `run.weeks`"),
+            "`budget.collect_ms_per_1k_clients`".to_string(),
+        ] {
+            assert!(stderr.contains(&said), "{said} missing from:\n{stderr}");
+        }
+    }
+}
+
+/// A mistyped command is answered with the one meant, at its own level, transposed letters too.
+#[test]
+fn a_mistyped_command_gets_a_suggestion() {
+    for (args, meant) in [
+        (vec!["rnu"], "'run'"),
+        (vec!["scenario", "chekc"], "'check'"),
+        (vec!["sct", "perpare"], "'prepare'"),
+    ] {
+        let out = harness().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("a similar subcommand exists: {meant}")),
+            "{args:?}: {stderr}"
+        );
+    }
+    let far = harness().arg("zzzz").output().unwrap();
+    assert!(!String::from_utf8_lossy(&far.stderr).contains("similar"));
+}
+
 #[test]
 fn an_unknown_engine_exits_2() {
     let out = harness()
@@ -233,7 +282,25 @@ fn view_prints_the_results_table() {
         "{}",
         String::from_utf8_lossy(&view.stderr)
     );
-    assert!(stdout.starts_with("ID"), "{stdout}");
+    // Every column of the table, as `SELECT *` shows them (ResultData moved last).
+    let db = rusqlite::Connection::open(out.join("smoke/sites/P01.db")).unwrap();
+    let mut table: Vec<String> = db
+        .prepare("SELECT name FROM pragma_table_info('TEL_TelemetryResults')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut shown: Vec<String> = stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    table.sort();
+    shown.sort();
+    assert_eq!(shown, table, "{stdout}");
     assert!(
         stdout.contains(r#"{"level":"enhanced","mode":"online"}"#),
         "{stdout}"

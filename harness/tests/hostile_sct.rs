@@ -15,7 +15,7 @@ use harness::engine::{SiteDatabase, WeeklyRun};
 use harness::probes;
 use harness::probes::Catalog;
 use harness::scenario::Level;
-use harness::sct::{self, SctError};
+use harness::sct::{self, Credentials, SctError};
 use usage_protocol::connect::{ConnectAnswer, ConnectResult};
 use usage_protocol::receipt::Receipt;
 use usage_protocol::update_pack::PackOffer;
@@ -178,9 +178,14 @@ async fn sct_connect_trusts_the_server() {
     for (what, hostile) in cases {
         let dest = root.path().join("packs");
         let url = hostile_service(hostile, Arc::new(AtomicUsize::new(0))).await;
-        let err = sct::connect(&url, "secret-token", &root.path().join("transfer"), &dest)
-            .await
-            .expect_err(what);
+        let err = sct::connect(
+            &url,
+            &Credentials::Token("secret-token".into()),
+            &root.path().join("transfer"),
+            &dest,
+        )
+        .await
+        .expect_err(what);
         assert!(
             matches!(err, SctError::HostileAnswer(_) | SctError::Upstream(_)),
             "{what}: {err}"
@@ -208,9 +213,14 @@ async fn sct_connect_trusts_the_server() {
     )
     .await;
     let dest = root.path().join("good");
-    sct::connect(&url, "t", &root.path().join("transfer"), &dest)
-        .await
-        .unwrap();
+    sct::connect(
+        &url,
+        &Credentials::Token("t".into()),
+        &root.path().join("transfer"),
+        &dest,
+    )
+    .await
+    .unwrap();
     assert_eq!(served.load(Ordering::SeqCst), 1);
     assert!(
         dest.join(sct::hierarchy_folder(&hash))
@@ -348,7 +358,7 @@ async fn sct_connect_follows_redirects_and_reads_without_bound() {
     let url = serve(app).await;
     let err = sct::connect(
         &url,
-        "t",
+        &Credentials::Token("t".into()),
         &root.path().join("transfer"),
         &root.path().join("a"),
     )
@@ -366,7 +376,7 @@ async fn sct_connect_follows_redirects_and_reads_without_bound() {
     let url = serve(app).await;
     let err = sct::connect(
         &url,
-        "t",
+        &Credentials::Token("t".into()),
         &root.path().join("transfer"),
         &root.path().join("b"),
     )
@@ -377,8 +387,13 @@ async fn sct_connect_follows_redirects_and_reads_without_bound() {
     let linked = root.path().join("linked");
     std::fs::create_dir_all(&linked).unwrap();
     std::os::unix::fs::symlink("/dev/zero", linked.join("Zero.cab")).unwrap();
-    let err = sct::connect(&url, "t", &linked, &root.path().join("c"))
-        .await
-        .expect_err("no cabinet");
+    let err = sct::connect(
+        &url,
+        &Credentials::Token("t".into()),
+        &linked,
+        &root.path().join("c"),
+    )
+    .await
+    .expect_err("no cabinet");
     assert!(matches!(err, SctError::NoCabinets { .. }), "{err}");
 }

@@ -37,6 +37,10 @@ async fn the_page_holds_every_chart_and_needs_nothing_else() {
         assert!(html.contains(&format!("<h3>{title}</h3>")), "{title}");
     }
     assert!(html.contains("<td>late_delivery</td>"));
+    assert!(
+        html.contains("green</span> accepted"),
+        "the upload chart has its key"
+    );
     // Self-contained: nothing to fetch, nothing to run.
     for outside in ["<script", "<link", "src=", "href=", "@import", "url("] {
         assert!(!html.contains(outside), "{outside}");

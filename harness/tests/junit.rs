@@ -25,8 +25,42 @@ fn number(node: roxmltree::Node, name: &str) -> f64 {
 /// A test case: its name, time (s), and outcome (element, type, text) when it did not pass.
 type Case = (String, f64, Option<(String, String, String)>);
 
+/// Validates `xml` against the JUnit schema Jenkins' xUnit plugin uses (junit-10.xsd), with
+/// `xmllint`, when `HARNESS_JUNIT_XSD` names the schema (`ci/junit-xsd.sh` fetches it; `.ci/run`
+/// sets it, and then a missing schema or `xmllint` fails the test).
+fn validate_against_the_xsd(xml: &str) {
+    let Some(xsd) = std::env::var_os("HARNESS_JUNIT_XSD") else {
+        eprintln!(
+            "SKIPPED: the JUnit XSD validation: HARNESS_JUNIT_XSD is not set (ci/junit-xsd.sh \
+             fetches the schema); the structural rules below still run"
+        );
+        return;
+    };
+    assert!(
+        std::path::Path::new(&xsd).is_file(),
+        "HARNESS_JUNIT_XSD={} is not a file",
+        xsd.to_string_lossy()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(&file)
+        .output()
+        .expect("xmllint runs (libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "the JUnit XML does not validate against {}:\n{}\n{xml}",
+        xsd.to_string_lossy(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Every rule of the schema this report relies on; the suites by name.
 fn validate(xml: &str) -> std::collections::BTreeMap<String, Vec<Case>> {
+    validate_against_the_xsd(xml);
     let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");

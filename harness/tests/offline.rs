@@ -12,7 +12,7 @@ use harness::pipeline::run_scenario;
 use harness::probes;
 use harness::probes::Catalog;
 use harness::scenario::Level;
-use harness::sct::{self, SctError};
+use harness::sct::{self, Credentials, SctError};
 use usage_protocol::client::{RetryPolicy, Upstream};
 use usage_protocol::payload::UsagePayload;
 
@@ -225,9 +225,14 @@ async fn the_tool_reads_a_cabinet_written_by_gcab_and_uploads_it() {
         RetryPolicy::default(),
     );
     let token = upstream.register(&payload.hierarchy_id).await.unwrap();
-    let done = sct::connect(&server.base_url(), &token, &usb, &usb.join("UpdatePacks"))
-        .await
-        .unwrap();
+    let done = sct::connect(
+        &server.base_url(),
+        &Credentials::Token(token),
+        &usb,
+        &usb.join("UpdatePacks"),
+    )
+    .await
+    .unwrap();
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].file, "FromGcab.cab");
     assert_eq!(upstream.receipts().await.unwrap().len(), 1);
@@ -257,9 +262,14 @@ async fn a_damaged_cabinet_stops_connect_before_anything_is_sent() {
     );
     let hash = harness::hash::tel_hash(&db.site_info().await.unwrap().hierarchy_id);
     let token = upstream.register(&hash).await.unwrap();
-    let err = sct::connect(&server.base_url(), &token, &usb, &usb.join("UpdatePacks"))
-        .await
-        .unwrap_err();
+    let err = sct::connect(
+        &server.base_url(),
+        &Credentials::Token(token),
+        &usb,
+        &usb.join("UpdatePacks"),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, SctError::Cab { .. }), "{err}");
     assert!(err.to_string().contains("B.cab"), "{err}");
     assert!(

@@ -64,3 +64,82 @@ fn every_runnable_block_of_the_readme_runs() {
         );
     }
 }
+
+/// `harness scenario check FILE`: whether it accepts the text, and what it said.
+fn check(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("readme.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["scenario", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The README's annotated scenario marks its required keys: without any one of them the file is
+/// refused, without any other it is accepted.
+#[test]
+fn the_annotated_scenario_marks_exactly_its_required_keys() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme
+        .split("```toml\n")
+        .map(|b| b.split("\n```").next().unwrap())
+        .find(|b| b.starts_with("format ="))
+        .expect("the annotated scenario");
+    let lines: Vec<&str> = block.lines().collect();
+    let mut required = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let is_key = line
+            .split_once('=')
+            .is_some_and(|(k, _)| !k.trim().is_empty() && !k.trim_start().starts_with('#'));
+        if !is_key || line.trim_start().starts_with('[') {
+            continue;
+        }
+        let marked = line
+            .split_once('#')
+            .is_some_and(|(_, comment)| comment.trim_start().starts_with("required"));
+        let without: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, l)| *l)
+            .collect();
+        let (accepted, said) = check(&without.join("\n"));
+        assert_eq!(
+            accepted,
+            !marked,
+            "without `{line}` the check {}: {said}",
+            if accepted { "passed" } else { "failed" }
+        );
+        required += usize::from(marked);
+    }
+    assert!(required >= 5, "the required keys are no longer marked");
+}
+
+/// The README's whole scenario files (```toml blocks that begin with `format =`) are valid: what
+/// it annotates is a file `harness scenario check` accepts.
+#[test]
+fn every_whole_scenario_in_the_readme_checks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut checked = 0;
+    for (i, block) in readme.split("```toml\n").skip(1).enumerate() {
+        let body = block.split("\n```").next().unwrap();
+        if !body.starts_with("format =") {
+            continue;
+        }
+        let (accepted, said) = check(body);
+        assert!(
+            accepted,
+            "README toml block {i}:\n{body}\n--- stderr\n{said}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 1, "the README's annotated scenario is gone");
+}

@@ -889,6 +889,26 @@ async fn the_journal_tells_a_test_what_the_client_sent() {
             "upstream_request_duration_seconds_bucket{route=\"/v1/usage\",le=\"+Inf\"} 3"
         )
     );
+    // The request count and the histogram name routes alike (the route's template), and both
+    // see every answer: the 401 and the stranger's 404 too.
+    assert!(
+        metrics.contains("upstream_requests_total{route=\"/v1/usage\",status=\"401\"} 1"),
+        "{metrics}"
+    );
+    let routes_of = |metric: &str| -> std::collections::BTreeSet<String> {
+        metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix(metric)?.strip_prefix("{route=\""))
+            .filter_map(|rest| rest.split('"').next().map(String::from))
+            .collect()
+    };
+    let counted = routes_of("upstream_requests_total");
+    assert!(counted.contains("unmatched"), "{counted:?}");
+    assert_eq!(
+        counted,
+        routes_of("upstream_request_duration_seconds_count"),
+        "{metrics}"
+    );
 
     // A reset empties it.
     let reset = s

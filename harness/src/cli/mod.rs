@@ -31,6 +31,43 @@ use clap::{Parser, Subcommand};
 
 pub use exit::Exit;
 
+/// Parses the command line, exiting with clap's usage error (exit 2) when it is wrong. A
+/// mistyped command gets a "did you mean": clap's own suggestion misses transposed letters
+/// (`rnu`), so the commands at the level the typo is at are compared by edit distance too.
+pub fn parse() -> Cli {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    Cli::try_parse().unwrap_or_else(|mut error| {
+        if error.kind() == ErrorKind::InvalidSubcommand
+            && error.get(ContextKind::SuggestedSubcommand).is_none()
+            && let Some(ContextValue::String(typed)) = error.get(ContextKind::InvalidSubcommand)
+        {
+            let typed = typed.clone();
+            // The level of the typo: follow the command line through the commands it names.
+            let mut level = Cli::command();
+            for arg in std::env::args().skip(1) {
+                match level.find_subcommand(&arg) {
+                    Some(next) => level = next.clone(),
+                    None if arg == typed => break,
+                    None => continue,
+                }
+            }
+            let nearest = level
+                .get_subcommands()
+                .map(|c| (strsim::osa_distance(c.get_name(), &typed), c.get_name()))
+                .filter(|(distance, _)| *distance <= 2 && *distance < typed.len())
+                .min();
+            if let Some((_, name)) = nearest {
+                error.insert(
+                    ContextKind::SuggestedSubcommand,
+                    ContextValue::String(name.to_string()),
+                );
+            }
+        }
+        error.exit()
+    })
+}
+
 #[derive(Parser)]
 #[command(
     version,

@@ -86,8 +86,17 @@ pub enum SctCommand {
         #[arg(long)]
         url: String,
         /// A hierarchy token the service issued.
-        #[arg(long, env = "HARNESS_UPSTREAM_TOKEN")]
-        token: String,
+        #[arg(
+            long,
+            env = "HARNESS_UPSTREAM_TOKEN",
+            required_unless_present = "admin_token"
+        )]
+        token: Option<String>,
+        /// Instead of --token: the mock service's admin token (the second line `harness
+        /// upstream` prints). Each cabinet's hierarchy is registered first and its token used;
+        /// it takes precedence over a --token (or HARNESS_UPSTREAM_TOKEN).
+        #[arg(long)]
+        admin_token: Option<String>,
     },
     /// -import: import the update packs meant for this site's hierarchy; leave the others.
     Import {
@@ -139,8 +148,14 @@ async fn sct(command: SctCommand) -> anyhow::Result<()> {
             updatepackdest,
             url,
             token,
+            admin_token,
         } => {
-            for u in sct::connect(&url, &token, &usagedatasrc, &updatepackdest).await? {
+            let credentials = match (token, admin_token) {
+                (_, Some(admin)) => sct::Credentials::Admin(admin),
+                (Some(token), None) => sct::Credentials::Token(token),
+                (None, None) => unreachable!("clap requires one of --token, --admin-token"),
+            };
+            for u in sct::connect(&url, &credentials, &usagedatasrc, &updatepackdest).await? {
                 outln!(
                     "uploaded {}: week {} of hierarchy {} (receipt {}{}); {} update pack(s) downloaded",
                     u.file,

@@ -226,14 +226,25 @@ pub async fn run_scenario(
             .collect_ms_per_1k_clients
             .and_then(|limit| budget_report("collect_ms_per_1k_clients", limit, &per_1k_clients))
             .into_iter()
-            .chain(scenario.budget.probes.iter().filter_map(|(probe, limit)| {
-                let measured: Vec<(String, u32, f64)> = probe_per_1k_clients
+            .chain(
+                (scenario
+                    .budget
+                    .probes
                     .iter()
-                    .filter(|(p, ..)| p == probe)
-                    .map(|(_, site, week, v)| (site.clone(), *week, *v))
-                    .collect();
-                budget_report(&format!("probes.{probe}"), *limit, &measured)
-            }))
+                    .map(|(p, l)| (format!("probes.{p}"), l)))
+                .chain(
+                    (scenario.budget.probe_steps.iter())
+                        .map(|(p, l)| (format!("probe_steps.{p}"), l)),
+                )
+                .filter_map(|(key, limit)| {
+                    let measured: Vec<(String, u32, f64)> = probe_per_1k_clients
+                        .iter()
+                        .filter(|(k, ..)| *k == key)
+                        .map(|(_, site, week, v)| (site.clone(), *week, *v))
+                        .collect();
+                    budget_report(&key, *limit, &measured)
+                }),
+            )
             .collect(),
         peak_rss_mib: peak_rss_mib(),
         timings,
@@ -358,6 +369,7 @@ async fn run_week(
     let collection = collect::Collection {
         budget_ms_per_1k_clients: scenario.budget.collect_ms_per_1k_clients,
         probe_budgets: Some(&scenario.budget.probes),
+        probe_step_budgets: Some(&scenario.budget.probe_steps),
         repeat,
     };
     let db_down = faults::sites_struck(scenario, week, FaultKind::SiteDbDown);

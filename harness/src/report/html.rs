@@ -89,6 +89,9 @@ fn scenario(page: &mut String, index: usize, s: &ScenarioReport) {
         chart(page, "Probe time per site", probe_chart(s));
         chart(page, "Probe time week over week", weekly_chart(s));
         chart(page, "Upload attempts", upload_chart(s));
+        if s.timings.uploads.iter().any(|u| !u.attempt_log.is_empty()) {
+            page.push_str(UPLOAD_KEY);
+        }
     }
     findings(page, s);
     page.push_str("</section>\n");
@@ -412,6 +415,13 @@ fn weekly_chart(s: &ScenarioReport) -> Drawn {
     }
     Ok(Some(svg))
 }
+
+/// What the upload chart's colours mean, under it.
+const UPLOAD_KEY: &str = "<p class=\"note\">Each bar is one attempt, from its start to its answer: \
+<span style=\"color:#0a0\">green</span> accepted, <span style=\"color:#d00\">red</span> refused \
+(a 4xx or 5xx), <span style=\"color:#f80\">orange</span> no answer seen (a transport error or a \
+timeout); a grey line is the wait before the next attempt (backoff or <code>Retry-After</code>). \
+Offline, an attempt is one service connection tool <code>-connect</code>.</p>\n";
 
 /// Each upload on a row (by week), its attempts as bars from start to answer on the upload's
 /// clock — green accepted, red refused, orange without an answer — and the waits between them

@@ -71,6 +71,9 @@ pub enum ScenarioError {
         key: String,
         problem: String,
     },
+    /// Every problem of a file with more than one, in the file's order of checks.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ScenarioError>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -401,6 +404,11 @@ pub struct Budget {
     /// (milliseconds), by probe name.
     #[serde(default)]
     pub probes: std::collections::BTreeMap<String, f64>,
+    /// `[budget.probe_steps]`: one probe's SQLite virtual-machine steps allowed per site run,
+    /// per thousand clients, by probe name: deterministic, so a gate on it never flakes (the
+    /// embedded engine counts steps; SQL Server does not, so it is not measured there).
+    #[serde(default)]
+    pub probe_steps: std::collections::BTreeMap<String, f64>,
     /// The largest exponent of a probe's time against clients that `harness bench` accepts
     /// (1.0 is linear; 1.2 by default).
     pub probe_scaling_exponent: Option<f64>,
@@ -462,7 +470,7 @@ impl Scenario {
         })?;
         scenario.path = path.to_path_buf();
         scenario.text = text.to_string();
-        Validator { text, path }.validate(&scenario)?;
+        Validator::new(text, path).validate(&scenario)?;
         Ok(scenario)
     }
 

@@ -1,6 +1,7 @@
 //! Validation of a parsed scenario: what the product would not allow, and what the harness
 //! cannot simulate, is refused with the line of the offending value.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -9,11 +10,28 @@ use toml::Spanned;
 use super::*;
 
 pub(super) struct Validator<'a> {
-    pub(super) text: &'a str,
-    pub(super) path: &'a Path,
+    text: &'a str,
+    path: &'a Path,
+    /// The problems found so far. The independent parts of a file (the name, each hierarchy,
+    /// each primary, each fault, the budgets, the expectations) are all checked, so one
+    /// `scenario check` names every problem, not only the first.
+    found: RefCell<Vec<ScenarioError>>,
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
+    pub(super) fn new(text: &'a str, path: &'a Path) -> Self {
+        Self {
+            text,
+            path,
+            found: RefCell::default(),
+        }
+    }
+
+    /// The value of a check that passed; a failed one's error is kept for the report.
+    fn keep<T>(&self, checked: Result<T, ScenarioError>) -> Option<T> {
+        checked.map_err(|e| self.found.borrow_mut().push(e)).ok()
+    }
+
     /// The line where `key` (`table.field`, or a top-level `field`) is written in the file: the
     /// field's own line, or its table's header (`[expect.severity]`).
     fn line_of_key(&self, key: &str) -> Option<usize> {
@@ -93,50 +111,77 @@ impl Validator<'_> {
     }
 
     pub(super) fn validate(&self, s: &Scenario) -> Result<(), ScenarioError> {
-        if s.name.trim().is_empty() {
+        self.keep(self.name(&s.name));
+        let codes = self.keep(self.hierarchy(&s.hierarchy, "hierarchy"));
+        for n in &s.neighbors {
+            self.keep(self.neighbor(s, n));
+        }
+        let weeks = *s.run.weeks.get_ref();
+        let weeks_valid = (1..=520).contains(&weeks);
+        if !weeks_valid {
+            self.keep(self.error::<()>(
+                s.run.weeks.span(),
+                "run.weeks",
+                "simulate between 1 and 520 weekly cycles",
+            ));
+        }
+        // The faults are checked against the sites and the weeks, so only when those are valid.
+        if let Some(codes) = &codes
+            && weeks_valid
+        {
+            let cas = s
+                .hierarchy
+                .cas
+                .then(|| s.hierarchy.cas_code.get_ref().as_str());
+            for fault in &s.faults {
+                self.keep(self.fault(fault, weeks, codes, cas, s.hierarchy.scp_mode));
+            }
+            self.keep(self.one_level_change_a_week(&s.faults));
+            self.keep(self.one_crash_point_a_pass(&s.faults));
+            self.keep(self.primaries_run_within_the_run(s, weeks));
+        }
+        self.keep(self.budget(&s.budget));
+        self.keep(self.expect(&s.expect));
+        let mut found = self.found.take();
+        match found.len() {
+            0 => Ok(()),
+            1 => Err(found.remove(0)),
+            _ => Err(ScenarioError::Several(found)),
+        }
+    }
+
+    fn name(&self, name: &str) -> Result<(), ScenarioError> {
+        if name.trim().is_empty() {
             return self.error(0..0, "name", "a scenario needs a name");
         }
         // A name is printed on terminals and in reports: no escape codes, no line breaks.
-        if s.name.chars().any(char::is_control) {
+        if name.chars().any(char::is_control) {
             return self.error(
                 0..0,
                 "name",
                 "a name of printable characters (no control characters or line breaks)",
             );
         }
-        let codes = self.hierarchy(&s.hierarchy, "hierarchy")?;
-        for n in &s.neighbors {
-            self.hierarchy(n, "neighbors")?;
-            if s.hierarchy.scp_mode != ScpMode::Offline || n.scp_mode != ScpMode::Offline {
-                return self.error(
-                    n.installed.span(),
-                    "neighbors",
-                    "neighbouring hierarchies share the service connection tool's folder: every hierarchy must have `scp_mode = \"offline\"`",
-                );
-            }
-            // Two hierarchies with the same cabinet name are allowed on purpose: that is the
-            // field issue the finding `cab_name_clash` reproduces.
-        }
-        let weeks = *s.run.weeks.get_ref();
-        if !(1..=520).contains(&weeks) {
+        Ok(())
+    }
+
+    fn neighbor(&self, s: &Scenario, n: &HierarchySpec) -> Result<(), ScenarioError> {
+        self.hierarchy(n, "neighbors")?;
+        if s.hierarchy.scp_mode != ScpMode::Offline || n.scp_mode != ScpMode::Offline {
             return self.error(
-                s.run.weeks.span(),
-                "run.weeks",
-                "simulate between 1 and 520 weekly cycles",
+                n.installed.span(),
+                "neighbors",
+                "neighbouring hierarchies share the service connection tool's folder: every hierarchy must have `scp_mode = \"offline\"`",
             );
         }
-        for fault in &s.faults {
-            let cas = s
-                .hierarchy
-                .cas
-                .then(|| s.hierarchy.cas_code.get_ref().as_str());
-            self.fault(fault, weeks, &codes, cas, s.hierarchy.scp_mode)?;
-        }
-        self.one_level_change_a_week(&s.faults)?;
-        self.one_crash_point_a_pass(&s.faults)?;
-        self.primaries_run_within_the_run(s, weeks)?;
-        if let Some(budget) = s.budget.collect_ms_per_1k_clients
-            && !(budget.is_finite() && budget > 0.0)
+        // Two hierarchies with the same cabinet name are allowed on purpose: that is the
+        // field issue the finding `cab_name_clash` reproduces.
+        Ok(())
+    }
+
+    fn budget(&self, budget: &Budget) -> Result<(), ScenarioError> {
+        if let Some(ms) = budget.collect_ms_per_1k_clients
+            && !(ms.is_finite() && ms > 0.0)
         {
             return self.error(
                 0..0,
@@ -144,7 +189,7 @@ impl Validator<'_> {
                 "must be a positive number of milliseconds",
             );
         }
-        for (probe, ms) in &s.budget.probes {
+        for (probe, ms) in &budget.probes {
             if !(ms.is_finite() && *ms > 0.0) {
                 return self.error(
                     0..0,
@@ -153,7 +198,16 @@ impl Validator<'_> {
                 );
             }
         }
-        if let Some(exponent) = s.budget.probe_scaling_exponent
+        for (probe, steps) in &budget.probe_steps {
+            if !(steps.is_finite() && *steps > 0.0) {
+                return self.error(
+                    0..0,
+                    &format!("budget.probe_steps.{probe}"),
+                    "must be a positive number of virtual-machine steps per 1,000 clients",
+                );
+            }
+        }
+        if let Some(exponent) = budget.probe_scaling_exponent
             && !(exponent.is_finite() && exponent > 0.0)
         {
             return self.error(
@@ -162,7 +216,7 @@ impl Validator<'_> {
                 "must be a positive number (1.0 is linear)",
             );
         }
-        self.expect(&s.expect)
+        Ok(())
     }
 
     /// A child primary installed so late that its first run falls after the run's last cycle
@@ -387,47 +441,9 @@ impl Validator<'_> {
         }
         let mut total: u64 = 0;
         for p in &h.primary {
-            self.site_code(&p.code, &format!("{key}.primary.code"))?;
-            if !codes.insert(p.code.get_ref().to_ascii_uppercase()) {
-                return self.error(
-                    p.code.span(),
-                    &format!("{key}.primary.code"),
-                    format!("site code `{}` is used twice", p.code.get_ref()),
-                );
-            }
-            let (max, what) = if h.cas {
-                (MAX_CLIENTS_CHILD_PRIMARY, "a child primary site")
-            } else {
-                (MAX_CLIENTS_STANDALONE, "a stand-alone primary site")
-            };
-            if *p.clients.get_ref() > max {
-                return self.error(
-                    p.clients.span(),
-                    &format!("{key}.primary.clients"),
-                    format!(
-                        "{} clients is more than {what} supports ({max})",
-                        p.clients.get_ref()
-                    ),
-                );
-            }
-            self.counts(p, key)?;
-            if let Some(mix) = &p.mix
-                && let Some((field, problem)) = mix.get_ref().problems().into_iter().next()
-            {
-                let at = self.field_in(mix.span(), field);
-                return self.error(at, &format!("{key}.primary.mix.{field}"), problem);
-            }
-            if let Some(installed) = &p.installed {
-                self.primary_install_date(installed, &h.installed, h.cas, key)?;
-            }
             total += u64::from(*p.clients.get_ref());
-            if total > MAX_CLIENTS_HIERARCHY {
-                return self.error(
-                    p.clients.span(),
-                    &format!("{key}.primary.clients"),
-                    format!("the hierarchy now has {total} clients; a CAS supports {MAX_CLIENTS_HIERARCHY}"),
-                );
-            }
+            // Each primary is checked on its own, so a problem in one does not hide another's.
+            self.keep(self.primary(h, p, key, &mut codes, total));
         }
         if !h.cab_name.get_ref().to_ascii_lowercase().ends_with(".cab")
             || h.cab_name.get_ref().contains(['/', '\\'])
@@ -439,6 +455,63 @@ impl Validator<'_> {
             );
         }
         Ok(codes)
+    }
+
+    /// One `[[….primary]]`; `total` is the hierarchy's clients up to and including it.
+    fn primary(
+        &self,
+        h: &HierarchySpec,
+        p: &PrimarySpec,
+        key: &str,
+        codes: &mut BTreeSet<String>,
+        total: u64,
+    ) -> Result<(), ScenarioError> {
+        self.site_code(&p.code, &format!("{key}.primary.code"))?;
+        if !codes.insert(p.code.get_ref().to_ascii_uppercase()) {
+            return self.error(
+                p.code.span(),
+                &format!("{key}.primary.code"),
+                format!("site code `{}` is used twice", p.code.get_ref()),
+            );
+        }
+        let (max, what) = if h.cas {
+            (MAX_CLIENTS_CHILD_PRIMARY, "a child primary site")
+        } else {
+            (MAX_CLIENTS_STANDALONE, "a stand-alone primary site")
+        };
+        if *p.clients.get_ref() > max {
+            return self.error(
+                p.clients.span(),
+                &format!("{key}.primary.clients"),
+                format!(
+                    "{} clients is more than {what} supports ({max})",
+                    p.clients.get_ref()
+                ),
+            );
+        }
+        self.counts(p, key)?;
+        if let Some(mix) = &p.mix
+            && let Some((field, problem)) = mix.get_ref().problems().into_iter().next()
+        {
+            let at = self.field_in(mix.span(), field);
+            return self.error(at, &format!("{key}.primary.mix.{field}"), problem);
+        }
+        if let Some(installed) = &p.installed {
+            self.primary_install_date(installed, &h.installed, h.cas, key)?;
+        }
+        // Said once, at the primary that takes the hierarchy past the bound.
+        if total > MAX_CLIENTS_HIERARCHY
+            && total - u64::from(*p.clients.get_ref()) <= MAX_CLIENTS_HIERARCHY
+        {
+            return self.error(
+                p.clients.span(),
+                &format!("{key}.primary.clients"),
+                format!(
+                    "the hierarchy now has {total} clients; a CAS supports {MAX_CLIENTS_HIERARCHY}"
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// Every count within its hard cap, and the site's rows within what one site may hold.

@@ -16,7 +16,6 @@ use usage_protocol::fault::SIMULATED_LATENCY_HEADER;
 use super::AppState;
 use super::auth::is_client;
 use super::error::ApiError;
-use super::respond::count;
 
 /// Runs `request` through the programmed faults: delays it (slept, or announced in the
 /// `simulated-latency-ms` header when the server runs on simulated time), or answers it with the
@@ -57,15 +56,13 @@ pub(super) async fn apply_faults(
                 1,
             );
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let refused = ApiError::new(
+            ApiError::new(
                 status,
                 "injected_fault",
                 format!("fault injected on {route}"),
             )
             .with_retry_after(injection.retry_after_s)
-            .into_response();
-            count(&state, &route, refused.status());
-            refused
+            .into_response()
         }
         None => next.run(request).await,
     };

@@ -1,6 +1,6 @@
-//! Every answer into the request journal and the latency histogram, whatever route gave it
-//! (a 404 and a 401 too: a test author asks what the client really sent) — but the journal's
-//! own reads.
+//! Every answer into the request journal, the request count and the latency histogram, whatever
+//! route gave it (a 404 and a 401 too: a test author asks what the client really sent) — but
+//! the journal's own reads.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +32,15 @@ pub(super) async fn record(
     if route == "/admin/requests" {
         return response;
     }
+    // Both metrics are counted here, with one label set: the route's template.
+    state.metrics.add(
+        "upstream_requests_total",
+        format!(
+            "route=\"{route}\",status=\"{}\"",
+            response.status().as_u16()
+        ),
+        1,
+    );
     state.metrics.observe_latency(&route, elapsed.as_secs_f64());
     state.journal.record(JournalEntry {
         at: std::time::SystemTime::now()

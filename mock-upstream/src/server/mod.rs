@@ -23,7 +23,6 @@ mod journal;
 mod listener;
 mod metrics;
 mod openapi;
-mod respond;
 mod run;
 mod sct;
 mod updates;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use usage_protocol::connect::{CAB_FIELD, ConnectAnswer, ConnectResult};
@@ -23,7 +23,6 @@ use super::acknowledge::acknowledge;
 use super::auth::client_hierarchy;
 use super::body::{count_received, within_body_timeout};
 use super::error::ApiError;
-use super::respond::respond;
 use super::updates::offers_for;
 use crate::store::NewUpload;
 
@@ -39,7 +38,7 @@ async fn sct_connect(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
     let result = connect(&state, &headers, multipart).await;
-    respond(&state, ROUTE, result.map(Json))
+    result.map(Json).into_response()
 }
 
 async fn connect(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -16,10 +16,8 @@ use usage_protocol::update_pack::{PackOffer, UpdateCheckAnswer};
 use super::AppState;
 use super::auth::client_hierarchy;
 use super::error::ApiError;
-use super::respond::respond;
 
 const CHECK_ROUTE: &str = "/v1/updates";
-const DOWNLOAD_ROUTE: &str = "/v1/updatepacks";
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -66,7 +64,7 @@ async fn update_check(
         }))
     }
     .await;
-    respond(&state, CHECK_ROUTE, result)
+    Result::<_, ApiError>::into_response(result)
 }
 
 /// A pack's bytes, with their SHA-256 in `X-Content-SHA256`.
@@ -95,5 +93,5 @@ async fn download_pack(
         ))
     }
     .await;
-    respond(&state, DOWNLOAD_ROUTE, result)
+    Result::<_, ApiError>::into_response(result)
 }

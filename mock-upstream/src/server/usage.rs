@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use usage_protocol::payload::PayloadShape;
@@ -16,7 +16,6 @@ use super::acknowledge::acknowledge;
 use super::auth::client_hierarchy;
 use super::body::read_body;
 use super::error::ApiError;
-use super::respond::respond;
 use crate::store::NewUpload;
 
 const ROUTE: &str = "/v1/usage";
@@ -34,7 +33,7 @@ async fn usage_upload(
     if result.is_ok() && state.faults.next_answer_lost() {
         return lost_answer();
     }
-    respond(&state, ROUTE, result)
+    result.into_response()
 }
 
 /// The upload is stored, but its answer never arrives whole: the headers go out and the body

@@ -61,7 +61,14 @@ pub(super) async fn connect_week(
     let started = Instant::now();
     let began_at = crate::report::unix_now();
     let ms = || started.elapsed().as_secs_f64() * 1e3;
-    match sct::connect(upstream.base_url(), &hierarchies[0].token, transfer, &packs).await {
+    match sct::connect(
+        upstream.base_url(),
+        &sct::Credentials::Token(hierarchies[0].token.clone()),
+        transfer,
+        &packs,
+    )
+    .await
+    {
         Ok(done) => {
             for u in done {
                 submitted.uploads.push(UploadAttempt {
