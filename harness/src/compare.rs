@@ -48,18 +48,24 @@ pub enum CompareError {
     #[error("reading {}: {cause}", path.display())]
     Read {
         path: PathBuf,
-        cause: std::io::Error,
+        cause: crate::bounded_file::BoundedReadError,
     },
     #[error("{} is not a harness report.json: {cause}", path.display())]
     NotAReport {
         path: PathBuf,
         cause: serde_json::Error,
     },
-    #[error("{}: {key} has {value}, which no measurement can be", path.display())]
+    #[error("{}: {key} has {}, which no measurement can be", path.display(), shown(*value))]
     Impossible {
         path: PathBuf,
         key: String,
         value: f64,
+    },
+    #[error("{}: {key}: {problem}", path.display())]
+    Inconsistent {
+        path: PathBuf,
+        key: String,
+        problem: String,
     },
     #[error("{} and {} have no probe timing in common{}", base.display(), new.display(), hint)]
     NothingInCommon {
@@ -136,21 +142,90 @@ struct Sampled {
 /// not a measurement.
 const MAX_SAMPLE: f64 = 1e15;
 
+/// The largest report `compare` reads: far above any real run's, far below what would hurt.
+const MAX_REPORT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// A value as a person reads it: scientific notation when it is huge.
+fn shown(value: f64) -> String {
+    if value.abs() < 1e9 {
+        value.to_string()
+    } else {
+        format!("{value:e}")
+    }
+}
+
 type Samples = BTreeMap<Key, Sampled>;
 
 fn samples(path: &Path, metric: Metric) -> Result<Samples, CompareError> {
-    let bytes = fs_err::read(path).map_err(|cause| CompareError::Read {
-        path: path.to_path_buf(),
-        cause,
-    })?;
+    let bytes =
+        crate::bounded_file::read(path, MAX_REPORT_BYTES, crate::bounded_file::Links::Follow)
+            .map_err(|cause| CompareError::Read {
+                path: path.to_path_buf(),
+                cause,
+            })?;
     let report: Report =
         serde_json::from_slice(&bytes).map_err(|cause| CompareError::NotAReport {
             path: path.to_path_buf(),
             cause,
         })?;
     let mut out = Samples::new();
+    let mut seen_scenarios = std::collections::BTreeSet::new();
     for scenario in report.scenarios {
+        let inconsistent = |key: String, problem: String| CompareError::Inconsistent {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        };
+        if !seen_scenarios.insert(scenario.name.clone()) {
+            return Err(inconsistent(
+                scenario.name,
+                "the scenario is in the report twice".into(),
+            ));
+        }
         for p in scenario.timings.map(|t| t.probes).unwrap_or_default() {
+            let key = Key {
+                scenario: scenario.name.clone(),
+                site: p.site.clone(),
+                week: p.week,
+                probe: p.probe.clone(),
+            };
+            // Every figure is checked, whichever the metric: a report with an impossible value
+            // is not one to trust for the others.
+            let measured = [p.ms]
+                .into_iter()
+                .chain(p.samples_ms.iter().copied())
+                .chain(p.cpu_ms)
+                .chain(p.cpu_samples_ms.iter().copied())
+                .chain(p.vm_steps.map(|s| s as f64));
+            if let Some(bad) = measured
+                .into_iter()
+                .find(|v| !(v.is_finite() && (0.0..=MAX_SAMPLE).contains(v)))
+            {
+                return Err(CompareError::Impossible {
+                    path: path.to_path_buf(),
+                    key: key.to_string(),
+                    value: bad,
+                });
+            }
+            // The median is what the run reported; samples that say otherwise were edited.
+            for (figure, samples, name) in [
+                (Some(p.ms), &p.samples_ms, "ms"),
+                (p.cpu_ms, &p.cpu_samples_ms, "cpu_ms"),
+            ] {
+                if let Some(figure) = figure
+                    && !samples.is_empty()
+                {
+                    let median = crate::report::median(&mut samples.clone());
+                    if (median - figure).abs() > 1e-6 * median.abs().max(1.0) {
+                        return Err(inconsistent(
+                            key.to_string(),
+                            format!(
+                                "{name} is {figure}, but the median of its samples is {median}"
+                            ),
+                        ));
+                    }
+                }
+            }
             let values: Vec<f64> = match metric {
                 Metric::Time if !p.samples_ms.is_empty() => p.samples_ms,
                 Metric::Time => vec![p.ms],
@@ -158,25 +233,19 @@ fn samples(path: &Path, metric: Metric) -> Result<Samples, CompareError> {
                 Metric::Cpu => p.cpu_ms.into_iter().collect(),
                 Metric::Steps => p.vm_steps.map(|s| s as f64).into_iter().collect(),
             };
-            let key = Key {
-                scenario: scenario.name.clone(),
-                site: p.site,
-                week: p.week,
-                probe: p.probe,
-            };
-            if let Some(bad) = values
-                .iter()
-                .find(|v| !(v.is_finite() && (0.0..=MAX_SAMPLE).contains(*v)))
-            {
-                return Err(CompareError::Impossible {
-                    path: path.to_path_buf(),
-                    key: key.to_string(),
-                    value: *bad,
-                });
+            if out.contains_key(&key) {
+                return Err(inconsistent(
+                    key.to_string(),
+                    "this probe run is in the report twice".into(),
+                ));
             }
-            let entry = out.entry(key).or_default();
-            entry.values.extend(values);
-            entry.failed |= p.failed;
+            out.insert(
+                key,
+                Sampled {
+                    values,
+                    failed: p.failed,
+                },
+            );
         }
     }
     out.retain(|_, v| !v.values.is_empty() || v.failed);
@@ -230,8 +299,11 @@ pub struct Comparison {
     pub metric: Metric,
     pub threshold_percent: f64,
     pub changes: Vec<Change>,
-    /// Probe timings only one of the two reports has: (key, in base?).
-    pub unmatched: Vec<(Key, bool)>,
+    /// Probe runs the new report lacks (its scenario did not run, or the probe no longer
+    /// does): a regression, since nothing says they are not slower.
+    pub missing: Vec<Key>,
+    /// Probe runs only the new report has: new, so not compared.
+    pub added: Vec<Key>,
     /// Probe runs that failed in the new report but not in the base: a regression whatever
     /// their time.
     pub newly_failed: Vec<Key>,
@@ -246,8 +318,13 @@ impl Comparison {
             .filter(|c| c.verdict == Verdict::Slower)
             .count()
             + self.newly_failed.len()
+            + self.missing.len()
     }
 }
+
+/// Below this a time or CPU time is not judged: a probe that takes under a millisecond in both
+/// runs changes by the timer's and the scheduler's noise, not by its query.
+pub const MIN_JUDGED_MS: f64 = 1.0;
 
 /// Compares two reports.
 pub fn compare(
@@ -258,12 +335,12 @@ pub fn compare(
 ) -> Result<Comparison, CompareError> {
     let (mut before, mut after) = (samples(base, metric)?, samples(new, metric)?);
     let mut changes = Vec::new();
-    let mut unmatched = Vec::new();
+    let mut missing = Vec::new();
     let mut newly_failed = Vec::new();
     let mut noise_unknown = false;
     for (key, old) in before.iter_mut() {
         let Some(now) = after.get_mut(key) else {
-            unmatched.push((key.clone(), true));
+            missing.push(key.clone());
             continue;
         };
         if now.failed && !old.failed {
@@ -286,7 +363,10 @@ pub fn compare(
         };
         let noise = b.noise.max(n.noise);
         let beyond_noise = (n.median - b.median).abs() > 2.0 * noise;
-        let verdict = if percent > threshold_percent && beyond_noise {
+        let judged = metric == Metric::Steps || b.median.max(n.median) >= MIN_JUDGED_MS;
+        let verdict = if !judged {
+            Verdict::Same
+        } else if percent > threshold_percent && beyond_noise {
             Verdict::Slower
         } else if percent < -threshold_percent && beyond_noise {
             Verdict::Faster
@@ -301,10 +381,12 @@ pub fn compare(
             verdict,
         });
     }
-    for key in after.keys().filter(|k| !before.contains_key(*k)) {
-        unmatched.push((key.clone(), false));
-    }
-    if changes.is_empty() && newly_failed.is_empty() {
+    let added: Vec<Key> = after
+        .keys()
+        .filter(|k| !before.contains_key(*k))
+        .cloned()
+        .collect();
+    if changes.is_empty() && newly_failed.is_empty() && missing.is_empty() {
         return Err(CompareError::NothingInCommon {
             base: base.to_path_buf(),
             new: new.to_path_buf(),
@@ -320,7 +402,8 @@ pub fn compare(
         metric,
         threshold_percent,
         changes,
-        unmatched,
+        missing,
+        added,
         newly_failed,
         noise_unknown,
     })
@@ -346,20 +429,25 @@ impl Comparison {
                 Verdict::Faster => "faster",
                 Verdict::Same => continue,
             };
+            let noise = if self.metric != Metric::Steps && c.base.samples.min(c.new.samples) < 3 {
+                "noise unknown".to_string()
+            } else {
+                format!("noise ±{:.3} {unit}", c.base.noise.max(c.new.noise))
+            };
             let _ = writeln!(
                 out,
-                "{mark:<7} {}: {:.3} → {:.3} {unit} ({:+.1} %; noise ±{:.3} {unit}, {} and {} samples)",
-                c.key,
-                c.base.median,
-                c.new.median,
-                c.percent,
-                c.base.noise.max(c.new.noise),
-                c.base.samples,
-                c.new.samples
+                "{mark:<7} {}: {:.3} → {:.3} {unit} ({:+.1} %; {noise}, {} and {} samples)",
+                c.key, c.base.median, c.new.median, c.percent, c.base.samples, c.new.samples
             );
         }
         for key in &self.newly_failed {
             let _ = writeln!(out, "FAILED  {key}: the probe failed in the new run");
+        }
+        for key in &self.missing {
+            let _ = writeln!(
+                out,
+                "MISSING {key}: measured in the base, not in the new run"
+            );
         }
         let same = self
             .changes
@@ -368,19 +456,20 @@ impl Comparison {
             .count();
         let _ = writeln!(
             out,
-            "{} slower, {} newly failed, {} faster, {same} within the threshold or the noise",
-            self.regressions() - self.newly_failed.len(),
+            "{} slower, {} newly failed, {} missing, {} faster, {same} within the threshold or the noise",
+            self.regressions() - self.newly_failed.len() - self.missing.len(),
             self.newly_failed.len(),
+            self.missing.len(),
             self.changes
                 .iter()
                 .filter(|c| c.verdict == Verdict::Faster)
                 .count()
         );
-        if !self.unmatched.is_empty() {
+        if !self.added.is_empty() {
             let _ = writeln!(
                 out,
-                "{} probe timing(s) are in one report only (not compared)",
-                self.unmatched.len()
+                "{} probe timing(s) are in the new report only (not compared)",
+                self.added.len()
             );
         }
         if self.noise_unknown {

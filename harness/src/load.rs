@@ -25,6 +25,21 @@ pub struct LoadOptions {
     pub payload_kb: usize,
 }
 
+/// The upstream and a reference server (e.g. nginx answering `return 200`, storing nothing)
+/// under the same load, in alternating rounds so both see the same machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadComparison {
+    pub upstream: Vec<LoadReport>,
+    pub reference: Vec<LoadReport>,
+    /// Medians over the rounds.
+    pub upstream_uploads_per_s: f64,
+    pub reference_requests_per_s: f64,
+    pub upstream_p99_ms: f64,
+    pub reference_p99_ms: f64,
+    /// The upstream's rate as a share of the reference's (0.12 = 12 %).
+    pub ratio: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     pub target: String,
@@ -111,100 +126,174 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
 }
 
+/// The load against the upstream alone.
 pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
-    if options.concurrency == 0 || options.requests == 0 {
-        return Err(LoadError::Zero);
+    let mut target = Target::prepare(options).await?;
+    let report = target.drive(options, None).await;
+    target.stop().await;
+    Ok(report)
+}
+
+/// The load against the upstream and against `reference`, `rounds` times each, alternating.
+/// The reference gets the same requests (path, headers, body) and only has to answer 2xx.
+pub async fn compare(
+    options: &LoadOptions,
+    reference: &str,
+    rounds: usize,
+) -> Result<LoadComparison, LoadError> {
+    let mut target = Target::prepare(options).await?;
+    let (mut upstream, mut other) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        upstream.push(target.drive(options, None).await);
+        other.push(target.drive(options, Some(reference)).await);
     }
-    let mut server = None;
-    let (url, admin) = match &options.url {
-        Some(url) => (url.clone(), options.admin_token.clone()),
-        None => {
-            let s = crate::mock::start(&options.data_dir, false).await?;
-            let pair = (s.base_url(), s.admin_token().to_string());
-            server = Some(s);
-            pair
-        }
+    target.stop().await;
+    let median = |reports: &[LoadReport], f: fn(&LoadReport) -> f64| {
+        let mut v: Vec<f64> = reports.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
     };
-    let hierarchy = tel_hash(&uuid::Uuid::new_v4().to_string());
-    let token = Upstream::new(&url, &admin, RetryPolicy::default())
-        .register(&hierarchy)
-        .await?;
-    let (json, gzip) = payload_of_size(&hierarchy, options.payload_kb);
-    let body = Arc::new(gzip);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(options.concurrency)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client builds");
-    let next = Arc::new(AtomicUsize::new(0));
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..options.concurrency {
-        let (client, next, body, token, url, run_id) = (
-            client.clone(),
-            next.clone(),
-            body.clone(),
-            token.clone(),
-            url.clone(),
-            run_id.clone(),
-        );
-        let total = options.requests;
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failed = 0usize;
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= total {
-                    break;
-                }
-                let t = Instant::now();
-                let sent = client
-                    .post(format!("{url}/v1/usage"))
-                    .bearer_auth(&token)
-                    .header("Idempotency-Key", format!("load-{run_id}-{n}"))
-                    .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                    .body(body.as_ref().clone())
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        latencies.push(t.elapsed());
-                    }
-                    _ => failed += 1,
-                }
-            }
-            (latencies, failed)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut failed = 0;
-    for w in workers {
-        let (l, f) = w.await.expect("a load worker panicked");
-        latencies.extend(l);
-        failed += f;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    if let Some(s) = server {
-        s.stop().await;
-    }
-    latencies.sort();
-    Ok(LoadReport {
-        target: url,
-        requests: options.requests,
-        succeeded: latencies.len(),
-        failed,
-        concurrency: options.concurrency,
-        payload_gzip_bytes: body.len(),
-        payload_json_bytes: json.len(),
-        seconds,
-        uploads_per_s: latencies.len() as f64 / seconds,
-        p50_ms: percentile(&latencies, 50.0),
-        p90_ms: percentile(&latencies, 90.0),
-        p99_ms: percentile(&latencies, 99.0),
-        max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    let (u_rate, r_rate) = (
+        median(&upstream, |r| r.uploads_per_s),
+        median(&other, |r| r.uploads_per_s),
+    );
+    Ok(LoadComparison {
+        upstream_uploads_per_s: u_rate,
+        reference_requests_per_s: r_rate,
+        upstream_p99_ms: median(&upstream, |r| r.p99_ms),
+        reference_p99_ms: median(&other, |r| r.p99_ms),
+        ratio: if r_rate > 0.0 { u_rate / r_rate } else { 0.0 },
+        upstream,
+        reference: other,
     })
+}
+
+/// The upstream under load: its URL, a registered hierarchy's token, the payload, and the
+/// in-process service when there is no `--url`.
+struct Target {
+    server: Option<crate::mock::RunningServer>,
+    url: String,
+    token: String,
+    json_bytes: usize,
+    body: Arc<Vec<u8>>,
+    client: reqwest::Client,
+}
+
+impl Target {
+    async fn prepare(options: &LoadOptions) -> Result<Self, LoadError> {
+        if options.concurrency == 0 || options.requests == 0 {
+            return Err(LoadError::Zero);
+        }
+        let mut server = None;
+        let (url, admin) = match &options.url {
+            Some(url) => (url.clone(), options.admin_token.clone()),
+            None => {
+                let s = crate::mock::start(&options.data_dir, false).await?;
+                let pair = (s.base_url(), s.admin_token().to_string());
+                server = Some(s);
+                pair
+            }
+        };
+        let hierarchy = tel_hash(&uuid::Uuid::new_v4().to_string());
+        let token = Upstream::new(&url, &admin, RetryPolicy::default())
+            .register(&hierarchy)
+            .await?;
+        let (json, gzip) = payload_of_size(&hierarchy, options.payload_kb);
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(options.concurrency)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client builds");
+        Ok(Self {
+            server,
+            url,
+            token,
+            json_bytes: json.len(),
+            body: Arc::new(gzip),
+            client,
+        })
+    }
+
+    async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+
+    /// One round: `options.requests` uploads, `options.concurrency` at a time, to the upstream
+    /// or to `reference`. Every round uses fresh idempotency keys.
+    async fn drive(&self, options: &LoadOptions, reference: Option<&str>) -> LoadReport {
+        let url = reference
+            .unwrap_or(&self.url)
+            .trim_end_matches('/')
+            .to_string();
+        let next = Arc::new(AtomicUsize::new(0));
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..options.concurrency {
+            let (client, next, body, token, url, run_id) = (
+                self.client.clone(),
+                next.clone(),
+                self.body.clone(),
+                self.token.clone(),
+                url.clone(),
+                run_id.clone(),
+            );
+            let total = options.requests;
+            workers.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failed = 0usize;
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total {
+                        break;
+                    }
+                    let t = Instant::now();
+                    let sent = client
+                        .post(format!("{url}/v1/usage"))
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", format!("load-{run_id}-{n}"))
+                        .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                        .body(body.as_ref().clone())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            latencies.push(t.elapsed());
+                        }
+                        _ => failed += 1,
+                    }
+                }
+                (latencies, failed)
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut failed = 0;
+        for w in workers {
+            let (l, f) = w.await.expect("a load worker panicked");
+            latencies.extend(l);
+            failed += f;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        latencies.sort();
+        LoadReport {
+            target: url,
+            requests: options.requests,
+            succeeded: latencies.len(),
+            failed,
+            concurrency: options.concurrency,
+            payload_gzip_bytes: self.body.len(),
+            payload_json_bytes: self.json_bytes,
+            seconds,
+            uploads_per_s: latencies.len() as f64 / seconds,
+            p50_ms: percentile(&latencies, 50.0),
+            p90_ms: percentile(&latencies, 90.0),
+            p99_ms: percentile(&latencies, 99.0),
+            max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,19 @@ pub struct UploadAttempt {
 /// Writes a report whole (never half) and readable by all, like any file a person shares: the
 /// atomic writer makes its files private.
 pub fn write_readable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A report replaces a report: never a device, a pipe, a folder or a link (the rename would
+    // put a plain file where `/dev/null` was, or cut a link the user made).
+    if let Ok(existing) = std::fs::symlink_metadata(path)
+        && !existing.is_file()
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a regular file: refusing to replace it",
+                path.display()
+            ),
+        ));
+    }
     usage_protocol::durable::write_file(path, bytes)?;
     #[cfg(unix)]
     {
@@ -102,6 +115,28 @@ pub fn write_readable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
     }
     Ok(())
+}
+
+/// Refuses an output path that names the same file as one of `others` (what the command reads,
+/// or its other outputs): `--junit OUT/report.json` must not replace the report with XML.
+pub fn refuse_same_file(output: &Path, others: &[&Path]) -> std::io::Result<()> {
+    let resolved = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let target = resolved(output);
+    match others.iter().find(|other| resolved(other) == target) {
+        Some(other) => Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is {}, which this command also reads or writes: name another file",
+                output.display(),
+                other.display()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// This machine's name, as the kernel knows it; `unknown` when it cannot be read.
@@ -561,7 +596,20 @@ impl RunReport {
                 0.0,
                 failure("expectations", &general.join("\n")),
             );
-            for check in &s.checks {
+            // The checks that ran, and any other whose finding the scenario lists: a listed
+            // finding that could not be reported (its check did not apply) fails that check.
+            let listed_elsewhere = Check::ALL.iter().filter(|c| {
+                !s.checks.iter().any(|t| t.check == **c)
+                    && c.codes()
+                        .any(|code| s.expected_findings.iter().any(|e| e == code.as_str()))
+            });
+            let checks: Vec<CheckTime> = s
+                .checks
+                .iter()
+                .cloned()
+                .chain(listed_elsewhere.map(|&check| CheckTime { check, ms: 0.0 }))
+                .collect();
+            for check in &checks {
                 let mut failing: Vec<String> = Vec::new();
                 let mut kind = None;
                 for code in check.check.codes() {

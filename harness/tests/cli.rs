@@ -163,6 +163,71 @@ fn a_mistyped_command_gets_a_suggestion() {
     assert!(!String::from_utf8_lossy(&far.stderr).contains("similar"));
 }
 
+/// A budget on a probe the run does not have, or never runs at the scenario's level, would be a
+/// gate that does nothing: refused by `scenario check` and `run`, with its key and line.
+#[test]
+fn a_budget_on_a_probe_that_never_runs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (budget, said) in [
+        ("[budget.probes]\nTEL_Nope = 5", "no probe `TEL_Nope`"),
+        (
+            "[budget.probe_steps]\ntel_osversions = 5",
+            "no probe `tel_osversions`",
+        ),
+        ("[budget.probes]\nTEL_TopCPUs = 5", "never reaches"),
+    ] {
+        let text = smoke().replace(
+            "collect_ms_per_1k_clients = 250",
+            &format!("collect_ms_per_1k_clients = 250\n{budget}"),
+        );
+        let line = text.lines().count(); // the budget's key is the file's last line
+        let file = write(dir.path(), "s.toml", &text);
+        for args in [vec!["scenario", "check"], vec!["run", "--out"]] {
+            let mut command = harness();
+            command.args(&args);
+            if args[0] == "run" {
+                command.arg(dir.path().join("out"));
+            }
+            let out = command.arg(&file).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?} {budget}: {stderr}{stdout}"
+            );
+            let told = format!("{stderr}{stdout}");
+            assert!(told.contains(said), "{args:?}: {told}");
+            assert!(
+                told.contains(&format!("s.toml:{line}: `budget.")),
+                "{args:?}: {told}"
+            );
+        }
+    }
+}
+
+/// `--junit` naming the report itself is refused before anything runs.
+#[test]
+fn junit_never_replaces_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "smoke.toml", &smoke());
+    let out_dir = dir.path().join("out");
+    for target in ["report.json", "report.html"] {
+        let out = harness()
+            .args(["run", "--out"])
+            .arg(&out_dir)
+            .arg("--junit")
+            .arg(out_dir.join(target))
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("name another file"), "{stderr}");
+        assert!(!out_dir.join("smoke").exists(), "nothing ran");
+    }
+}
+
 #[test]
 fn an_unknown_engine_exits_2() {
     let out = harness()

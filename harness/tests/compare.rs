@@ -47,6 +47,12 @@ fn probe<'a>(report: &'a mut Value, name: &str) -> &'a mut Value {
         .unwrap()
 }
 
+/// Sets a probe run's samples and, as a run does, its `ms` to their median.
+fn set_samples(p: &mut Value, samples: &[f64]) {
+    p["samples_ms"] = serde_json::json!(samples);
+    p["ms"] = Value::from(harness::report::median(&mut samples.to_vec()));
+}
+
 #[tokio::test]
 async fn a_slower_probe_is_caught_and_noise_is_not() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,15 +89,14 @@ async fn a_slower_probe_is_caught_and_noise_is_not() {
 
     // Noise: a median 25 % higher but within twice the spread of the samples is not a
     // regression; the same median with tight samples, far past the spread, is.
-    let p = probe(&mut base, "TEL_ClientVersions");
-    p["samples_ms"] = serde_json::json!([1.0, 2.0, 3.0]);
+    set_samples(probe(&mut base, "TEL_ClientVersions"), &[1.0, 2.0, 3.0]);
     let base_file = write(dir.path(), "base.json", &base);
     let mut noisy = base.clone();
-    probe(&mut noisy, "TEL_ClientVersions")["samples_ms"] = serde_json::json!([2.4, 2.5, 2.6]);
+    set_samples(probe(&mut noisy, "TEL_ClientVersions"), &[2.4, 2.5, 2.6]);
     let (code, text) = compare(&base_file, &write(dir.path(), "noisy.json", &noisy), "time");
     assert_eq!(code, 0, "{text}");
     let mut slower = base.clone();
-    probe(&mut slower, "TEL_ClientVersions")["samples_ms"] = serde_json::json!([6.9, 7.0, 7.1]);
+    set_samples(probe(&mut slower, "TEL_ClientVersions"), &[6.9, 7.0, 7.1]);
     let (code, text) = compare(
         &base_file,
         &write(dir.path(), "slower.json", &slower),
@@ -106,8 +111,10 @@ async fn a_slower_probe_is_caught_and_noise_is_not() {
 
     // One outlier among the new samples does not hide a probe three times slower.
     let mut outlier = base.clone();
-    probe(&mut outlier, "TEL_ClientVersions")["samples_ms"] =
-        serde_json::json!([6.0, 6.1, 5.9, 6.0, 120.0]);
+    set_samples(
+        probe(&mut outlier, "TEL_ClientVersions"),
+        &[6.0, 6.1, 5.9, 6.0, 120.0],
+    );
     let (code, text) = compare(
         &base_file,
         &write(dir.path(), "outlier.json", &outlier),
@@ -119,7 +126,7 @@ async fn a_slower_probe_is_caught_and_noise_is_not() {
     let mut failed = base.clone();
     let p = probe(&mut failed, "TEL_SiteList");
     p["failed"] = Value::Bool(true);
-    p["ms"] = Value::from(0.001);
+    set_samples(p, &[0.001]);
     let (code, text) = compare(
         &base_file,
         &write(dir.path(), "failed.json", &failed),
@@ -133,8 +140,7 @@ async fn a_slower_probe_is_caught_and_noise_is_not() {
 
     // A value no measurement can have is refused.
     let mut negative = base.clone();
-    probe(&mut negative, "TEL_SiteList")["ms"] = Value::from(-0.5);
-    probe(&mut negative, "TEL_SiteList")["samples_ms"] = serde_json::json!([-0.5]);
+    set_samples(probe(&mut negative, "TEL_SiteList"), &[-0.5]);
     let (code, text) = compare(
         &base_file,
         &write(dir.path(), "negative.json", &negative),
@@ -171,6 +177,88 @@ async fn a_slower_probe_is_caught_and_noise_is_not() {
     assert_eq!(out.status.code(), Some(1));
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("TEL_ClientVersions"));
+
+    // A report edited so that its figures disagree, or that names a probe run twice, is
+    // refused, whatever the metric compared.
+    let mut edited = base.clone();
+    probe(&mut edited, "TEL_ClientVersions")["ms"] = Value::from(200.0);
+    let mut negative_cpu = base.clone();
+    probe(&mut negative_cpu, "TEL_SiteList")["cpu_ms"] = Value::from(-1.0);
+    let mut twice = base.clone();
+    let copy = probe(&mut twice, "TEL_SiteList").clone();
+    twice["scenarios"][0]["timings"]["probes"]
+        .as_array_mut()
+        .unwrap()
+        .push(copy);
+    for (name, report, said) in [
+        ("edited.json", &edited, "the median of its samples"),
+        (
+            "negative-cpu.json",
+            &negative_cpu,
+            "which no measurement can be",
+        ),
+        ("twice.json", &twice, "in the report twice"),
+    ] {
+        let (code, text) = compare(&base_file, &write(dir.path(), name, report), "steps");
+        assert_eq!(code, 2, "{name}: {text}");
+        assert!(text.contains(said), "{name}: {text}");
+    }
+
+    // A scenario that did not run in the new report is a regression, not a pass.
+    let mut not_run = base.clone();
+    not_run["scenarios"][0]["timings"]["probes"] = serde_json::json!([]);
+    not_run["scenarios"][0]["error"] = Value::from("the engine could not be reached");
+    let (code, text) = compare(
+        &base_file,
+        &write(dir.path(), "not-run.json", &not_run),
+        "time",
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("MISSING smoke/P01/week 1/TEL_SiteList"),
+        "{text}"
+    );
+
+    // Under a millisecond a single-sample time is the timer's noise: not judged.
+    let mut tiny = base.clone();
+    let mut tiny_new = base.clone();
+    set_samples(probe(&mut tiny, "TEL_SiteList"), &[0.029]);
+    set_samples(probe(&mut tiny_new, "TEL_SiteList"), &[0.058]);
+    let (code, text) = compare(
+        &write(dir.path(), "tiny.json", &tiny),
+        &write(dir.path(), "tiny-new.json", &tiny_new),
+        "time",
+    );
+    assert_eq!(code, 0, "{text}");
+
+    // The page never replaces what is not a report file, nor one of the reports compared.
+    for target in [Path::new("/dev/null"), base_file.as_path()] {
+        let out = common::harness_command()
+            .arg("compare")
+            .arg(&base_file)
+            .arg(dir.path().join("slower.json"))
+            .arg("--html")
+            .arg(target)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", target.display());
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(
+        std::fs::read_to_string(&base_file)
+            .unwrap()
+            .starts_with('{')
+    );
+
+    // A device is not read at all (it would never end).
+    let (code, text) = compare(&base_file, Path::new("/dev/zero"), "time");
+    assert_eq!(code, 2, "{text}");
 
     // Not a report: exit 2.
     let junk = dir.path().join("junk.json");

@@ -143,6 +143,23 @@ async fn late_answers_time_out_on_the_simulated_clock() {
         Some(200),
         "the stored upload's receipt, replayed"
     );
+    // The finding says what the client saw: two timeouts, not two answers.
+    let retried = report
+        .findings
+        .iter()
+        .find(|f| f.code.as_str() == "upload_retried")
+        .expect("the retries are a finding");
+    assert_eq!(
+        retried.message.matches("timed out after 5.0 s").count(),
+        2,
+        "{}",
+        retried.message
+    );
+    assert!(
+        retried.message.contains("its 201 came too late"),
+        "{}",
+        retried.message
+    );
     // The clock: each attempt starts after the previous one's timeout and backoff.
     assert_eq!(log[1].started_ms, log[0].latency_ms + log[0].wait_after_ms);
     let expected = log[1].started_ms + log[1].latency_ms + log[1].wait_after_ms;

@@ -170,21 +170,47 @@ async fn each_check_that_applies_is_a_case_with_its_own_time_and_its_reasons() {
         "{:?}",
         expected_failure.expectation_failures
     );
+    // A listed finding whose check did not apply at all (no site is beyond support).
+    let unscaled = report_of(
+        &smoke
+            .replace("name = \"smoke\"", "name = \"unscaled\"")
+            .replace("findings = []", "findings = [\"beyond_supported_scale\"]"),
+        &dir.path().join("f"),
+    )
+    .await;
     let unreachable = ScenarioReport::errored(
         "unreachable",
         "u.toml",
         "the SQL Server at tcp:db:1433 cannot be reached: connection refused".into(),
     );
-    let xml = RunReport::new(vec![
+    let reports = vec![
         passing,
         wrong_count,
         missing_finding,
         offline,
         expected_failure,
+        unscaled,
         unreachable,
-    ])
-    .junit();
+    ];
+    let verdicts: Vec<(String, bool)> = reports
+        .iter()
+        .map(|r| (r.name.clone(), r.met_expectations))
+        .collect();
+    let xml = RunReport::new(reports).junit();
     let suites = validate(&xml);
+    // JUnit agrees with the run: a scenario that did not meet its expectations has a case that
+    // did not pass, and one that did has none.
+    for (name, met) in verdicts {
+        let not_passed = suites[&name].iter().any(|c| c.2.is_some());
+        assert_eq!(not_passed, !met, "{name}: met {met}, JUnit {not_passed}");
+    }
+    let (_, kind, text) = suites["unscaled"]
+        .iter()
+        .find(|c| c.0 == "check scale")
+        .and_then(|c| c.2.clone())
+        .expect("the scale check fails: its listed finding was not reported");
+    assert_eq!(kind, "beyond_supported_scale");
+    assert!(text.contains("was not reported"), "{text}");
 
     let names =
         |suite: &str| -> Vec<String> { suites[suite].iter().map(|c| c.0.clone()).collect() };

@@ -31,6 +31,17 @@ pub struct CheckArgs {
 }
 
 pub fn check(args: CheckArgs) -> Outcome {
+    if let Some(junit) = &args.junit {
+        let json = RunLayout::new(&args.dir).check_report_json();
+        harness::report::refuse_same_file(
+            junit,
+            &[
+                &json,
+                &json.with_extension("html"),
+                &RunLayout::new(&args.dir).report_json(),
+            ],
+        )?;
+    }
     let kept = check::kept_scenarios(&args.dir)?;
     let runtime = runtime()?;
     let mut reports = Vec::new();

@@ -29,6 +29,9 @@ pub fn compare(args: CompareArgs) -> Outcome {
     if !(args.threshold.is_finite() && args.threshold >= 0.0) {
         anyhow::bail!("--threshold {} is not a percentage", args.threshold);
     }
+    if let Some(html) = &args.html {
+        harness::report::refuse_same_file(html, &[&args.base, &args.new])?;
+    }
     let comparison = compare::compare(&args.base, &args.new, args.metric, args.threshold)?;
     out!("{}", comparison.summary());
     if let Some(html) = &args.html {

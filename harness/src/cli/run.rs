@@ -84,6 +84,7 @@ pub fn run(args: RunArgs) -> Outcome {
         let catalog = Catalog::of_scenario(scenario, args.probes.as_deref())?;
         harness::engine::sqlite::check_loaded_probes(catalog)?;
         catalog.check_expected_sites(&pipeline::site_codes(scenario))?;
+        scenario.check_budget_probes(|name| catalog.exactly(name).map(|p| p.level))?;
     }
     // Each scenario keeps its run in a folder named after it: two of one name would overwrite.
     let layout = RunLayout::new(&options.out);
@@ -100,6 +101,10 @@ pub fn run(args: RunArgs) -> Outcome {
                 a.name
             );
         }
+    }
+    if let Some(junit) = &args.junit {
+        let json = layout.report_json();
+        harness::report::refuse_same_file(junit, &[&json, &json.with_extension("html")])?;
     }
     // One run at a time in an output folder: two would overwrite each other's databases and
     // leave two bodies under one key in the upstream's store.
@@ -181,7 +186,8 @@ pub(super) fn write_outputs(
         .with_context(|| format!("writing {}", html.display()))?;
     outln!("report: {} and {}", path.display(), html.display());
     if let Some(junit) = junit {
-        fs_err::write(junit, report.junit())?;
+        harness::report::write_readable(junit, report.junit().as_bytes())
+            .with_context(|| format!("writing {}", junit.display()))?;
         outln!("junit: {}", junit.display());
     }
     Ok(())

@@ -39,6 +39,14 @@ pub struct LoadArgs {
     /// Where the in-process service keeps its data.
     #[arg(long, default_value = "harness-out/load-upstream")]
     data_dir: PathBuf,
+    /// A reference server measured under the same load, in alternating rounds: e.g. nginx
+    /// answering `return 200;` (ci/upstream-vs-nginx.sh starts one). It gets the same requests
+    /// and only has to answer 2xx; the summary gives both rates and the ratio.
+    #[arg(long, value_name = "URL")]
+    compare_url: Option<String>,
+    /// Rounds of each with --compare-url; the summary's figures are the medians.
+    #[arg(long, default_value_t = 3, requires = "compare_url")]
+    rounds: usize,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -53,6 +61,35 @@ pub fn load(args: LoadArgs) -> Outcome {
         requests: args.requests,
         payload_kb: args.payload_kb,
     };
+    if let Some(reference) = &args.compare_url {
+        let c = runtime()?.block_on(harness::load::compare(&options, reference, args.rounds))?;
+        if args.json {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&c).expect("reports serialise")
+            );
+        } else {
+            for (u, r) in c.upstream.iter().zip(&c.reference) {
+                print_summary(u);
+                print_summary(r);
+            }
+            outln!(
+                "medians of {} rounds: upstream {:.0} uploads/s (p99 {:.2} ms), reference {:.0} requests/s (p99 {:.2} ms); the upstream's rate is {:.1} % of the reference's",
+                c.upstream.len(),
+                c.upstream_uploads_per_s,
+                c.upstream_p99_ms,
+                c.reference_requests_per_s,
+                c.reference_p99_ms,
+                c.ratio * 100.0
+            );
+        }
+        let failed = c.upstream.iter().chain(&c.reference).any(|r| r.failed > 0);
+        return Ok(if failed {
+            Exit::ChecksFailed
+        } else {
+            Exit::Success
+        });
+    }
     let r = runtime()?.block_on(harness::load::run(&options))?;
     if args.json {
         outln!(

@@ -66,6 +66,8 @@ pub enum RunError {
     #[error(transparent)]
     Probes(#[from] crate::probes::ProbeFileError),
     #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("starting the mock upstream: {0}")]
     Start(#[from] mock::ServerError),
@@ -104,6 +106,7 @@ pub async fn run_scenario(
     let catalog = Catalog::of_scenario(scenario, options.probes.as_deref())?;
     crate::engine::sqlite::check_loaded_probes(catalog)?;
     catalog.check_expected_sites(&site_codes(scenario))?;
+    scenario.check_budget_probes(|name| catalog.exactly(name).map(|p| p.level))?;
     let mut scenario = scenario.clone();
     scenario.seed = options.seed.unwrap_or(scenario.seed);
     let layout = RunLayout::new(&options.out).scenario(&scenario.name);

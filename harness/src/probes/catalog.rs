@@ -147,6 +147,12 @@ impl Catalog {
             .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
+    /// The probe of exactly this name (case and all): what a key of the scenario file must be
+    /// to match the name the run reports its probes under.
+    pub fn exactly(&self, name: &str) -> Option<&'static Probe> {
+        self.probes.iter().copied().find(|p| p.name == name)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &'static Probe> + '_ {
         self.probes.iter().copied()
     }

@@ -792,3 +792,58 @@ fn is_product_version(v: &str) -> bool {
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
+
+impl Scenario {
+    /// Every probe a `[budget.probes]` or `[budget.probe_steps]` key names is one this run has
+    /// (`level_of` gives a probe's level by name, from the run's catalog) and runs at a level
+    /// the scenario reaches: a budget that could never be measured would be a gate that silently
+    /// does nothing.
+    pub fn check_budget_probes(
+        &self,
+        level_of: impl Fn(&str) -> Option<Level>,
+    ) -> Result<(), ScenarioError> {
+        let v = Validator::new(&self.text, &self.path);
+        let highest = self
+            .levels()
+            .into_iter()
+            .max()
+            .unwrap_or(self.hierarchy.level);
+        for (table, probes) in [
+            ("probes", &self.budget.probes),
+            ("probe_steps", &self.budget.probe_steps),
+        ] {
+            for probe in probes.keys() {
+                let key = format!("budget.{table}.{probe}");
+                match level_of(probe) {
+                    None => {
+                        v.keep(v.error::<()>(
+                            0..0,
+                            &key,
+                            format!(
+                                "no probe `{probe}` in this run's catalog (`harness probes` lists them; names are case-sensitive)"
+                            ),
+                        ));
+                    }
+                    Some(level) if level > highest => {
+                        v.keep(v.error::<()>(
+                            0..0,
+                            &key,
+                            format!(
+                                "`{probe}` runs at the {} level, which this scenario never reaches (its highest is {}): the budget would never be measured",
+                                level.as_str(),
+                                highest.as_str()
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let mut found = v.found.take();
+        match found.len() {
+            0 => Ok(()),
+            1 => Err(found.remove(0)),
+            _ => Err(ScenarioError::Several(found)),
+        }
+    }
+}

@@ -180,6 +180,11 @@ fn transport_findings(week: u32, attempts: &[Attempt]) -> Vec<Finding> {
         let failures: Vec<String> = attempts[..attempts.len() - 1]
             .iter()
             .map(|a| match (a.status, &a.error) {
+                // The service answered, but after the client had given up: a timeout to the
+                // client, whatever the status.
+                (Some(status), Some(error)) if error.starts_with("timed out") => {
+                    format!("{error}; its {status} came too late")
+                }
                 (Some(status), _) => status.to_string(),
                 (None, Some(error)) => error.clone(),
                 (None, None) => "no answer".into(),

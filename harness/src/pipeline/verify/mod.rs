@@ -73,6 +73,8 @@ pub struct CheckSummary {
     pub unchecked: u64,
     /// Those probes, by name.
     pub unchecked_probes: BTreeSet<String>,
+    /// Probe runs checked whose rows did not arrive as expected: different rows, or none (an
+    /// explained absence counts too; its finding says why).
     pub mismatches: u64,
     pub findings: Vec<Finding>,
     /// The checks that ran, and how long each took, in milliseconds.
