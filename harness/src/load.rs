@@ -312,6 +312,52 @@ mod tests {
         UsagePayload::from_json(&json).unwrap();
     }
 
+    /// The reference gets the same uploads as the mock, round after round, and the ratio is
+    /// the medians' ratio.
+    #[tokio::test]
+    async fn compare_drives_both_in_alternating_rounds() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let app = axum::Router::new().route(
+            "/v1/usage",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let counter = counter.clone();
+                async move {
+                    assert!(body.len() > 1024, "the same gzip'd payload");
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    "{}"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let reference = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let dir = tempfile::tempdir().unwrap();
+        let options = LoadOptions {
+            url: None,
+            admin_token: String::new(),
+            data_dir: dir.path().to_path_buf(),
+            concurrency: 4,
+            requests: 20,
+            payload_kb: 2,
+        };
+        let c = compare(&options, &reference, 2).await.unwrap();
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            40,
+            "20 uploads a round, 2 rounds"
+        );
+        assert_eq!((c.upstream.len(), c.reference.len()), (2, 2));
+        assert!(
+            c.upstream
+                .iter()
+                .chain(&c.reference)
+                .all(|r| r.succeeded == 20)
+        );
+        assert!(c.reference[0].target.starts_with(&reference));
+        assert!((c.ratio - c.upstream_uploads_per_s / c.reference_requests_per_s).abs() < 1e-9);
+    }
+
     #[test]
     fn percentiles_pick_ranks() {
         let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();

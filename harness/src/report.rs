@@ -443,11 +443,14 @@ impl ScenarioReport {
                 );
             }
             if s.timings.transport_wait_s > 0.0 {
+                let how = match s.retry_policy.waits {
+                    "" => String::new(),
+                    waits => format!(" ({waits})"),
+                };
                 let _ = writeln!(
                     out,
-                    "     transport: waited {} between attempts ({})",
+                    "     transport: waited {} between attempts{how}",
                     human_duration(s.timings.transport_wait_s),
-                    s.retry_policy.waits
                 );
             }
         }

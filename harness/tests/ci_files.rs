@@ -24,6 +24,24 @@ fn the_users_workflow_does_what_it_says() {
     ] {
         assert!(workflow.contains(needed), "the workflow lacks {needed}");
     }
+    // The cache, the installed binary and the field library follow the commit the harness's
+    // ref names now: a cached binary never outlives a new harness.
+    let rev = "${{ steps.harness.outputs.rev }}";
+    for line in [
+        "key: harness-",
+        "cargo install --locked --git",
+        "fetch -q --depth 1",
+    ] {
+        let at = workflow
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no `{line}`"));
+        assert!(at.contains(rev), "`{at}` does not follow the commit");
+    }
+    assert!(
+        workflow.contains("~/.cargo/.crates2.json"),
+        "cargo's install record is cached"
+    );
     // A user's repository is not this one: no workspace package, no cargo run.
     for assumed in ["-p harness", "cargo run"] {
         assert!(

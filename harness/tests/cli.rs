@@ -612,6 +612,22 @@ fn a_name_with_control_characters_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("printable"));
+    // It names a folder: one longer than a file system allows is refused by the check too.
+    let long = write(
+        dir.path(),
+        "long.toml",
+        &smoke().replace(
+            "name = \"smoke\"",
+            &format!("name = \"{}\"", "n".repeat(300)),
+        ),
+    );
+    let out = harness()
+        .args(["scenario", "check"])
+        .arg(&long)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 128 bytes"));
 }
 
 /// `--jobs 2` runs scenarios together; the report keeps the order they were given in.

@@ -69,6 +69,29 @@ async fn offline_scenarios_pass_and_each_hierarchy_imports_only_its_packs() {
             report.expectation_failures, report.findings
         );
         assert_eq!(report.uploads_accepted, uploads, "{file}");
+        // Each upload's one attempt is the -connect that carried it, on the report's timeline.
+        for u in &report.timings.uploads {
+            assert_eq!(u.attempt_log.len(), 1, "{file}: {u:?}");
+            assert_eq!(u.attempt_log[0].status, Some(200), "{file}: {u:?}");
+        }
+    }
+    // A -connect the service refuses is an attempt too, with what went wrong.
+    let corrupted = run_scenario(
+        &common::shipped("field/cab-corrupted.toml"),
+        &common::options(&dir.path().join("corrupted")),
+    )
+    .await
+    .unwrap();
+    let refused: Vec<_> = corrupted
+        .timings
+        .uploads
+        .iter()
+        .filter(|u| u.receipt.is_none())
+        .collect();
+    assert!(!refused.is_empty(), "{:?}", corrupted.timings.uploads);
+    for u in refused {
+        assert_eq!(u.attempt_log.len(), 1);
+        assert!(u.attempt_log[0].error.is_some(), "{u:?}");
     }
     // The two hierarchies run different versions, so their packs differ; each imported its own.
     let own = harness::engine::sqlite::SqliteEngine::open_existing(

@@ -452,9 +452,12 @@ async fn faults_are_applied_then_run_out() {
     assert_eq!(listed.status(), StatusCode::OK);
     let err = fresh.get(s.url("/metrics")).send().await.unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err:?}");
-    assert_eq!(
-        fresh.get(s.url("/metrics")).send().await.unwrap().status(),
-        StatusCode::OK
+    let metrics = fresh.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("upstream_faults_injected_total{kind=\"reset\"} 1"),
+        "a reset is a fault injected too: {metrics}"
     );
 
     s.add_fault(json!({"kind": "status", "status": 500, "count": 5}))
@@ -1341,4 +1344,25 @@ async fn a_silent_connection_does_not_delay_a_stop() {
         "the stop waited {:?} for a connection that sent nothing",
         started.elapsed()
     );
+}
+
+/// Once the journal has dropped requests for room, a count expectation cannot be verified:
+/// it is answered 412 `journal_incomplete`, never a pass.
+#[tokio::test]
+async fn a_count_is_not_verified_once_the_journal_dropped_requests() {
+    let s = service().await;
+    s.upload("k1", &payload(HIERARCHY, 1, "online")).await;
+    for _ in 0..mock_upstream::journal::JOURNAL_CAPACITY {
+        s.http.get(s.url("/healthz")).send().await.unwrap();
+    }
+    let answer = s
+        .http
+        .get(s.url("/admin/requests?route=/v1/usage&expect_count=0"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    let (code, message) = error_of(answer, StatusCode::PRECONDITION_FAILED).await;
+    assert_eq!(code, "journal_incomplete");
+    assert!(message.contains("dropped"), "{message}");
 }

@@ -9,6 +9,9 @@ use toml::Spanned;
 
 use super::*;
 
+/// The longest scenario name, in bytes.
+const MAX_NAME_BYTES: usize = 128;
+
 pub(super) struct Validator<'a> {
     text: &'a str,
     path: &'a Path,
@@ -153,6 +156,17 @@ impl<'a> Validator<'a> {
     fn name(&self, name: &str) -> Result<(), ScenarioError> {
         if name.trim().is_empty() {
             return self.error(0..0, "name", "a scenario needs a name");
+        }
+        // A name is a folder's name under --out: file systems allow 255 bytes in a name.
+        if name.len() > MAX_NAME_BYTES {
+            return self.error(
+                0..0,
+                "name",
+                format!(
+                    "a name of at most {MAX_NAME_BYTES} bytes (this one has {}): it names the run's folder",
+                    name.len()
+                ),
+            );
         }
         // A name is printed on terminals and in reports: no escape codes, no line breaks.
         if name.chars().any(char::is_control) {

@@ -39,6 +39,7 @@ pub(super) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 pub(super) async fn open(
     mut stream: TcpStream,
     faults: &Faults,
+    metrics: &crate::metrics::Metrics,
     timeout: Duration,
 ) -> Option<impl AsyncRead + AsyncWrite + Unpin + Send + 'static> {
     let mut first = Vec::with_capacity(256);
@@ -56,6 +57,7 @@ pub(super) async fn open(
         }
     }
     if !is_admin_call(&first) && faults.next_connection() {
+        metrics.add("upstream_faults_injected_total", "kind=\"reset\"".into(), 1);
         let _ = stream.set_zero_linger();
         return None;
     }

@@ -109,7 +109,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let faults = Arc::new(Faults::default());
     let state = Arc::new(AppState {
         store,
-        faults: faults.clone(),
+        faults,
         tokens,
         metrics: Metrics::default(),
         journal: crate::journal::Journal::default(),
@@ -118,10 +118,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         config: config.clone(),
     });
     let (tx, rx) = oneshot::channel();
-    let app = router(state);
+    let app = router(state.clone());
     let task = tokio::spawn(async move {
         let _lock = lock;
-        serve(listener, faults, app, rx).await;
+        serve(listener, state, app, rx).await;
     });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "mock upstream listening");
     Ok(RunningServer {
@@ -141,7 +141,7 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// in flight finish ([`RunningServer::stop`] bounds how long).
 async fn serve(
     listener: TcpListener,
-    faults: Arc<Faults>,
+    state: Arc<super::AppState>,
     app: axum::Router,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -164,12 +164,12 @@ async fn serve(
             (stream, _) = listener::accept(&listener) => {
                 let service = TowerToHyperService::new(app.clone());
                 let builder = builder.clone();
-                let faults = faults.clone();
+                let state = state.clone();
                 let watcher = graceful.watcher();
                 let stopping = stopping.clone();
                 tokio::spawn(async move {
                     let opened = tokio::select! {
-                        opened = listener::open(stream, &faults, HEADER_READ_TIMEOUT) => opened,
+                        opened = listener::open(stream, &state.faults, &state.metrics, HEADER_READ_TIMEOUT) => opened,
                         _ = stopping.cancelled() => None,
                     };
                     let Some(io) = opened else {

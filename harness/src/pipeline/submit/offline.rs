@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use usage_protocol::client::Upstream;
+use usage_protocol::client::{Attempt, Upstream, UpstreamError};
 
 use super::Submitted;
 use crate::finding::{Finding, FindingCode};
@@ -70,14 +70,15 @@ pub(super) async fn connect_week(
     .await
     {
         Ok(done) => {
+            let took = ms();
             for u in done {
                 submitted.uploads.push(UploadAttempt {
                     week,
                     attempts: 1,
-                    ms: ms(),
+                    ms: took,
                     receipt: Some(u.receipt),
                     error: None,
-                    attempt_log: Vec::new(),
+                    attempt_log: vec![connect_attempt(took, Some(200), None)],
                     waited_s: 0.0,
                     resent: false,
                     idempotency_key: None,
@@ -87,6 +88,11 @@ pub(super) async fn connect_week(
             }
         }
         Err(e) => {
+            let took = ms();
+            let status = match &e {
+                sct::SctError::Upstream(UpstreamError::Status { status, .. }) => Some(*status),
+                _ => None,
+            };
             submitted.findings.push(
                 Finding::new(
                     FindingCode::UploadFailed,
@@ -97,10 +103,10 @@ pub(super) async fn connect_week(
             submitted.uploads.push(UploadAttempt {
                 week,
                 attempts: 1,
-                ms: ms(),
+                ms: took,
                 receipt: None,
                 error: Some(e.to_string()),
-                attempt_log: Vec::new(),
+                attempt_log: vec![connect_attempt(took, status, Some(e.to_string()))],
                 waited_s: 0.0,
                 resent: false,
                 idempotency_key: None,
@@ -116,4 +122,18 @@ pub(super) async fn connect_week(
         }
     }
     Ok(submitted)
+}
+
+/// The one attempt of an offline upload: the service connection tool's `-connect`, which is not
+/// retried (the next week's `-prepare` carries what it did not deliver).
+fn connect_attempt(ms: f64, status: Option<u16>, error: Option<String>) -> Attempt {
+    Attempt {
+        number: 1,
+        started_ms: 0.0,
+        latency_ms: ms,
+        status,
+        retry_after_s: None,
+        error,
+        wait_after_ms: 0.0,
+    }
 }
