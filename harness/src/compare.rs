@@ -84,6 +84,10 @@ struct Report {
 struct ScenarioTimings {
     name: String,
     #[serde(default)]
+    engine: String,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
     timings: Option<Timings>,
 }
 
@@ -126,9 +130,26 @@ impl std::fmt::Display for Key {
         write!(
             f,
             "{}/{}/week {}/{}",
-            self.scenario, self.site, self.week, self.probe
+            printable(&self.scenario),
+            printable(&self.site),
+            self.week,
+            printable(&self.probe)
         )
     }
+}
+
+/// A report is a file anyone can edit: its names reach the terminal without the control
+/// characters that would drive it.
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// One run's samples of a probe run, or the fact that it failed.
@@ -156,7 +177,10 @@ fn shown(value: f64) -> String {
 
 type Samples = BTreeMap<Key, Sampled>;
 
-fn samples(path: &Path, metric: Metric) -> Result<Samples, CompareError> {
+/// Per scenario, what it ran on: its engine and seed.
+type RanOn = BTreeMap<String, (String, Option<u64>)>;
+
+fn samples(path: &Path, metric: Metric) -> Result<(Samples, RanOn), CompareError> {
     let bytes =
         crate::bounded_file::read(path, MAX_REPORT_BYTES, crate::bounded_file::Links::Follow)
             .map_err(|cause| CompareError::Read {
@@ -170,7 +194,12 @@ fn samples(path: &Path, metric: Metric) -> Result<Samples, CompareError> {
         })?;
     let mut out = Samples::new();
     let mut seen_scenarios = std::collections::BTreeSet::new();
+    let mut ran_on = RanOn::new();
     for scenario in report.scenarios {
+        ran_on.insert(
+            scenario.name.clone(),
+            (scenario.engine.clone(), scenario.seed),
+        );
         let inconsistent = |key: String, problem: String| CompareError::Inconsistent {
             path: path.to_path_buf(),
             key,
@@ -249,7 +278,7 @@ fn samples(path: &Path, metric: Metric) -> Result<Samples, CompareError> {
         }
     }
     out.retain(|_, v| !v.values.is_empty() || v.failed);
-    Ok(out)
+    Ok((out, ran_on))
 }
 
 /// A run's figure for one probe: its median and its noise — the median absolute deviation of
@@ -309,6 +338,8 @@ pub struct Comparison {
     pub newly_failed: Vec<Key>,
     /// True when time was compared with single samples: the noise is then unknown.
     pub noise_unknown: bool,
+    /// Scenarios that ran on another engine or seed in one report than in the other.
+    pub unlike: Vec<String>,
 }
 
 impl Comparison {
@@ -333,7 +364,25 @@ pub fn compare(
     metric: Metric,
     threshold_percent: f64,
 ) -> Result<Comparison, CompareError> {
-    let (mut before, mut after) = (samples(base, metric)?, samples(new, metric)?);
+    let ((mut before, base_ran), (mut after, new_ran)) =
+        (samples(base, metric)?, samples(new, metric)?);
+    // Like is compared with like: a scenario run on another engine or seed is said.
+    let unlike: Vec<String> = base_ran
+        .iter()
+        .filter_map(|(name, was)| {
+            let now = new_ran.get(name)?;
+            (was != now).then(|| {
+                format!(
+                    "{}: engine {} seed {} in the base, engine {} seed {} in the new run",
+                    printable(name),
+                    printable(&was.0),
+                    was.1.map_or("?".into(), |s| s.to_string()),
+                    printable(&now.0),
+                    now.1.map_or("?".into(), |s| s.to_string())
+                )
+            })
+        })
+        .collect();
     let mut changes = Vec::new();
     let mut missing = Vec::new();
     let mut newly_failed = Vec::new();
@@ -406,6 +455,7 @@ pub fn compare(
         added,
         newly_failed,
         noise_unknown,
+        unlike,
     })
 }
 
@@ -471,6 +521,9 @@ impl Comparison {
                 "{} probe timing(s) are in the new report only (not compared)",
                 self.added.len()
             );
+        }
+        for unlike in &self.unlike {
+            let _ = writeln!(out, "note: not like with like: {unlike}");
         }
         if self.noise_unknown {
             let _ = writeln!(

@@ -186,3 +186,25 @@ async fn a_probe_over_its_steps_budget_is_a_finding_and_exactly_at_it_is_not() {
     assert_eq!(budget("probe_steps.TEL_ClientVersions").worst, versions);
     assert_eq!(budget("probe_steps.TEL_OSVersions").worst, os);
 }
+
+/// "Per 1,000 clients" counts a smaller site as 1,000: a one-client site's fixed costs are not
+/// multiplied a thousandfold into a budget breach.
+#[tokio::test]
+async fn a_tiny_site_is_held_to_its_budget_as_a_thousand_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::smoke_text().replace("clients = 2000", "clients = 1");
+    let report = run_scenario(&common::scenario(&text), &common::options(dir.path()))
+        .await
+        .unwrap();
+    let budget = report
+        .budgets
+        .iter()
+        .find(|b| b.budget == "collect_ms_per_1k_clients")
+        .unwrap();
+    let collected_ms = report.timings.stages.collect_ms;
+    assert!(
+        budget.worst <= collected_ms + 1e-9,
+        "{} ms per 1,000 clients from a run of {collected_ms} ms",
+        budget.worst
+    );
+}

@@ -256,6 +256,22 @@ async fn a_slower_probe_is_caught_and_noise_is_not() {
             .starts_with('{')
     );
 
+    // Another seed is said (like is compared with like), and a name's control characters
+    // never reach the terminal.
+    let mut other_seed = base.clone();
+    other_seed["scenarios"][0]["seed"] = Value::from(7);
+    probe(&mut other_seed, "TEL_SiteList")["probe"] = Value::from("TEL_\u{1b}[31mSiteList");
+    let (_, text) = compare(
+        &base_file,
+        &write(dir.path(), "other-seed.json", &other_seed),
+        "steps",
+    );
+    assert!(
+        text.contains("not like with like: smoke: engine embedded seed 42"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "{text}");
+
     // A device is not read at all (it would never end).
     let (code, text) = compare(&base_file, Path::new("/dev/zero"), "time");
     assert_eq!(code, 2, "{text}");

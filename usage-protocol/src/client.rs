@@ -410,7 +410,11 @@ impl Upstream {
                             last,
                         });
                     }
-                    tracing::warn!("usage upload failed, retrying in {wait:?}: {last}");
+                    let how = match self.policy.wait {
+                        Wait::Sleep => "",
+                        Wait::Simulate => " (on the simulated clock: not slept)",
+                    };
+                    tracing::warn!("usage upload failed, retrying in {wait:?}{how}: {last}");
                     if self.policy.wait == Wait::Sleep {
                         tokio::time::sleep(wait).await;
                     }

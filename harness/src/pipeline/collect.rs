@@ -134,7 +134,7 @@ pub async fn collect_site(
             .filter_map(|o| Some(o.probes[k].cpu?.as_secs_f64() * 1e3))
             .collect();
         let ms = median(&mut samples.clone());
-        let per_1k = |value: f64| value / (f64::from(site.model.clients) / 1000.0);
+        let per_1k = |value: f64| value / thousands_of_clients(site.model.clients);
         let budgets = [
             (
                 "probes",
@@ -154,9 +154,6 @@ pub async fn collect_site(
             else {
                 continue;
             };
-            if site.model.clients == 0 {
-                continue;
-            }
             let value = per_1k(measured);
             collected.probe_per_1k_clients.push((
                 format!("{table}.{}", p.probe),
@@ -193,14 +190,12 @@ pub async fn collect_site(
             vm_steps: p.vm_steps,
         });
     }
-    if let Some(budget) = collection.budget_ms_per_1k_clients
-        && site.model.clients > 0
-    {
+    if let Some(budget) = collection.budget_ms_per_1k_clients {
         let mut elapsed: Vec<f64> = outcomes
             .iter()
             .map(|o| o.elapsed.as_secs_f64() * 1e3)
             .collect();
-        let per_1k = median(&mut elapsed) / (f64::from(site.model.clients) / 1000.0);
+        let per_1k = median(&mut elapsed) / thousands_of_clients(site.model.clients);
         collected
             .per_1k_clients
             .push((label.to_string(), run.week, per_1k));
@@ -236,4 +231,11 @@ pub async fn apply_level_changes(
         }
     }
     Ok(())
+}
+
+/// The clients of a site in thousands, for budgets "per 1,000 clients": a site of fewer counts
+/// as 1,000, or its fixed costs (a query's plan, a run's bookkeeping) would be multiplied by a
+/// thousand for a one-client site.
+fn thousands_of_clients(clients: u32) -> f64 {
+    f64::from(clients.max(1000)) / 1000.0
 }

@@ -261,6 +261,11 @@ pub async fn seed_site(
     let generator = tokio::task::spawn_blocking(move || {
         generate::stream_site(&model, |batch| {
             bar.inc(batch.rows());
+            // The length is an estimate (deployment types and boundaries per item vary): when
+            // the site holds more, the bar grows rather than pass 100 %.
+            if bar.position() > bar.length().unwrap_or(0) {
+                bar.set_length(bar.position());
+            }
             tx.blocking_send(batch)
         })
     });
