@@ -76,7 +76,7 @@ for i in $(seq "$repeats"); do
     rm -rf "$work/run-$i"
     harness_times+=("$ms")
     peer_times+=("$(import_ms)")
-    echo "run $i: harness ${ms} ms, sqlite3 .import ${peer_times[-1]} ms" >&2
+    echo "run $i: harness ${ms%.*} ms, sqlite3 .import ${peer_times[-1]} ms" >&2
 done
 
 python3 - "$site" "$rows" "$exported" "${harness_times[*]}" "${peer_times[*]}" <<'EOF'
