@@ -199,6 +199,13 @@ pub fn attempt_lines(uploads: &[UploadAttempt]) -> Vec<AttemptLine> {
             resent: u.resent,
             upload_began_at: u.began_at,
         };
+        // An online upload carries its idempotency key; an offline one is the service connection
+        // tool's `-connect`, which has none.
+        let channel = if u.idempotency_key.is_some() {
+            Channel::Online
+        } else {
+            Channel::Sct
+        };
         if u.attempt_log.is_empty() {
             let whole = Attempt {
                 number: 1,
@@ -209,9 +216,9 @@ pub fn attempt_lines(uploads: &[UploadAttempt]) -> Vec<AttemptLine> {
                 error: u.error.clone(),
                 wait_after_ms: 0.0,
             };
-            lines.push(line(&whole, Channel::Sct));
+            lines.push(line(&whole, channel));
         } else {
-            lines.extend(u.attempt_log.iter().map(|a| line(a, Channel::Online)));
+            lines.extend(u.attempt_log.iter().map(|a| line(a, channel)));
         }
     }
     lines
@@ -238,9 +245,7 @@ pub fn uploads_of(lines: &[AttemptLine]) -> Vec<UploadAttempt> {
                 },
             ));
         }
-        if line.channel == Channel::Online
-            && let Some((_, upload)) = uploads.last_mut()
-        {
+        if let Some((_, upload)) = uploads.last_mut() {
             upload.attempt_log.push(Attempt {
                 number: line.attempt,
                 started_ms: line.started_ms,
@@ -353,7 +358,10 @@ mod tests {
                 ms: 9.0,
                 receipt: None,
                 error: Some("-connect refused".into()),
-                attempt_log: Vec::new(),
+                attempt_log: vec![Attempt {
+                    wait_after_ms: 0.0, // a -connect is not retried
+                    ..attempt(1, None, Some("-connect refused"))
+                }],
                 idempotency_key: None,
                 waited_s: 0.0,
                 resent: false,

@@ -77,7 +77,8 @@ pub fn render(scenario: &Scenario, report: &ScenarioReport) -> String {
             let _ = writeln!(t, "            upload: none");
         }
         for upload in uploads {
-            let _ = writeln!(t, "            {}", upload_story(upload));
+            let offline = scenario.hierarchy.scp_mode == crate::scenario::ScpMode::Offline;
+            let _ = writeln!(t, "            {}", upload_story(upload, offline));
         }
     }
     t
@@ -185,9 +186,9 @@ fn replication(scenario: &Scenario, model: &HierarchyModel, week: u32) -> String
 }
 
 /// An upload's attempts: each answer, and the wait after it.
-fn upload_story(upload: &UploadAttempt) -> String {
-    if upload.attempt_log.is_empty() {
-        // Offline: one `-connect` of the week's cabinet from the transfer folder.
+fn upload_story(upload: &UploadAttempt, offline: bool) -> String {
+    if offline {
+        // One `-connect` of the week's cabinet from the transfer folder.
         return match (&upload.receipt, &upload.error) {
             (Some(_), _) => "prepare, connect, import: the cabinet was stored".into(),
             (None, Some(error)) => format!("prepare, connect: refused — {error}"),
