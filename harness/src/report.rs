@@ -117,26 +117,85 @@ pub fn write_readable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where `path` leads: the file itself when it exists; otherwise its nearest existing folder
+/// resolved (links followed) with the rest of the path after it, `..` taken lexically.
+pub fn resolved(path: &Path) -> std::path::PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut lexical = std::path::PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let mut existing = lexical.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match existing.file_name() {
+            Some(name) => {
+                rest.push(name.to_os_string());
+                existing.pop();
+            }
+            None => break,
+        }
+    }
+    let mut out = std::fs::canonicalize(&existing).unwrap_or(existing);
+    out.extend(rest.iter().rev());
+    out
+}
+
 /// Refuses an output path that names the same file as one of `others` (what the command reads,
-/// or its other outputs): `--junit OUT/report.json` must not replace the report with XML.
+/// or its other outputs): `compare --html base.json` must not replace the report with a page.
 pub fn refuse_same_file(output: &Path, others: &[&Path]) -> std::io::Result<()> {
-    let resolved = |p: &Path| {
-        std::fs::canonicalize(p)
-            .or_else(|_| std::path::absolute(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    };
     let target = resolved(output);
     match others.iter().find(|other| resolved(other) == target) {
-        Some(other) => Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!(
-                "{} is {}, which this command also reads or writes: name another file",
-                output.display(),
-                other.display()
-            ),
-        )),
+        Some(other) => Err(refused(format!(
+            "{} is {}, which this command also reads or writes: name another file",
+            output.display(),
+            other.display()
+        ))),
         None => Ok(()),
     }
+}
+
+/// Checks where `--junit` may write, before anything runs: not over one of the scenario files
+/// (`inputs`), not over something that is not a regular file, and inside the output folder
+/// `out` only as a file of its own at its top (`out/junit.xml`): everything else there — the
+/// reports, the lock, each scenario's databases, manifest and store — is the run's.
+pub fn check_junit_target(junit: &Path, out: &Path, inputs: &[&Path]) -> std::io::Result<()> {
+    refuse_same_file(junit, inputs)?;
+    if let Ok(existing) = std::fs::symlink_metadata(junit)
+        && !existing.is_file()
+    {
+        return Err(refused(format!(
+            "--junit {} exists and is not a regular file",
+            junit.display()
+        )));
+    }
+    let (target, root) = (resolved(junit), resolved(out));
+    if target.starts_with(&root) {
+        let top_level_xml = target.parent() == Some(root.as_path())
+            && target.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+        if !top_level_xml {
+            return Err(refused(format!(
+                "--junit {} is inside {}, whose files are the run's: name a file outside it, or an .xml file at its top (e.g. {}/junit.xml)",
+                junit.display(),
+                out.display(),
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn refused(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::AlreadyExists, message)
 }
 
 /// This machine's name, as the kernel knows it; `unknown` when it cannot be read.

@@ -121,25 +121,36 @@ fn every_problem_of_a_file_is_named_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let text = smoke()
         .replace("code = \"P01\"", "code = \"P0001\"")
-        .replace("weeks = 1", "weeks = 0")
+        .replace("version = \"5.00.8540.1000\"", "version = \"banana\"")
+        .replace("custom_tables = 2", "custom_tables = 2\napps = 100001")
         .replace(
             "collect_ms_per_1k_clients = 250",
             "collect_ms_per_1k_clients = -1",
-        );
+        )
+        + "\n[[faults]]\nkind = \"upstream_status\"\nweek = 1\nstatus = 200\n";
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
-    let (code, weeks) = (line_of("P0001"), line_of("weeks = 0"));
     let file = write(dir.path(), "s.toml", &text);
+    let expected = [
+        format!("s.toml:{}: `hierarchy.version`", line_of("banana")),
+        format!("s.toml:{}: `hierarchy.primary.code`", line_of("P0001")),
+        format!("s.toml:{}: `hierarchy.primary.apps`", line_of("apps = 100001")),
+        format!("s.toml:{}: `budget.collect_ms_per_1k_clients`", line_of("= -1")),
+        format!("s.toml:{}: `faults.status`", line_of("status = 200")),
+    ];
     for args in [vec!["run"], vec!["scenario", "check"]] {
         let out = harness().args(&args).arg(&file).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
-        for said in [
-            format!("s.toml:{code}: `hierarchy.primary.code`"),
-            format!("s.toml:{weeks}: `run.weeks`"),
-            "`budget.collect_ms_per_1k_clients`".to_string(),
-        ] {
-            assert!(stderr.contains(&said), "{said} missing from:\n{stderr}");
-        }
+        // All of them, in the file's order.
+        let at: Vec<usize> = expected
+            .iter()
+            .map(|said| {
+                stderr
+                    .find(said.as_str())
+                    .unwrap_or_else(|| panic!("{said} missing from:\n{stderr}"))
+            })
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{stderr}");
     }
 }
 
@@ -206,26 +217,53 @@ fn a_budget_on_a_probe_that_never_runs_is_refused() {
     }
 }
 
-/// `--junit` naming the report itself is refused before anything runs.
+/// `--junit` never writes over the run's own files, the scenario it runs, or through an alias
+/// of them: refused before anything runs. An .xml at the top of --out is fine.
 #[test]
-fn junit_never_replaces_the_report() {
+fn junit_never_replaces_what_the_run_reads_or_writes() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "smoke.toml", &smoke());
     let out_dir = dir.path().join("out");
-    for target in ["report.json", "report.html"] {
+    for target in [
+        out_dir.join("report.json"),
+        out_dir.join("report.html"),
+        out_dir.join("../out/report.json"),
+        out_dir.join("smoke/manifest.json"),
+        file.clone(),
+    ] {
         let out = harness()
             .args(["run", "--out"])
             .arg(&out_dir)
             .arg("--junit")
-            .arg(out_dir.join(target))
+            .arg(&target)
             .arg(&file)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(stderr.contains("name another file"), "{stderr}");
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", target.display());
         assert!(!out_dir.join("smoke").exists(), "nothing ran");
     }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), smoke());
+    let ok = harness()
+        .args(["run", "--out"])
+        .arg(&out_dir)
+        .arg("--junit")
+        .arg(out_dir.join("junit.xml"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let check = harness()
+        .arg("check")
+        .arg(&out_dir)
+        .arg("--junit")
+        .arg(out_dir.join("smoke/attempts.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(2));
+    assert!(std::fs::read_to_string(out_dir.join("smoke/attempts.jsonl"))
+        .unwrap()
+        .starts_with('{'));
 }
 
 #[test]

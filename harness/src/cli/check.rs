@@ -32,15 +32,7 @@ pub struct CheckArgs {
 
 pub fn check(args: CheckArgs) -> Outcome {
     if let Some(junit) = &args.junit {
-        let json = RunLayout::new(&args.dir).check_report_json();
-        harness::report::refuse_same_file(
-            junit,
-            &[
-                &json,
-                &json.with_extension("html"),
-                &RunLayout::new(&args.dir).report_json(),
-            ],
-        )?;
+        harness::report::check_junit_target(junit, &args.dir, &[])?;
     }
     let kept = check::kept_scenarios(&args.dir)?;
     let runtime = runtime()?;

@@ -103,8 +103,8 @@ pub fn run(args: RunArgs) -> Outcome {
         }
     }
     if let Some(junit) = &args.junit {
-        let json = layout.report_json();
-        harness::report::refuse_same_file(junit, &[&json, &json.with_extension("html")])?;
+        let inputs: Vec<&Path> = args.scenarios.iter().map(PathBuf::as_path).collect();
+        harness::report::check_junit_target(junit, layout.root(), &inputs)?;
     }
     // One run at a time in an output folder: two would overwrite each other's databases and
     // leave two bodies under one key in the upstream's store.

@@ -145,7 +145,20 @@ impl<'a> Validator<'a> {
         }
         self.keep(self.budget(&s.budget));
         self.keep(self.expect(&s.expect));
+        self.verdict()
+    }
+
+    /// Every problem found, in the file's line order (those without a line last).
+    fn verdict(&self) -> Result<(), ScenarioError> {
         let mut found = self.found.take();
+        let line = |e: &ScenarioError| match e {
+            ScenarioError::Invalid { at, .. } => at
+                .trim_start_matches(':')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX),
+            _ => usize::MAX,
+        };
+        found.sort_by_key(line);
         match found.len() {
             0 => Ok(()),
             1 => Err(found.remove(0)),
@@ -407,25 +420,27 @@ impl<'a> Validator<'a> {
     }
 
     fn hierarchy(&self, h: &HierarchySpec, key: &str) -> Result<BTreeSet<String>, ScenarioError> {
+        // The hierarchy's own values are each checked and kept, so its primaries and the
+        // faults are checked too.
         if let Some(id) = &h.id
             && uuid::Uuid::parse_str(id.get_ref()).is_err()
         {
-            return self.error(
+            self.keep(self.error::<()>(
                 id.span(),
                 &format!("{key}.id"),
                 format!("`{}` is not a GUID", id.get_ref()),
-            );
+            ));
         }
-        self.install_date(&h.installed, key)?;
+        self.keep(self.install_date(&h.installed, key));
         if !is_product_version(h.version.get_ref()) {
-            return self.error(
+            self.keep(self.error::<()>(
                 h.version.span(),
                 &format!("{key}.version"),
                 format!(
                     "`{}` is not a product version like 5.00.8540.1000",
                     h.version.get_ref()
                 ),
-            );
+            ));
         }
         if h.primary.is_empty() {
             return self.error(
@@ -435,22 +450,22 @@ impl<'a> Validator<'a> {
             );
         }
         if !h.cas && h.primary.len() > 1 {
-            return self.error(
+            self.keep(self.error::<()>(
                 h.primary[1].code.span(),
                 &format!("{key}.primary"),
                 "without a CAS a hierarchy is one stand-alone primary; set `cas = true` for more",
-            );
+            ));
         }
         if h.cas && h.primary.len() > MAX_PRIMARIES_UNDER_CAS {
-            return self.error(
+            self.keep(self.error::<()>(
                 h.primary[MAX_PRIMARIES_UNDER_CAS].code.span(),
                 &format!("{key}.primary"),
                 format!("a CAS supports at most {MAX_PRIMARIES_UNDER_CAS} child primary sites"),
-            );
+            ));
         }
         let mut codes = BTreeSet::new();
         if h.cas {
-            self.site_code(&h.cas_code, &format!("{key}.cas_code"))?;
+            self.keep(self.site_code(&h.cas_code, &format!("{key}.cas_code")));
             codes.insert(h.cas_code.get_ref().to_ascii_uppercase());
         }
         let mut total: u64 = 0;
@@ -480,13 +495,13 @@ impl<'a> Validator<'a> {
         codes: &mut BTreeSet<String>,
         total: u64,
     ) -> Result<(), ScenarioError> {
-        self.site_code(&p.code, &format!("{key}.primary.code"))?;
+        self.keep(self.site_code(&p.code, &format!("{key}.primary.code")));
         if !codes.insert(p.code.get_ref().to_ascii_uppercase()) {
-            return self.error(
+            self.keep(self.error::<()>(
                 p.code.span(),
                 &format!("{key}.primary.code"),
                 format!("site code `{}` is used twice", p.code.get_ref()),
-            );
+            ));
         }
         let (max, what) = if h.cas {
             (MAX_CLIENTS_CHILD_PRIMARY, "a child primary site")
@@ -494,36 +509,36 @@ impl<'a> Validator<'a> {
             (MAX_CLIENTS_STANDALONE, "a stand-alone primary site")
         };
         if *p.clients.get_ref() > max {
-            return self.error(
+            self.keep(self.error::<()>(
                 p.clients.span(),
                 &format!("{key}.primary.clients"),
                 format!(
                     "{} clients is more than {what} supports ({max})",
                     p.clients.get_ref()
                 ),
-            );
+            ));
         }
-        self.counts(p, key)?;
-        if let Some(mix) = &p.mix
-            && let Some((field, problem)) = mix.get_ref().problems().into_iter().next()
-        {
-            let at = self.field_in(mix.span(), field);
-            return self.error(at, &format!("{key}.primary.mix.{field}"), problem);
+        self.keep(self.counts(p, key));
+        if let Some(mix) = &p.mix {
+            for (field, problem) in mix.get_ref().problems() {
+                let at = self.field_in(mix.span(), field);
+                self.keep(self.error::<()>(at, &format!("{key}.primary.mix.{field}"), problem));
+            }
         }
         if let Some(installed) = &p.installed {
-            self.primary_install_date(installed, &h.installed, h.cas, key)?;
+            self.keep(self.primary_install_date(installed, &h.installed, h.cas, key));
         }
         // Said once, at the primary that takes the hierarchy past the bound.
         if total > MAX_CLIENTS_HIERARCHY
             && total - u64::from(*p.clients.get_ref()) <= MAX_CLIENTS_HIERARCHY
         {
-            return self.error(
+            self.keep(self.error::<()>(
                 p.clients.span(),
                 &format!("{key}.primary.clients"),
                 format!(
                     "the hierarchy now has {total} clients; a CAS supports {MAX_CLIENTS_HIERARCHY}"
                 ),
-            );
+            ));
         }
         Ok(())
     }
@@ -853,11 +868,6 @@ impl Scenario {
                 }
             }
         }
-        let mut found = v.found.take();
-        match found.len() {
-            0 => Ok(()),
-            1 => Err(found.remove(0)),
-            _ => Err(ScenarioError::Several(found)),
-        }
+        v.verdict()
     }
 }
