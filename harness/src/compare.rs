@@ -143,7 +143,7 @@ impl std::fmt::Display for Key {
 fn printable(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
-            if c.is_control() {
+            if crate::scenario::unprintable(c) {
                 c.escape_default().collect::<Vec<_>>()
             } else {
                 vec![c]

@@ -65,6 +65,10 @@ pub enum LoadError {
     Upstream(#[from] usage_protocol::client::UpstreamError),
     #[error("--concurrency and --requests must be at least 1")]
     Zero,
+    #[error("--rounds must be at least 1")]
+    NoRounds,
+    #[error("the reference {url} cannot be measured: {reason}")]
+    Reference { url: String, reason: String },
 }
 
 /// A valid payload whose gzip is about `kb` KiB: result rows of incompressible hashes.
@@ -141,17 +145,27 @@ pub async fn compare(
     reference: &str,
     rounds: usize,
 ) -> Result<LoadComparison, LoadError> {
+    if rounds == 0 {
+        return Err(LoadError::NoRounds);
+    }
     let mut target = Target::prepare(options).await?;
+    // One request first: a reference that is not there, or does not answer 2xx, is said at
+    // once, not after a round of the upstream and a round of failures.
+    if let Err(reason) = target.preflight(reference).await {
+        target.stop().await;
+        return Err(LoadError::Reference {
+            url: reference.to_string(),
+            reason,
+        });
+    }
     let (mut upstream, mut other) = (Vec::new(), Vec::new());
-    for _ in 0..rounds.max(1) {
+    for _ in 0..rounds {
         upstream.push(target.drive(options, None).await);
         other.push(target.drive(options, Some(reference)).await);
     }
     target.stop().await;
     let median = |reports: &[LoadReport], f: fn(&LoadReport) -> f64| {
-        let mut v: Vec<f64> = reports.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        crate::report::median(&mut reports.iter().map(f).collect::<Vec<_>>())
     };
     let (u_rate, r_rate) = (
         median(&upstream, |r| r.uploads_per_s),
@@ -212,6 +226,29 @@ impl Target {
             body: Arc::new(gzip),
             client,
         })
+    }
+
+    /// One upload to `reference`, answered 2xx within 5 s, or why not.
+    async fn preflight(&self, reference: &str) -> Result<(), String> {
+        let url = reqwest::Url::parse(reference).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("{} is not http or https", url.scheme()));
+        }
+        let answer = self
+            .client
+            .post(format!("{}/v1/usage", reference.trim_end_matches('/')))
+            .header("Idempotency-Key", "load-preflight")
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            .body(self.body.as_ref().clone())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| format!("{e}"))?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("it answered {} to an upload", answer.status()))
+        }
     }
 
     async fn stop(&mut self) {
@@ -344,8 +381,8 @@ mod tests {
         let c = compare(&options, &reference, 2).await.unwrap();
         assert_eq!(
             seen.load(Ordering::SeqCst),
-            40,
-            "20 uploads a round, 2 rounds"
+            41,
+            "one to try it, then 20 uploads a round, 2 rounds"
         );
         assert_eq!((c.upstream.len(), c.reference.len()), (2, 2));
         assert!(
@@ -356,6 +393,18 @@ mod tests {
         );
         assert!(c.reference[0].target.starts_with(&reference));
         assert!((c.ratio - c.upstream_uploads_per_s / c.reference_requests_per_s).abs() < 1e-9);
+        // A reference that is not there, or not a URL, is said before any round.
+        for bad in ["http://127.0.0.1:1", "not a url", "ftp://127.0.0.1/"] {
+            let error = compare(&options, bad, 2).await.unwrap_err();
+            assert!(
+                matches!(error, LoadError::Reference { .. }),
+                "{bad}: {error}"
+            );
+        }
+        assert!(matches!(
+            compare(&options, &reference, 0).await.unwrap_err(),
+            LoadError::NoRounds
+        ));
     }
 
     #[test]

@@ -181,7 +181,9 @@ pub fn check_junit_target(junit: &Path, out: &Path, inputs: &[&Path]) -> std::io
     let (target, root) = (resolved(junit), resolved(out));
     if target.starts_with(&root) {
         let top_level_xml = target.parent() == Some(root.as_path())
-            && target.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+            && target
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
         if !top_level_xml {
             return Err(refused(format!(
                 "--junit {} is inside {}, whose files are the run's: name a file outside it, or an .xml file at its top (e.g. {}/junit.xml)",

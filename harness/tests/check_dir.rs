@@ -264,3 +264,22 @@ fn check_applies_the_seed_the_run_was_given_and_writes_junit() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<testsuite name=\"smoke\""), "{xml}");
 }
+
+/// A scenario the run's report lists but whose record is gone cannot be verified: `check` says
+/// so and exits 2, rather than pass the rest as if it were all.
+#[test]
+fn a_listed_scenario_without_its_record_is_not_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let done = harness()
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path())
+        .arg(scenario("smoke.toml"))
+        .arg(scenario("levels-basic.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    std::fs::remove_file(dir.path().join("smoke/manifest.json")).unwrap();
+    let out = check(dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no kept record"), "{}", text(&out));
+}

@@ -133,8 +133,14 @@ fn every_problem_of_a_file_is_named_at_once() {
     let expected = [
         format!("s.toml:{}: `hierarchy.version`", line_of("banana")),
         format!("s.toml:{}: `hierarchy.primary.code`", line_of("P0001")),
-        format!("s.toml:{}: `hierarchy.primary.apps`", line_of("apps = 100001")),
-        format!("s.toml:{}: `budget.collect_ms_per_1k_clients`", line_of("= -1")),
+        format!(
+            "s.toml:{}: `hierarchy.primary.apps`",
+            line_of("apps = 100001")
+        ),
+        format!(
+            "s.toml:{}: `budget.collect_ms_per_1k_clients`",
+            line_of("= -1")
+        ),
         format!("s.toml:{}: `faults.status`", line_of("status = 200")),
     ];
     for args in [vec!["run"], vec!["scenario", "check"]] {
@@ -261,9 +267,11 @@ fn junit_never_replaces_what_the_run_reads_or_writes() {
         .output()
         .unwrap();
     assert_eq!(check.status.code(), Some(2));
-    assert!(std::fs::read_to_string(out_dir.join("smoke/attempts.jsonl"))
-        .unwrap()
-        .starts_with('{'));
+    assert!(
+        std::fs::read_to_string(out_dir.join("smoke/attempts.jsonl"))
+            .unwrap()
+            .starts_with('{')
+    );
 }
 
 #[test]
@@ -650,6 +658,20 @@ fn a_name_with_control_characters_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("printable"));
+    // Nor text that reorders or hides what follows it on a terminal.
+    for invisible in ["\\u202E", "\\u200B"] {
+        let file = write(
+            dir.path(),
+            "s.toml",
+            &smoke().replace("name = \"smoke\"", &format!("name = \"a{invisible}b\"")),
+        );
+        let out = harness()
+            .args(["scenario", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{invisible}");
+    }
     // It names a folder: one longer than a file system allows is refused by the check too.
     let long = write(
         dir.path(),

@@ -55,6 +55,19 @@ pub fn check(args: CheckArgs) -> Outcome {
             }
         }
     }
+    // A scenario the run reported but left no record of (it could not run, or its record was
+    // removed) cannot be verified: it is said, not silently left out.
+    for name in not_kept(&args.dir, &reports) {
+        eprintln!(
+            "error: scenario {name}: the run's report.json lists it, but it has no kept record (manifest.json) to verify"
+        );
+        unreadable = true;
+        reports.push(ScenarioReport::errored(
+            &name,
+            &RunLayout::new(&args.dir).report_json().display().to_string(),
+            "no kept record (manifest.json) of this scenario: it did not run, or its record was removed".into(),
+        ));
+    }
     let report = RunReport::new(reports);
     out!("{}", report.summary());
     let layout = RunLayout::new(&args.dir);
@@ -66,4 +79,22 @@ pub fn check(args: CheckArgs) -> Outcome {
     } else {
         Exit::Success
     })
+}
+
+/// The scenarios DIR's `report.json` lists (when it has one) that no checked report is of.
+fn not_kept(dir: &std::path::Path, checked: &[ScenarioReport]) -> Vec<String> {
+    let Ok(text) = fs_err::read(RunLayout::new(dir).report_json()) else {
+        return Vec::new();
+    };
+    let Ok(listed) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    listed["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .filter(|name| !checked.iter().any(|r| r.name == *name))
+        .map(String::from)
+        .collect()
 }

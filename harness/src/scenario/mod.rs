@@ -208,6 +208,15 @@ mod defaults {
     }
 }
 
+/// A character a name must not hold, since names are printed on terminals and in reports:
+/// control characters, and the invisible ones that reorder or hide text (bidi overrides and
+/// isolates, zero-width marks).
+pub fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// The telemetry level. Telemetry cannot be turned off: Basic is the minimum.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {

@@ -182,11 +182,11 @@ impl<'a> Validator<'a> {
             );
         }
         // A name is printed on terminals and in reports: no escape codes, no line breaks.
-        if name.chars().any(char::is_control) {
+        if name.chars().any(unprintable) {
             return self.error(
                 0..0,
                 "name",
-                "a name of printable characters (no control characters or line breaks)",
+                "a name of printable characters (no control characters, line breaks, bidi overrides or zero-width marks)",
             );
         }
         Ok(())
