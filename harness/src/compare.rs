@@ -130,26 +130,12 @@ impl std::fmt::Display for Key {
         write!(
             f,
             "{}/{}/week {}/{}",
-            printable(&self.scenario),
-            printable(&self.site),
+            crate::scenario::printable(&self.scenario),
+            crate::scenario::printable(&self.site),
             self.week,
-            printable(&self.probe)
+            crate::scenario::printable(&self.probe)
         )
     }
-}
-
-/// A report is a file anyone can edit: its names reach the terminal without the control
-/// characters that would drive it.
-fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if crate::scenario::unprintable(c) {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 /// One run's samples of a probe run, or the fact that it failed.
@@ -374,10 +360,10 @@ pub fn compare(
             (was != now).then(|| {
                 format!(
                     "{}: engine {} seed {} in the base, engine {} seed {} in the new run",
-                    printable(name),
-                    printable(&was.0),
+                    crate::scenario::printable(name),
+                    crate::scenario::printable(&was.0),
                     was.1.map_or("?".into(), |s| s.to_string()),
-                    printable(&now.0),
+                    crate::scenario::printable(&now.0),
                     now.1.map_or("?".into(), |s| s.to_string())
                 )
             })

@@ -520,7 +520,12 @@ impl ScenarioReport {
                 Severity::Error => "finding",
                 Severity::Info => "info",
             };
-            let _ = writeln!(out, "     {severity} {}: {}", f.code, f.message);
+            let _ = writeln!(
+                out,
+                "     {severity} {}: {}",
+                f.code,
+                crate::scenario::printable(&f.message)
+            );
         }
         if s.findings.len() > 10 {
             let _ = writeln!(

@@ -926,6 +926,8 @@ async fn the_journal_tells_a_test_what_the_client_sent() {
         s.admin_get("/admin/requests?route=/v1/usage").await["count"],
         0
     );
+    // Wholly: not even the reset itself is left in it.
+    assert_eq!(s.admin_get("/admin/requests").await["count"], 0);
 }
 
 /// Registers `hierarchy` and returns its token.

@@ -28,7 +28,7 @@ text-align:left;font-size:.9em}.ok{color:#080}.fail{color:#b00}.chart{margin:.5e
 .note{color:#666;font-size:.9em}";
 
 pub(crate) fn escape(text: &str) -> String {
-    html_escape::encode_safe(text).into_owned()
+    html_escape::encode_safe(&crate::scenario::printable(text)).into_owned()
 }
 
 impl RunReport {

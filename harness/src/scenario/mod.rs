@@ -217,6 +217,21 @@ pub fn unprintable(c: char) -> bool {
             | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// `text` with every [`unprintable`] character written as its escape (`\u{1b}`): for text from
+/// outside — a report anyone can edit, a database's error message — on its way to a terminal or
+/// a page.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if unprintable(c) && c != '\n' {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 /// The telemetry level. Telemetry cannot be turned off: Basic is the minimum.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
