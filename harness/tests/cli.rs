@@ -124,6 +124,10 @@ fn every_problem_of_a_file_is_named_at_once() {
         .replace("version = \"5.00.8540.1000\"", "version = \"banana\"")
         .replace("custom_tables = 2", "custom_tables = 2\napps = 100001")
         .replace(
+            "findings = []",
+            "findings = [\"late_delivery\", \"late_delivery\"]",
+        )
+        .replace(
             "collect_ms_per_1k_clients = 250",
             "collect_ms_per_1k_clients = -1",
         )
@@ -137,6 +141,7 @@ fn every_problem_of_a_file_is_named_at_once() {
             "s.toml:{}: `hierarchy.primary.apps`",
             line_of("apps = 100001")
         ),
+        format!("s.toml:{}: `expect.findings`", line_of("findings = [")),
         format!(
             "s.toml:{}: `budget.collect_ms_per_1k_clients`",
             line_of("= -1")
@@ -192,6 +197,9 @@ fn a_budget_on_a_probe_that_never_runs_is_refused() {
             "no probe `tel_osversions`",
         ),
         ("[budget.probes]\nTEL_TopCPUs = 5", "never reaches"),
+        // Written inline, or dotted, it keeps its line too.
+        ("probes = { TEL_Nope = 5 }", "no probe `TEL_Nope`"),
+        ("probe_steps.TEL_Nope = 5", "no probe `TEL_Nope`"),
     ] {
         let text = smoke().replace(
             "collect_ms_per_1k_clients = 250",

@@ -178,6 +178,15 @@ async fn each_check_that_applies_is_a_case_with_its_own_time_and_its_reasons() {
         &dir.path().join("f"),
     )
     .await;
+    // report.json lists that check too, as JUnit does.
+    assert!(
+        unscaled
+            .checks
+            .iter()
+            .any(|c| c.check == harness::finding::Check::Scale),
+        "{:?}",
+        unscaled.checks
+    );
     let unreachable = ScenarioReport::errored(
         "unreachable",
         "u.toml",

@@ -60,7 +60,22 @@ impl<'a> Validator<'a> {
                 return Some(index + 1);
             }
         }
-        None
+        // Written another way — dotted (`probes.TEL_X = 5`) or inline (`probes = { TEL_X = 5 }`):
+        // the first line that sets `field` as a key.
+        self.text
+            .lines()
+            .position(|line| {
+                let line = line.split('#').next().unwrap_or_default();
+                line.match_indices(field).any(|(at, _)| {
+                    let before = line[..at].trim_end_matches('"').chars().last();
+                    let after = line[at + field.len()..]
+                        .trim_start_matches('"')
+                        .trim_start();
+                    before.is_none_or(|c| matches!(c, ' ' | '.' | '{' | ',' | '\t'))
+                        && after.starts_with('=')
+                })
+            })
+            .map(|index| index + 1)
     }
 
     /// Where `field` of the table spanning `span` is written (`field = …`, `field.x = …`, or a
@@ -338,6 +353,19 @@ impl<'a> Validator<'a> {
                     format!("`{code}` is not a finding code"),
                 );
             }
+        }
+        if let Some(twice) = e
+            .findings
+            .iter()
+            .enumerate()
+            .find(|(i, code)| e.findings[..*i].contains(code))
+            .map(|(_, code)| code)
+        {
+            self.keep(self.error::<()>(
+                0..0,
+                "expect.findings",
+                format!("`{twice}` is listed twice"),
+            ));
         }
         if e.max_attempts == Some(0) {
             return self.error(
