@@ -155,20 +155,29 @@ fn a_duplicated_entry_in_a_stored_body_fails_the_check() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     run("smoke.toml", &out);
-    let uploads = out.join("smoke/upstream/uploads");
-    let body = std::fs::read_dir(&uploads)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.ends_with(".json") && !name.ends_with(".receipt.json")
-        })
-        .expect("a stored body");
-    let mut payload = json(&body);
-    let results = payload["results"].as_array_mut().unwrap();
-    let first = results[0].clone();
-    results.push(first);
-    std::fs::write(&body, serde_json::to_vec(&payload).unwrap()).unwrap();
+    // The store's log rewritten with the first upload's body altered, its receipt kept.
+    use mock_upstream::upload_log::{self, Digests};
+    let log = out
+        .join("smoke/upstream/uploads")
+        .join(upload_log::LOG_FILE);
+    let bytes = std::fs::read(&log).unwrap();
+    let (records, _) = upload_log::read(&log, Digests::Verify).unwrap();
+    assert!(!records.is_empty(), "a stored upload");
+    let mut rewritten = Vec::new();
+    for (i, (receipt, at)) in records.iter().enumerate() {
+        let body = &bytes[at.offset as usize..(at.offset + at.len) as usize];
+        let body = if i == 0 {
+            let mut payload: Value = serde_json::from_slice(body).unwrap();
+            let results = payload["results"].as_array_mut().unwrap();
+            let first = results[0].clone();
+            results.push(first);
+            serde_json::to_vec(&payload).unwrap()
+        } else {
+            body.to_vec()
+        };
+        rewritten.extend(upload_log::encode(receipt, &body).0);
+    }
+    std::fs::write(&log, rewritten).unwrap();
 
     let checked = check(&out);
     let said = text(&checked);

@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod update_packs;
+pub mod upload_log;
 
 pub use server::{Config, RunningServer, ServeArgs, serve_until_signal, start};

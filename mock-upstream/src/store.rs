@@ -1,10 +1,13 @@
 //! Durable storage of what the service acknowledged.
 //!
-//! The contract is "on disk before acknowledged": each upload's body and then its receipt are
-//! written with [`durable::write_file`] before the handler answers. A crash between those steps
-//! leaves either nothing or a complete upload; a receipt is written only after its body, so a
-//! receipt on disk always has its body. On start the receipts are read back, which rebuilds the
-//! idempotency index.
+//! The contract is "on disk before acknowledged": each upload — its receipt and its body — is
+//! appended to the [`UploadLog`] and flushed before the handler answers; uploads that arrive
+//! together share one flush. On start the log is read back (a torn tail, never acknowledged, is
+//! cut), which rebuilds the idempotency index.
+//!
+//! Stores written before the log kept a body file and a receipt file per upload; those are still
+//! read (a body without its receipt, never acknowledged, is removed), and new uploads go to the
+//! log.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +15,8 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 use usage_protocol::durable;
+
+use crate::upload_log::{self, BodyAt, UploadLog};
 use usage_protocol::receipt::{Receipt, sha256_hex};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +56,7 @@ pub struct NewUpload<'a> {
 pub struct Store {
     dir: PathBuf,
     index: Mutex<Index>,
+    log: UploadLog,
     /// One lock per idempotency key in flight, so two concurrent retries of the same upload
     /// cannot both write while unrelated uploads proceed in parallel.
     key_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -60,6 +66,15 @@ pub struct Store {
 struct Index {
     receipts: Vec<Receipt>,
     by_key: HashMap<String, usize>,
+    /// Where each upload's body is, by receipt id.
+    bodies: HashMap<String, Body>,
+}
+
+/// Where a stored body is: in the log, or (a store written before it) in a file of its own.
+#[derive(Debug, Clone)]
+enum Body {
+    Log(BodyAt),
+    File(PathBuf),
 }
 
 impl Store {
@@ -67,17 +82,30 @@ impl Store {
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
         let dir = dir.to_path_buf();
         let uploads = dir.join("uploads");
-        let receipts = tokio::task::spawn_blocking({
+        let (log, mut stored) = tokio::task::spawn_blocking({
             let uploads = uploads.clone();
-            move || load_receipts(&uploads)
+            move || -> Result<_, StoreError> {
+                let mut stored: Vec<(Receipt, Body)> = load_receipts(&uploads)?
+                    .into_iter()
+                    .map(|r| {
+                        let file = uploads.join(format!("{}.json", r.id));
+                        (r, Body::File(file))
+                    })
+                    .collect();
+                let (log, logged) = UploadLog::open(&uploads)?;
+                stored.extend(logged.into_iter().map(|(r, at)| (r, Body::Log(at))));
+                Ok((log, stored))
+            }
         })
         .await??;
+        stored.sort_by(|(a, _), (b, _)| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
         let mut index = Index::default();
-        for receipt in receipts {
-            index.insert(receipt);
+        for (receipt, body) in stored {
+            index.insert(receipt, body);
         }
         Ok(Self {
             dir,
+            log,
             index: Mutex::new(index),
             key_locks: Default::default(),
         })
@@ -109,11 +137,11 @@ impl Store {
             bytes: upload.json.len() as u64,
             received_at: now_unix(),
         };
-        let uploads = self.dir.join("uploads");
-        let record = receipt.clone();
-        let json = upload.json;
-        tokio::task::spawn_blocking(move || write_upload(&uploads, &record, &json)).await??;
-        self.index.lock().await.insert(receipt.clone());
+        let at = self.log.append(&receipt, &upload.json).await?;
+        self.index
+            .lock()
+            .await
+            .insert(receipt.clone(), Body::Log(at));
         drop(_guard);
         self.key_locks
             .lock()
@@ -149,19 +177,24 @@ impl Store {
 
     /// The decompressed JSON body of a stored upload.
     pub async fn body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        if self.receipt(id).await.is_none() {
-            return Ok(None);
+        let body = self.index.lock().await.bodies.get(id).cloned();
+        match body {
+            None => Ok(None),
+            Some(Body::File(path)) => Ok(Some(fs_err::tokio::read(&path).await?)),
+            Some(Body::Log(at)) => Ok(Some(self.log.body(at)?)),
         }
-        let path = self.dir.join("uploads").join(format!("{id}.json"));
-        Ok(Some(fs_err::tokio::read(&path).await?))
     }
 
     /// Forgets everything, on disk too.
     pub async fn reset(&self) -> Result<(), StoreError> {
         let mut index = self.index.lock().await;
-        let uploads = self.dir.join("uploads");
-        if uploads.exists() {
-            fs_err::tokio::remove_dir_all(&uploads).await?;
+        self.log.clear().await?;
+        // The files of a store written before the log.
+        for body in index.bodies.values() {
+            if let Body::File(path) = body {
+                fs_err::tokio::remove_file(path).await?;
+                fs_err::tokio::remove_file(path.with_extension("receipt.json")).await?;
+            }
         }
         *index = Index::default();
         Ok(())
@@ -175,11 +208,12 @@ fn scoped_key(hierarchy_id: &str, key: &str) -> String {
 }
 
 impl Index {
-    fn insert(&mut self, receipt: Receipt) {
+    fn insert(&mut self, receipt: Receipt, body: Body) {
         self.by_key.insert(
             scoped_key(&receipt.hierarchy_id, &receipt.idempotency_key),
             self.receipts.len(),
         );
+        self.bodies.insert(receipt.id.clone(), body);
         self.receipts.push(receipt);
     }
 
@@ -238,14 +272,25 @@ pub fn read_only(dir: &Path) -> Result<Vec<(Receipt, Vec<u8>)>, StoreError> {
         }
         receipts.push(read_receipt(&path)?);
     }
-    receipts.sort_by(|a, b| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
-    receipts
+    let mut stored: Vec<(Receipt, Vec<u8>)> = receipts
         .into_iter()
         .map(|receipt| {
             let body = fs_err::read(uploads.join(format!("{}.json", receipt.id)))?;
             Ok((receipt, body))
         })
-        .collect()
+        .collect::<Result<_, StoreError>>()?;
+    // Bodies as they are, not checked against their receipts: that is the checker's to say.
+    let log = uploads.join(upload_log::LOG_FILE);
+    let (logged, _) = upload_log::read(&log, upload_log::Digests::Trust)?;
+    if !logged.is_empty() {
+        let bytes = fs_err::read(&log)?;
+        for (receipt, at) in logged {
+            let body = bytes[at.offset as usize..(at.offset + at.len) as usize].to_vec();
+            stored.push((receipt, body));
+        }
+    }
+    stored.sort_by(|(a, _), (b, _)| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
+    Ok(stored)
 }
 
 fn read_receipt(path: &Path) -> Result<Receipt, StoreError> {
@@ -254,17 +299,6 @@ fn read_receipt(path: &Path) -> Result<Receipt, StoreError> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-fn write_upload(uploads: &Path, receipt: &Receipt, json: &[u8]) -> Result<(), StoreError> {
-    fs_err::create_dir_all(uploads)?;
-    durable::write_file(&uploads.join(format!("{}.json", receipt.id)), json)?;
-    let record = serde_json::to_vec_pretty(receipt).expect("a receipt serialises");
-    durable::write_file(
-        &uploads.join(format!("{}.receipt.json", receipt.id)),
-        &record,
-    )?;
-    Ok(())
 }
 
 fn now_unix() -> String {
@@ -291,7 +325,11 @@ mod tests {
         fs_err::write(uploads.join("5f0c.json"), b"{}").unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         assert!(store.receipts().await.is_empty());
-        assert_eq!(fs_err::read_dir(&uploads).unwrap().count(), 0);
+        let left: Vec<_> = fs_err::read_dir(&uploads)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [upload_log::LOG_FILE], "only the (empty) log");
     }
 
     #[tokio::test]

@@ -122,6 +122,9 @@ fn assert_no_stale_files(data_dir: &std::path::Path) {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     for name in &names {
+        if name == mock_upstream::upload_log::LOG_FILE {
+            continue; // its torn tail is cut on open: upload_log's own tests show it
+        }
         let pair = match name.strip_suffix(".receipt.json") {
             Some(id) => format!("{id}.json"),
             None => {

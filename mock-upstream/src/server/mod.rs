@@ -54,7 +54,13 @@ struct AppState {
     /// Permits to read, inflate and parse an upload: peak memory is this many times one
     /// request's bound (compressed body plus decompressed payload), however many arrive.
     inflating: tokio::sync::Semaphore,
+    /// KiB of parsed uploads waiting for the store's next flush: they leave the inflating
+    /// permits to others (so many small uploads share one flush), within this budget.
+    awaiting_store: tokio::sync::Semaphore,
 }
+
+/// The KiB of parsed uploads that may wait for the store at once (see `awaiting_store`).
+const AWAITING_STORE_KIB: u32 = 32 * 1024;
 
 fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;

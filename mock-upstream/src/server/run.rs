@@ -115,6 +115,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         journal: crate::journal::Journal::default(),
         catalog: Catalog::shipped(),
         inflating: tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1)),
+        awaiting_store: tokio::sync::Semaphore::new(super::AWAITING_STORE_KIB as usize),
         config: config.clone(),
     });
     let (tx, rx) = oneshot::channel();

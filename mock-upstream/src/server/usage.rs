@@ -61,10 +61,21 @@ async fn upload(
     let token_hierarchy = client_hierarchy(state, headers, "usage uploads need")?;
     let key = idempotency_key(headers)?;
     // Inflating and parsing is where an upload costs memory: only so many at once.
-    let _permit = state.inflating.acquire().await.expect("never closed");
+    let permit = state.inflating.acquire().await.expect("never closed");
     let json = read_body(state, headers, body).await?;
     let payload = PayloadShape::from_json(&json)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
+    // Parsed, it waits for the store's next flush holding only its size: the next uploads can
+    // inflate meanwhile, and many share the flush.
+    let kib = u32::try_from(json.len() / 1024 + 1)
+        .unwrap_or(u32::MAX)
+        .min(super::AWAITING_STORE_KIB);
+    let _awaiting = state
+        .awaiting_store
+        .acquire_many(kib)
+        .await
+        .expect("never closed");
+    drop(permit);
     if payload.hierarchy_id != token_hierarchy {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
