@@ -160,12 +160,12 @@ fn a_duplicated_entry_in_a_stored_body_fails_the_check() {
     let log = out
         .join("smoke/upstream/uploads")
         .join(upload_log::LOG_FILE);
-    let bytes = std::fs::read(&log).unwrap();
-    let (records, _) = upload_log::read(&log, Digests::Verify).unwrap();
+    let records = upload_log::read(&log, Digests::Verify, true)
+        .unwrap()
+        .records;
     assert!(!records.is_empty(), "a stored upload");
     let mut rewritten = Vec::new();
-    for (i, (receipt, at)) in records.iter().enumerate() {
-        let body = &bytes[at.offset as usize..(at.offset + at.len) as usize];
+    for (i, (receipt, _, body)) in records.iter().enumerate() {
         let body = if i == 0 {
             let mut payload: Value = serde_json::from_slice(body).unwrap();
             let results = payload["results"].as_array_mut().unwrap();
@@ -175,7 +175,7 @@ fn a_duplicated_entry_in_a_stored_body_fails_the_check() {
         } else {
             body.to_vec()
         };
-        rewritten.extend(upload_log::encode(receipt, &body).0);
+        rewritten.extend(upload_log::encode(receipt, &body));
     }
     std::fs::write(&log, rewritten).unwrap();
 

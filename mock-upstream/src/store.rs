@@ -57,6 +57,10 @@ pub struct Store {
     dir: PathBuf,
     index: Mutex<Index>,
     log: UploadLog,
+    /// Held to store (shared) and to reset (alone): a reset never falls between an upload's
+    /// append and its entry in the index, which would leave an entry pointing into a log that
+    /// was emptied under it.
+    resetting: tokio::sync::RwLock<()>,
     /// One lock per idempotency key in flight, so two concurrent retries of the same upload
     /// cannot both write while unrelated uploads proceed in parallel.
     key_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -106,6 +110,7 @@ impl Store {
         Ok(Self {
             dir,
             log,
+            resetting: tokio::sync::RwLock::new(()),
             index: Mutex::new(index),
             key_locks: Default::default(),
         })
@@ -116,6 +121,7 @@ impl Store {
     }
 
     pub async fn put(&self, upload: NewUpload<'_>) -> Result<Stored, StoreError> {
+        let _storing = self.resetting.read().await;
         let scoped = scoped_key(upload.hierarchy_id, upload.idempotency_key);
         let key_lock = self.key_lock(&scoped);
         let _guard = key_lock.lock().await;
@@ -137,7 +143,7 @@ impl Store {
             bytes: upload.json.len() as u64,
             received_at: now_unix(),
         };
-        let at = self.log.append(&receipt, &upload.json).await?;
+        let at = self.log.append(&receipt, upload.json).await?;
         self.index
             .lock()
             .await
@@ -187,6 +193,7 @@ impl Store {
 
     /// Forgets everything, on disk too.
     pub async fn reset(&self) -> Result<(), StoreError> {
+        let _alone = self.resetting.write().await;
         let mut index = self.index.lock().await;
         self.log.clear().await?;
         // The files of a store written before the log.
@@ -281,14 +288,13 @@ pub fn read_only(dir: &Path) -> Result<Vec<(Receipt, Vec<u8>)>, StoreError> {
         .collect::<Result<_, StoreError>>()?;
     // Bodies as they are, not checked against their receipts: that is the checker's to say.
     let log = uploads.join(upload_log::LOG_FILE);
-    let (logged, _) = upload_log::read(&log, upload_log::Digests::Trust)?;
-    if !logged.is_empty() {
-        let bytes = fs_err::read(&log)?;
-        for (receipt, at) in logged {
-            let body = bytes[at.offset as usize..(at.offset + at.len) as usize].to_vec();
-            stored.push((receipt, body));
-        }
-    }
+    let logged = upload_log::read(&log, upload_log::Digests::Trust, true)?;
+    stored.extend(
+        logged
+            .records
+            .into_iter()
+            .map(|(receipt, _, body)| (receipt, body)),
+    );
     stored.sort_by(|(a, _), (b, _)| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
     Ok(stored)
 }
@@ -330,6 +336,42 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, [upload_log::LOG_FILE], "only the (empty) log");
+    }
+
+    /// Resets among concurrent uploads never leave an entry whose body is not its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reset_among_uploads_leaves_every_entry_its_own_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).await.unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..3000 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 25 == 0 {
+                    store.reset().await.unwrap();
+                    return;
+                }
+                let key = format!("k{i}");
+                store
+                    .put(NewUpload {
+                        idempotency_key: &key,
+                        hierarchy_id: "h",
+                        week: 1,
+                        channel: "online",
+                        json: format!("{{\"upload\":{i}}}").into_bytes(),
+                    })
+                    .await
+                    .unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        for receipt in store.receipts().await {
+            let body = store.body(&receipt.id).await;
+            let body = body.unwrap_or_else(|e| panic!("{receipt:?}: {e}")).unwrap();
+            assert_eq!(sha256_hex(&body), receipt.body_sha256, "{receipt:?}");
+        }
     }
 
     #[tokio::test]

@@ -10,10 +10,12 @@
 //! A record is `UPL1`, the receipt's length (u32, little-endian), the body's length (u64), the
 //! receipt (JSON) and the body. A crash can only cut the log short (appends are in order and
 //! nothing was acknowledged past the last flush): on open, the log is read up to the first
-//! record that is incomplete, not a record, or whose body does not have its receipt's SHA-256,
-//! and cut there.
+//! record that is incomplete, not a record, or whose body does not have its receipt's SHA-256.
+//! When no whole record follows it, that is a torn tail, never acknowledged, and it is cut. When
+//! one does, the log was damaged in its middle: the store refuses to open rather than cut away
+//! the acknowledged uploads after the damage.
 
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -37,78 +39,142 @@ pub struct BodyAt {
     pub len: u64,
 }
 
-/// One record as bytes: the header, the receipt and the body; and where the body starts in it.
-pub fn encode(receipt: &Receipt, body: &[u8]) -> (Vec<u8>, u64) {
+/// A record's header and receipt; its body follows them.
+fn head(receipt: &Receipt, body_len: usize) -> Vec<u8> {
     let receipt = serde_json::to_vec(receipt).expect("a receipt serialises");
-    let mut record = Vec::with_capacity(HEADER + receipt.len() + body.len());
-    record.extend_from_slice(MAGIC);
-    record.extend_from_slice(&(receipt.len() as u32).to_le_bytes());
-    record.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    record.extend_from_slice(&receipt);
-    let body_at = record.len() as u64;
+    let mut head = Vec::with_capacity(HEADER + receipt.len());
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&(receipt.len() as u32).to_le_bytes());
+    head.extend_from_slice(&(body_len as u64).to_le_bytes());
+    head.extend_from_slice(&receipt);
+    head
+}
+
+/// One whole record as bytes (for tools and tests that write a log).
+pub fn encode(receipt: &Receipt, body: &[u8]) -> Vec<u8> {
+    let mut record = head(receipt, body.len());
     record.extend_from_slice(body);
-    (record, body_at)
+    record
 }
 
 /// Whether reading a log checks each body against its receipt's digest: the store does, and
-/// cuts the log at a body that fails; `harness check` reads what is there, so that it can
-/// report a body altered since it was stored.
+/// stops at a body that fails; `harness check` reads what is there, so that it can report a
+/// body altered since it was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Digests {
     Verify,
     Trust,
 }
 
-/// The records of the log at `path`, in order, and the length of the part that holds them
-/// (where a torn tail starts). A missing log holds nothing.
-pub fn read(path: &Path, digests: Digests) -> std::io::Result<(Vec<(Receipt, BodyAt)>, u64)> {
-    let bytes = match fs_err::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+/// What reading a log found.
+pub struct LogContents {
+    /// The whole records, in order, with their bodies.
+    pub records: Vec<(Receipt, BodyAt, Vec<u8>)>,
+    /// Where the whole records end: a torn tail, or damage, starts here.
+    pub whole: u64,
+    /// Where a whole record starts again after damage at `whole`, if one does: the log was
+    /// damaged in its middle, not torn at its end.
+    pub resumes_at: Option<u64>,
+}
+
+/// Reads the log at `path` record by record (one body in memory at a time, besides those kept
+/// when `keep_bodies`). A missing log holds nothing.
+pub fn read(path: &Path, digests: Digests, keep_bodies: bool) -> std::io::Result<LogContents> {
+    let file = match fs_err::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(LogContents {
+                records: Vec::new(),
+                whole: 0,
+                resumes_at: None,
+            });
+        }
         Err(e) => return Err(e),
     };
+    let len = file.metadata()?.len();
+    let mut reader = std::io::BufReader::new(file);
     let mut records = Vec::new();
-    let mut at = 0usize;
-    while let Some((receipt, body, next)) = record_at(&bytes, at) {
-        if digests == Digests::Verify && sha256_hex(body) != receipt.body_sha256 {
-            break;
-        }
-        let offset = (next - body.len()) as u64;
+    let mut at = 0u64;
+    while let Some((receipt, body)) = record_at(&mut reader, at, len, digests)? {
+        let body_len = body.len() as u64;
+        let next = reader.stream_position()?;
+        let at_body = BodyAt {
+            offset: next - body_len,
+            len: body_len,
+        };
         records.push((
             receipt,
-            BodyAt {
-                offset,
-                len: body.len() as u64,
-            },
+            at_body,
+            if keep_bodies { body } else { Vec::new() },
         ));
         at = next;
     }
-    Ok((records, at as u64))
+    // Damage, or a torn tail? A torn tail has no whole record after it.
+    let mut resumes_at = None;
+    if at < len {
+        let rest = {
+            let mut rest = Vec::new();
+            reader.seek(std::io::SeekFrom::Start(at + 1))?;
+            reader.read_to_end(&mut rest)?;
+            rest
+        };
+        let mut from = 0;
+        while let Some(found) = rest[from..].windows(MAGIC.len()).position(|w| w == MAGIC) {
+            let start = at + 1 + (from + found) as u64;
+            reader.seek(std::io::SeekFrom::Start(start))?;
+            if record_at(&mut reader, start, len, Digests::Verify)?.is_some() {
+                resumes_at = Some(start);
+                break;
+            }
+            from += found + 1;
+        }
+    }
+    Ok(LogContents {
+        records,
+        whole: at,
+        resumes_at,
+    })
 }
 
-/// The record starting at `at`: its receipt, its body and where the next one starts; None when
-/// what is there is not a whole record.
-fn record_at(bytes: &[u8], at: usize) -> Option<(Receipt, &[u8], usize)> {
-    let header = bytes.get(at..at + HEADER)?;
+/// The record at `at` (where `reader` stands): its receipt and body; None when what is there
+/// is not a whole record (or, verifying, its body is not its receipt's).
+fn record_at(
+    reader: &mut impl Read,
+    at: u64,
+    len: u64,
+    digests: Digests,
+) -> std::io::Result<Option<(Receipt, Vec<u8>)>> {
+    let mut header = [0u8; HEADER];
+    if len.saturating_sub(at) < HEADER as u64 {
+        return Ok(None);
+    }
+    reader.read_exact(&mut header)?;
     if &header[..4] != MAGIC {
-        return None;
+        return Ok(None);
     }
-    let receipt_len = u32::from_le_bytes(header[4..8].try_into().ok()?);
-    let body_len = u64::from_le_bytes(header[8..16].try_into().ok()?);
-    if receipt_len > MAX_RECEIPT {
-        return None;
+    let receipt_len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    let body_len = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    let left = len - at - HEADER as u64;
+    if receipt_len > MAX_RECEIPT || u64::from(receipt_len).saturating_add(body_len) > left {
+        return Ok(None);
     }
-    let receipt_end = (at + HEADER).checked_add(receipt_len as usize)?;
-    let body_end = receipt_end.checked_add(usize::try_from(body_len).ok()?)?;
-    let receipt = serde_json::from_slice(bytes.get(at + HEADER..receipt_end)?).ok()?;
-    let body = bytes.get(receipt_end..body_end)?;
-    Some((receipt, body, body_end))
+    let mut receipt = vec![0; receipt_len as usize];
+    reader.read_exact(&mut receipt)?;
+    let Ok(receipt) = serde_json::from_slice::<Receipt>(&receipt) else {
+        return Ok(None);
+    };
+    let mut body = vec![0; usize::try_from(body_len).map_err(std::io::Error::other)?];
+    reader.read_exact(&mut body)?;
+    if digests == Digests::Verify && sha256_hex(&body) != receipt.body_sha256 {
+        return Ok(None);
+    }
+    Ok(Some((receipt, body)))
 }
 
 enum Job {
     Append {
-        record: Vec<u8>,
-        body_at: u64,
+        head: Vec<u8>,
+        body: Vec<u8>,
         done: oneshot::Sender<std::io::Result<u64>>,
     },
     Clear {
@@ -128,7 +194,20 @@ impl UploadLog {
     pub fn open(dir: &Path) -> std::io::Result<(Self, Vec<(Receipt, BodyAt)>)> {
         fs_err::create_dir_all(dir)?;
         let path = dir.join(LOG_FILE);
-        let (records, whole) = read(&path, Digests::Verify)?;
+        let read = read(&path, Digests::Verify, false)?;
+        if let Some(resumes) = read.resumes_at {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is damaged at byte {} (whole records resume at byte {resumes}): refusing to cut away the acknowledged uploads after it; move the file aside to start empty",
+                    path.display(),
+                    read.whole
+                ),
+            ));
+        }
+        let whole = read.whole;
+        let records: Vec<(Receipt, BodyAt)> =
+            read.records.into_iter().map(|(r, at, _)| (r, at)).collect();
         let file = fs_err::OpenOptions::new()
             .create(true)
             .append(true)
@@ -152,22 +231,20 @@ impl UploadLog {
         Ok((Self { path, jobs }, records))
     }
 
-    /// Appends an upload; returns once it is on disk, with where its body is.
-    pub async fn append(&self, receipt: &Receipt, body: &[u8]) -> std::io::Result<BodyAt> {
-        let (record, body_at) = encode(receipt, body);
+    /// Appends an upload; returns once it is on disk, with where its body is. The body is
+    /// moved, not copied: it is written from where it is.
+    pub async fn append(&self, receipt: &Receipt, body: Vec<u8>) -> std::io::Result<BodyAt> {
+        let len = body.len() as u64;
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job::Append {
-                record,
-                body_at,
+                head: head(receipt, body.len()),
+                body,
                 done,
             })
             .map_err(|_| stopped())?;
         let offset = answer.await.map_err(|_| stopped())??;
-        Ok(BodyAt {
-            offset,
-            len: body.len() as u64,
-        })
+        Ok(BodyAt { offset, len })
     }
 
     /// Empties the log, after every append sent before.
@@ -194,8 +271,8 @@ fn stopped() -> std::io::Error {
     std::io::Error::other("the upload log's writer has stopped")
 }
 
-/// The writer: takes every job waiting, appends the records with one write and one flush,
-/// then answers them; a clear is done in its place in the order.
+/// The writer: takes every job waiting, appends the records and flushes once, then answers
+/// them; a clear is done in its place in the order.
 fn write_loop(mut file: std::fs::File, mut len: u64, queue: mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -206,19 +283,36 @@ fn write_loop(mut file: std::fs::File, mut len: u64, queue: mpsc::Receiver<Job>)
             }
         }
         let mut pending: Vec<(u64, oneshot::Sender<std::io::Result<u64>>)> = Vec::new();
-        let mut buffer = Vec::new();
+        let mut appended = 0u64;
+        let mut failed: Option<std::io::Error> = None;
         for job in batch {
             match job {
-                Job::Append {
-                    record,
-                    body_at,
-                    done,
-                } => {
-                    pending.push((len + buffer.len() as u64 + body_at, done));
-                    buffer.extend_from_slice(&record);
+                Job::Append { head, body, done } => {
+                    if failed.is_none() {
+                        let wrote = file.write_all(&head).and_then(|()| file.write_all(&body));
+                        match wrote {
+                            Ok(()) => {
+                                let body_offset = len + appended + head.len() as u64;
+                                appended += (head.len() + body.len()) as u64;
+                                pending.push((body_offset, done));
+                            }
+                            Err(e) => {
+                                failed = Some(e);
+                                let _ = done.send(Err(failure(failed.as_ref())));
+                            }
+                        }
+                    } else {
+                        let _ = done.send(Err(failure(failed.as_ref())));
+                    }
                 }
                 Job::Clear { done } => {
-                    flush(&mut file, &mut len, &mut buffer, &mut pending);
+                    flush(
+                        &mut file,
+                        &mut len,
+                        &mut appended,
+                        &mut pending,
+                        &mut failed,
+                    );
                     let cleared = file.set_len(0).and_then(|()| file.sync_all());
                     if cleared.is_ok() {
                         len = 0;
@@ -227,40 +321,55 @@ fn write_loop(mut file: std::fs::File, mut len: u64, queue: mpsc::Receiver<Job>)
                 }
             }
         }
-        flush(&mut file, &mut len, &mut buffer, &mut pending);
+        flush(
+            &mut file,
+            &mut len,
+            &mut appended,
+            &mut pending,
+            &mut failed,
+        );
     }
 }
 
-/// Writes `buffer` and flushes it, then answers every pending append: with its body's offset,
-/// or with the error (the log is then cut back to where it was, so no half batch stays).
+fn failure(error: Option<&std::io::Error>) -> std::io::Error {
+    let kind = error.map_or(std::io::ErrorKind::Other, std::io::Error::kind);
+    let message = error.map_or_else(String::new, ToString::to_string);
+    std::io::Error::new(kind, format!("appending to the upload log: {message}"))
+}
+
+/// Flushes what was appended, then answers every pending append with its body's offset — or,
+/// when a write or the flush failed, with the error, the log cut back to where the batch began
+/// so that no half batch stays.
 fn flush(
     file: &mut std::fs::File,
     len: &mut u64,
-    buffer: &mut Vec<u8>,
+    appended: &mut u64,
     pending: &mut Vec<(u64, oneshot::Sender<std::io::Result<u64>>)>,
+    failed: &mut Option<std::io::Error>,
 ) {
-    if buffer.is_empty() {
+    if *appended == 0 && failed.is_none() {
         return;
     }
-    let written = file.write_all(buffer).and_then(|()| file.sync_data());
-    match written {
-        Ok(()) => {
-            *len += buffer.len() as u64;
+    if failed.is_none()
+        && let Err(e) = file.sync_data()
+    {
+        *failed = Some(e);
+    }
+    match failed.take() {
+        None => {
+            *len += *appended;
             for (offset, done) in pending.drain(..) {
                 let _ = done.send(Ok(offset));
             }
         }
-        Err(e) => {
+        Some(e) => {
             let _ = file.set_len(*len);
             for (_, done) in pending.drain(..) {
-                let _ = done.send(Err(std::io::Error::new(
-                    e.kind(),
-                    format!("appending to the upload log: {e}"),
-                )));
+                let _ = done.send(Err(failure(Some(&e))));
             }
         }
     }
-    buffer.clear();
+    *appended = 0;
 }
 
 #[cfg(test)]
@@ -292,7 +401,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let body = vec![b'a' + (i % 26) as u8; i * 7];
                 let at = log
-                    .append(&receipt(&i.to_string(), &body), &body)
+                    .append(&receipt(&i.to_string(), &body), body.clone())
                     .await
                     .unwrap();
                 assert_eq!(log.body(at).unwrap(), body);
@@ -304,14 +413,14 @@ mod tests {
         drop(log);
         // A crash in the middle of a write leaves part of a record.
         let path = dir.path().join(LOG_FILE);
-        let (record, _) = encode(&receipt("torn", b"xyz"), b"xyz");
+        let record = encode(&receipt("torn", b"xyz"), b"xyz");
         let mut file = fs_err::OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(&record[..record.len() - 2]).unwrap();
         drop(file);
         let (log, held) = UploadLog::open(dir.path()).unwrap();
         assert_eq!(held.len(), 100);
         assert!(held.iter().all(|(r, _)| r.id != "torn"));
-        let whole = read(&path, Digests::Verify).unwrap().1;
+        let whole = read(&path, Digests::Verify, false).unwrap().whole;
         assert_eq!(
             fs_err::metadata(&path).unwrap().len(),
             whole,
@@ -325,11 +434,36 @@ mod tests {
     fn a_body_that_is_not_its_receipts_is_where_a_verified_read_stops() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOG_FILE);
-        let (mut altered, _) = encode(&receipt("a", b"original"), b"original");
+        let mut altered = encode(&receipt("a", b"original"), b"original");
         let end = altered.len();
         altered[end - 1] = b'X';
         fs_err::write(&path, &altered).unwrap();
-        assert!(read(&path, Digests::Verify).unwrap().0.is_empty());
-        assert_eq!(read(&path, Digests::Trust).unwrap().0.len(), 1);
+        assert!(
+            read(&path, Digests::Verify, false)
+                .unwrap()
+                .records
+                .is_empty()
+        );
+        let trusted = read(&path, Digests::Trust, true).unwrap();
+        assert_eq!(trusted.records.len(), 1);
+        assert_eq!(trusted.records[0].2, b"originaX");
+    }
+
+    /// Damage in the middle of the log, with acknowledged records after it, is not a torn
+    /// tail: the log is not cut, and it does not open.
+    #[test]
+    fn damage_before_whole_records_refuses_to_open_and_cuts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        let mut log = Vec::new();
+        for id in ["a", "b", "c"] {
+            log.extend(encode(&receipt(id, id.as_bytes()), id.as_bytes()));
+        }
+        let second = encode(&receipt("a", b"a"), b"a").len();
+        log[second] = b'X'; // the second record's magic
+        fs_err::write(&path, &log).unwrap();
+        let error = UploadLog::open(dir.path()).err().expect("refused");
+        assert!(error.to_string().contains("damaged"), "{error}");
+        assert_eq!(fs_err::read(&path).unwrap(), log, "nothing was cut");
     }
 }
