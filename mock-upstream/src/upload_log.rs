@@ -273,7 +273,14 @@ fn stopped() -> std::io::Error {
 
 /// The writer: takes every job waiting, appends the records and flushes once, then answers
 /// them; a clear is done in its place in the order.
-fn write_loop(mut file: std::fs::File, mut len: u64, queue: mpsc::Receiver<Job>) {
+fn write_loop(file: std::fs::File, len: u64, queue: mpsc::Receiver<Job>) {
+    let mut writer = Writer {
+        file,
+        len,
+        appended: 0,
+        pending: Vec::new(),
+        failed: None,
+    };
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -282,52 +289,89 @@ fn write_loop(mut file: std::fs::File, mut len: u64, queue: mpsc::Receiver<Job>)
                 Err(_) => break,
             }
         }
-        let mut pending: Vec<(u64, oneshot::Sender<std::io::Result<u64>>)> = Vec::new();
-        let mut appended = 0u64;
-        let mut failed: Option<std::io::Error> = None;
         for job in batch {
             match job {
-                Job::Append { head, body, done } => {
-                    if failed.is_none() {
-                        let wrote = file.write_all(&head).and_then(|()| file.write_all(&body));
-                        match wrote {
-                            Ok(()) => {
-                                let body_offset = len + appended + head.len() as u64;
-                                appended += (head.len() + body.len()) as u64;
-                                pending.push((body_offset, done));
-                            }
-                            Err(e) => {
-                                failed = Some(e);
-                                let _ = done.send(Err(failure(failed.as_ref())));
-                            }
-                        }
-                    } else {
-                        let _ = done.send(Err(failure(failed.as_ref())));
-                    }
-                }
+                Job::Append { head, body, done } => writer.append(&head, &body, done),
                 Job::Clear { done } => {
-                    flush(
-                        &mut file,
-                        &mut len,
-                        &mut appended,
-                        &mut pending,
-                        &mut failed,
-                    );
-                    let cleared = file.set_len(0).and_then(|()| file.sync_all());
-                    if cleared.is_ok() {
-                        len = 0;
-                    }
-                    let _ = done.send(cleared);
+                    writer.flush();
+                    let _ = done.send(writer.clear());
                 }
             }
         }
-        flush(
-            &mut file,
-            &mut len,
-            &mut appended,
-            &mut pending,
-            &mut failed,
-        );
+        writer.flush();
+    }
+}
+
+/// The log's open file and the batch being written to it.
+struct Writer {
+    file: std::fs::File,
+    /// The log's length up to its last flush.
+    len: u64,
+    /// Bytes written since.
+    appended: u64,
+    /// The appends waiting for the flush, with their bodies' offsets.
+    pending: Vec<(u64, oneshot::Sender<std::io::Result<u64>>)>,
+    /// A write of this batch that failed: the batch is then answered with it.
+    failed: Option<std::io::Error>,
+}
+
+impl Writer {
+    fn append(&mut self, head: &[u8], body: &[u8], done: oneshot::Sender<std::io::Result<u64>>) {
+        if self.failed.is_some() {
+            let _ = done.send(Err(failure(self.failed.as_ref())));
+            return;
+        }
+        match self
+            .file
+            .write_all(head)
+            .and_then(|()| self.file.write_all(body))
+        {
+            Ok(()) => {
+                let body_offset = self.len + self.appended + head.len() as u64;
+                self.appended += (head.len() + body.len()) as u64;
+                self.pending.push((body_offset, done));
+            }
+            Err(e) => {
+                let _ = done.send(Err(failure(Some(&e))));
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    /// Flushes what was appended, then answers every pending append with its body's offset —
+    /// or, when a write or the flush failed, with the error, the log cut back to where the
+    /// batch began so that no half batch stays.
+    fn flush(&mut self) {
+        if self.appended == 0 && self.failed.is_none() {
+            return;
+        }
+        if self.failed.is_none()
+            && let Err(e) = self.file.sync_data()
+        {
+            self.failed = Some(e);
+        }
+        match self.failed.take() {
+            None => {
+                self.len += self.appended;
+                for (offset, done) in self.pending.drain(..) {
+                    let _ = done.send(Ok(offset));
+                }
+            }
+            Some(e) => {
+                let _ = self.file.set_len(self.len);
+                for (_, done) in self.pending.drain(..) {
+                    let _ = done.send(Err(failure(Some(&e))));
+                }
+            }
+        }
+        self.appended = 0;
+    }
+
+    fn clear(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.sync_all()?;
+        self.len = 0;
+        Ok(())
     }
 }
 
@@ -335,41 +379,6 @@ fn failure(error: Option<&std::io::Error>) -> std::io::Error {
     let kind = error.map_or(std::io::ErrorKind::Other, std::io::Error::kind);
     let message = error.map_or_else(String::new, ToString::to_string);
     std::io::Error::new(kind, format!("appending to the upload log: {message}"))
-}
-
-/// Flushes what was appended, then answers every pending append with its body's offset — or,
-/// when a write or the flush failed, with the error, the log cut back to where the batch began
-/// so that no half batch stays.
-fn flush(
-    file: &mut std::fs::File,
-    len: &mut u64,
-    appended: &mut u64,
-    pending: &mut Vec<(u64, oneshot::Sender<std::io::Result<u64>>)>,
-    failed: &mut Option<std::io::Error>,
-) {
-    if *appended == 0 && failed.is_none() {
-        return;
-    }
-    if failed.is_none()
-        && let Err(e) = file.sync_data()
-    {
-        *failed = Some(e);
-    }
-    match failed.take() {
-        None => {
-            *len += *appended;
-            for (offset, done) in pending.drain(..) {
-                let _ = done.send(Ok(offset));
-            }
-        }
-        Some(e) => {
-            let _ = file.set_len(*len);
-            for (_, done) in pending.drain(..) {
-                let _ = done.send(Err(failure(Some(&e))));
-            }
-        }
-    }
-    *appended = 0;
 }
 
 #[cfg(test)]
