@@ -142,12 +142,8 @@ pub async fn check_scenario(layout: &ScenarioLayout) -> Result<ScenarioReport, C
 
     let check_ms = started.elapsed().as_secs_f64() * 1e3;
     // The transport check's findings are the ones the run's submit stage recorded.
-    let checks = crate::report::applied_checks(
-        &verified.check_ms,
-        0.0,
-        scenario.budget.collect_ms_per_1k_clients.is_some() || !scenario.budget.probes.is_empty(),
-        &findings,
-    );
+    let checks =
+        crate::report::applied_checks(&verified.check_ms, 0.0, scenario.budget.is_set(), &findings);
     Ok(ScenarioReport {
         name: scenario.name.clone(),
         file: manifest.scenario.file,

@@ -122,6 +122,22 @@ pub fn payload_of_size(hierarchy: &str, kb: usize) -> (Vec<u8>, Vec<u8>) {
     }
 }
 
+/// One upload of the load: the same request to the upstream and to a reference.
+fn upload(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    key: &str,
+    gzip: &[u8],
+) -> reqwest::RequestBuilder {
+    client
+        .post(format!("{base}/v1/usage"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .header(reqwest::header::CONTENT_ENCODING, "gzip")
+        .body(gzip.to_vec())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -234,16 +250,17 @@ impl Target {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("{} is not http or https", url.scheme()));
         }
-        let answer = self
-            .client
-            .post(format!("{}/v1/usage", reference.trim_end_matches('/')))
-            .header("Idempotency-Key", "load-preflight")
-            .header(reqwest::header::CONTENT_ENCODING, "gzip")
-            .body(self.body.as_ref().clone())
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| format!("{e}"))?;
+        let answer = upload(
+            &self.client,
+            reference.trim_end_matches('/'),
+            &self.token,
+            "load-preflight",
+            &self.body,
+        )
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| format!("{e}"))?;
         if answer.status().is_success() {
             Ok(())
         } else {
@@ -287,14 +304,8 @@ impl Target {
                         break;
                     }
                     let t = Instant::now();
-                    let sent = client
-                        .post(format!("{url}/v1/usage"))
-                        .bearer_auth(&token)
-                        .header("Idempotency-Key", format!("load-{run_id}-{n}"))
-                        .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                        .body(body.as_ref().clone())
-                        .send()
-                        .await;
+                    let key = format!("load-{run_id}-{n}");
+                    let sent = upload(&client, &url, &token, &key, &body).send().await;
                     match sent {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;

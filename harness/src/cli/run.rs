@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use harness::layout::RunLayout;
 use harness::pipeline::{self, RunOptions};
-use harness::probes::Catalog;
 use harness::report::{RunReport, ScenarioReport};
 use harness::scenario::{EngineKind, Scenario};
 use usage_protocol::client::{RetryPolicy, Wait};
@@ -81,10 +80,7 @@ pub fn run(args: RunArgs) -> Outcome {
         .collect::<Result<Vec<_>, _>>()?;
     // The probes too, each scenario's own or `--probes`.
     for scenario in &scenarios {
-        let catalog = Catalog::of_scenario(scenario, args.probes.as_deref())?;
-        harness::engine::sqlite::check_loaded_probes(catalog)?;
-        catalog.check_expected_sites(&pipeline::site_codes(scenario))?;
-        scenario.check_budget_probes(|name| catalog.exactly(name).map(|p| p.level))?;
+        pipeline::checked_catalog(scenario, args.probes.as_deref())?;
     }
     // Each scenario keeps its run in a folder named after it: two of one name would overwrite.
     let layout = RunLayout::new(&options.out);

@@ -59,10 +59,7 @@ fn check(files: Vec<PathBuf>) -> Outcome {
         let checked = Scenario::load(&file)
             .map_err(anyhow::Error::from)
             .and_then(|s| {
-                let catalog = harness::probes::Catalog::of_scenario(&s, None)?;
-                harness::engine::sqlite::check_loaded_probes(catalog)?;
-                catalog.check_expected_sites(&harness::pipeline::site_codes(&s))?;
-                s.check_budget_probes(|name| catalog.exactly(name).map(|p| p.level))?;
+                harness::pipeline::checked_catalog(&s, None)?;
                 Ok(s)
             });
         match checked {

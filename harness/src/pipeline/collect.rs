@@ -31,12 +31,10 @@ impl Collected {
 /// run is idempotent: a repeat replaces the week's rows with the same rows).
 #[derive(Debug, Clone, Copy)]
 pub struct Collection<'a> {
-    pub budget_ms_per_1k_clients: Option<f64>,
-    /// `[budget.probes]`: per probe, ms per 1,000 clients.
-    pub probe_budgets: Option<&'a std::collections::BTreeMap<String, f64>>,
-    /// `[budget.probe_steps]`: per probe, SQLite virtual-machine steps per 1,000 clients — the
-    /// noise-free figure a CI gate can hold on a shared machine.
-    pub probe_step_budgets: Option<&'a std::collections::BTreeMap<String, f64>>,
+    /// The scenario's `[budget]`: the collection's time, and each probe's time or
+    /// virtual-machine steps (the noise-free figure a CI gate can hold on a shared machine),
+    /// per 1,000 clients.
+    pub budget: Option<&'a crate::scenario::Budget>,
     /// `--repeat N`: each site's weekly run made N times; timings are the medians.
     pub repeat: u32,
 }
@@ -44,9 +42,7 @@ pub struct Collection<'a> {
 impl Default for Collection<'_> {
     fn default() -> Self {
         Self {
-            budget_ms_per_1k_clients: None,
-            probe_budgets: None,
-            probe_step_budgets: None,
+            budget: None,
             repeat: 1,
         }
     }
@@ -135,23 +131,20 @@ pub async fn collect_site(
             .collect();
         let ms = median(&mut samples.clone());
         let per_1k = |value: f64| value / thousands_of_clients(site.model.clients);
-        let budgets = [
-            (
-                "probes",
-                collection.probe_budgets,
-                Some(ms),
-                "ms per 1,000 clients",
-            ),
-            (
-                "probe_steps",
-                collection.probe_step_budgets,
-                p.vm_steps.map(|steps| steps as f64),
-                "virtual-machine steps per 1,000 clients",
-            ),
-        ];
-        for (table, limits, measured, unit) in budgets {
-            let (Some(limit), Some(measured)) = (limits.and_then(|b| b.get(p.probe)), measured)
-            else {
+        let own_budgets = collection
+            .budget
+            .into_iter()
+            .flat_map(|b| b.per_probe())
+            .filter(|(_, probe, _)| *probe == p.probe);
+        for (table, _, limit) in own_budgets {
+            let (measured, unit) = match table {
+                "probes" => (Some(ms), "ms per 1,000 clients"),
+                _ => (
+                    p.vm_steps.map(|steps| steps as f64),
+                    "virtual-machine steps per 1,000 clients",
+                ),
+            };
+            let Some(measured) = measured else {
                 continue;
             };
             let value = per_1k(measured);
@@ -161,7 +154,7 @@ pub async fn collect_site(
                 run.week,
                 value,
             ));
-            if value > *limit {
+            if value > limit {
                 collected.findings.push(
                     Finding::new(
                         FindingCode::BudgetExceeded,
@@ -190,7 +183,7 @@ pub async fn collect_site(
             vm_steps: p.vm_steps,
         });
     }
-    if let Some(budget) = collection.budget_ms_per_1k_clients {
+    if let Some(budget) = collection.budget.and_then(|b| b.collect_ms_per_1k_clients) {
         let mut elapsed: Vec<f64> = outcomes
             .iter()
             .map(|o| o.elapsed.as_secs_f64() * 1e3)

@@ -94,6 +94,20 @@ struct Staged {
     connected: Vec<String>,
 }
 
+/// The probe catalog `scenario` runs with (its own probes, or `probes` over them), checked
+/// against it: the probes' SQL, the sites their expected rows name, and the probes its budgets
+/// name. `scenario check`, `run` before any scenario starts, and each run call this one check.
+pub fn checked_catalog(
+    scenario: &Scenario,
+    probes: Option<&std::path::Path>,
+) -> Result<&'static Catalog, RunError> {
+    let catalog = Catalog::of_scenario(scenario, probes)?;
+    crate::engine::sqlite::check_loaded_probes(catalog)?;
+    catalog.check_expected_sites(&site_codes(scenario))?;
+    scenario.check_budget_probes(|name| catalog.exactly(name).map(|p| p.level))?;
+    Ok(catalog)
+}
+
 /// Runs one scenario end to end and returns its report (with the checker's verdict). Before
 /// verification it keeps the run's record (`manifest.json`, `attempts.jsonl`) beside its output,
 /// so that `harness check` can verify it again.
@@ -103,10 +117,7 @@ pub async fn run_scenario(
 ) -> Result<ScenarioReport, RunError> {
     let started = Instant::now();
     reset_peak_rss();
-    let catalog = Catalog::of_scenario(scenario, options.probes.as_deref())?;
-    crate::engine::sqlite::check_loaded_probes(catalog)?;
-    catalog.check_expected_sites(&site_codes(scenario))?;
-    scenario.check_budget_probes(|name| catalog.exactly(name).map(|p| p.level))?;
+    let catalog = checked_catalog(scenario, options.probes.as_deref())?;
     let mut scenario = scenario.clone();
     scenario.seed = options.seed.unwrap_or(scenario.seed);
     let layout = RunLayout::new(&options.out).scenario(&scenario.name);
@@ -206,7 +217,7 @@ pub async fn run_scenario(
     let checks = crate::report::applied_checks(
         &verified.check_ms,
         timings.stages.submit_ms,
-        scenario.budget.collect_ms_per_1k_clients.is_some() || !scenario.budget.probes.is_empty(),
+        scenario.budget.is_set(),
         &findings,
     );
     Ok(ScenarioReport {
@@ -230,23 +241,18 @@ pub async fn run_scenario(
             .and_then(|limit| budget_report("collect_ms_per_1k_clients", limit, &per_1k_clients))
             .into_iter()
             .chain(
-                (scenario
+                scenario
                     .budget
-                    .probes
-                    .iter()
-                    .map(|(p, l)| (format!("probes.{p}"), l)))
-                .chain(
-                    (scenario.budget.probe_steps.iter())
-                        .map(|(p, l)| (format!("probe_steps.{p}"), l)),
-                )
-                .filter_map(|(key, limit)| {
-                    let measured: Vec<(String, u32, f64)> = probe_per_1k_clients
-                        .iter()
-                        .filter(|(k, ..)| *k == key)
-                        .map(|(_, site, week, v)| (site.clone(), *week, *v))
-                        .collect();
-                    budget_report(&key, *limit, &measured)
-                }),
+                    .per_probe()
+                    .filter_map(|(table, probe, limit)| {
+                        let key = format!("{table}.{probe}");
+                        let measured: Vec<(String, u32, f64)> = probe_per_1k_clients
+                            .iter()
+                            .filter(|(k, ..)| *k == key)
+                            .map(|(_, site, week, v)| (site.clone(), *week, *v))
+                            .collect();
+                        budget_report(&key, limit, &measured)
+                    }),
             )
             .collect(),
         peak_rss_mib: peak_rss_mib(),
@@ -370,9 +376,7 @@ async fn run_week(
     tracing::info!(scenario = %scenario.name, week, "collect: the weekly queries at each site");
     record.stage.set_message(format!("week {week}: collect"));
     let collection = collect::Collection {
-        budget_ms_per_1k_clients: scenario.budget.collect_ms_per_1k_clients,
-        probe_budgets: Some(&scenario.budget.probes),
-        probe_step_budgets: Some(&scenario.budget.probe_steps),
+        budget: Some(&scenario.budget),
         repeat,
     };
     let db_down = faults::sites_struck(scenario, week, FaultKind::SiteDbDown);

@@ -438,6 +438,25 @@ pub struct Budget {
     pub probe_scaling_exponent: Option<f64>,
 }
 
+impl Budget {
+    /// Whether the scenario holds its runs to any budget of time or steps (the exponent is
+    /// `harness bench`'s alone).
+    pub fn is_set(&self) -> bool {
+        self.collect_ms_per_1k_clients.is_some() || self.per_probe().any(|_| true)
+    }
+
+    /// Every per-probe budget: its table (`probes` or `probe_steps`), probe and limit.
+    pub fn per_probe(&self) -> impl Iterator<Item = (&'static str, &str, f64)> + '_ {
+        [("probes", &self.probes), ("probe_steps", &self.probe_steps)]
+            .into_iter()
+            .flat_map(|(table, limits)| {
+                limits
+                    .iter()
+                    .map(move |(probe, limit)| (table, probe.as_str(), *limit))
+            })
+    }
+}
+
 impl Scenario {
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {

@@ -231,21 +231,16 @@ impl<'a> Validator<'a> {
                 "must be a positive number of milliseconds",
             );
         }
-        for (probe, ms) in &budget.probes {
-            if !(ms.is_finite() && *ms > 0.0) {
+        for (table, probe, limit) in budget.per_probe() {
+            if !(limit.is_finite() && limit > 0.0) {
+                let unit = match table {
+                    "probes" => "milliseconds",
+                    _ => "virtual-machine steps",
+                };
                 return self.error(
                     0..0,
-                    &format!("budget.probes.{probe}"),
-                    "must be a positive number of milliseconds per 1,000 clients",
-                );
-            }
-        }
-        for (probe, steps) in &budget.probe_steps {
-            if !(steps.is_finite() && *steps > 0.0) {
-                return self.error(
-                    0..0,
-                    &format!("budget.probe_steps.{probe}"),
-                    "must be a positive number of virtual-machine steps per 1,000 clients",
+                    &format!("budget.{table}.{probe}"),
+                    format!("must be a positive number of {unit} per 1,000 clients"),
                 );
             }
         }
@@ -865,36 +860,20 @@ impl Scenario {
             .into_iter()
             .max()
             .unwrap_or(self.hierarchy.level);
-        for (table, probes) in [
-            ("probes", &self.budget.probes),
-            ("probe_steps", &self.budget.probe_steps),
-        ] {
-            for probe in probes.keys() {
-                let key = format!("budget.{table}.{probe}");
-                match level_of(probe) {
-                    None => {
-                        v.keep(v.error::<()>(
-                            0..0,
-                            &key,
-                            format!(
-                                "no probe `{probe}` in this run's catalog (`harness probes` lists them; names are case-sensitive)"
-                            ),
-                        ));
-                    }
-                    Some(level) if level > highest => {
-                        v.keep(v.error::<()>(
-                            0..0,
-                            &key,
-                            format!(
-                                "`{probe}` runs at the {} level, which this scenario never reaches (its highest is {}): the budget would never be measured",
-                                level.as_str(),
-                                highest.as_str()
-                            ),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
+        for (table, probe, _) in self.budget.per_probe() {
+            let key = format!("budget.{table}.{probe}");
+            let problem = match level_of(probe) {
+                None => format!(
+                    "no probe `{probe}` in this run's catalog (`harness probes` lists them; names are case-sensitive)"
+                ),
+                Some(level) if level > highest => format!(
+                    "`{probe}` runs at the {} level, which this scenario never reaches (its highest is {}): the budget would never be measured",
+                    level.as_str(),
+                    highest.as_str()
+                ),
+                Some(_) => continue,
+            };
+            v.keep(v.error::<()>(0..0, &key, problem));
         }
         v.verdict()
     }
