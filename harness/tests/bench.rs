@@ -208,3 +208,24 @@ async fn a_tiny_site_is_held_to_its_budget_as_a_thousand_clients() {
         budget.worst
     );
 }
+
+/// A scenario whose only budget is on steps is held to it: the budgets check applies.
+#[tokio::test]
+async fn a_steps_budget_alone_makes_the_budgets_check_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::smoke_text().replace(
+        "collect_ms_per_1k_clients = 250",
+        "[budget.probe_steps]\nTEL_SiteList = 1000000000",
+    );
+    let report = run_scenario(&common::scenario(&text), &common::options(dir.path()))
+        .await
+        .unwrap();
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.check == harness::finding::Check::Budgets),
+        "{:?}",
+        report.checks
+    );
+}
