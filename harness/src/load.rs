@@ -138,7 +138,8 @@ fn upload(
         .body(gzip.to_vec())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+/// The `p`th percentile of sorted latencies, in milliseconds (nearest rank).
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

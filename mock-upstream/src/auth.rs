@@ -1,7 +1,15 @@
 //! Who may call: one bearer token per hierarchy for the client endpoints, and an admin token for
 //! the admin API. Tokens are kept on disk so a restarted service still knows its callers.
+//!
+//! The token file grows by appending: one JSON line per registration, written and made durable
+//! before the token is handed out. Rewriting the whole file on every registration (as
+//! `tokens.json` was) costs the square of the hierarchies: 10,000 registrations would write
+//! gigabytes. A last line without its newline is a write a crash cut short; it was never
+//! answered, so it is cut on open. A file written by an older version (`tokens.json`) is still
+//! read.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -17,41 +25,74 @@ pub enum AuthError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("token file {} line {line} is damaged: {source}", path.display())]
+    Damaged {
+        path: PathBuf,
+        line: usize,
+        source: serde_json::Error,
+    },
 }
 
-#[derive(Default, Serialize, Deserialize)]
-struct TokenFile {
+/// The file an older version rewrote whole on every registration.
+#[derive(Default, Deserialize)]
+struct LegacyTokenFile {
     /// token → hashed hierarchy ID
     tokens: HashMap<String, String>,
 }
 
+/// One line of the token log.
+#[derive(Serialize, Deserialize)]
+struct Issued {
+    token: String,
+    hierarchy_id: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// token → hashed hierarchy ID
+    by_token: HashMap<String, String>,
+    /// hashed hierarchy ID → token
+    by_hierarchy: HashMap<String, String>,
+}
+
+impl State {
+    fn insert(&mut self, token: String, hierarchy_id: String) {
+        self.by_hierarchy
+            .insert(hierarchy_id.clone(), token.clone());
+        self.by_token.insert(token, hierarchy_id);
+    }
+}
+
 pub struct Tokens {
-    path: PathBuf,
+    log_path: PathBuf,
+    legacy_path: PathBuf,
     admin: String,
-    state: Mutex<TokenFile>,
+    state: Mutex<(State, fs_err::File)>,
 }
 
 impl Tokens {
     pub fn open(data_dir: &Path, admin: String) -> Result<Self, AuthError> {
-        let path = data_dir.join("tokens.json");
-        let state = match fs_err::read(&path) {
-            // Written durably since it exists, but an older version wrote it in place: an empty
-            // file is what a crash left of it then, and holds no token.
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
-                tracing::warn!("{} is empty: no hierarchy tokens", path.display());
-                TokenFile::default()
-            }
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| AuthError::Parse {
-                path: path.clone(),
-                source,
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => TokenFile::default(),
-            Err(e) => return Err(e.into()),
-        };
+        let legacy_path = data_dir.join("tokens.json");
+        let log_path = data_dir.join("tokens.log");
+        let mut state = State::default();
+        for (token, hierarchy) in read_legacy(&legacy_path)?.tokens {
+            state.insert(token, hierarchy);
+        }
+        let whole = read_log(&log_path, &mut state)?;
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        if file.metadata()?.len() > whole {
+            // The torn tail of a registration that was never answered.
+            file.file().set_len(whole)?;
+            file.sync_all()?;
+        }
         Ok(Self {
-            path,
+            log_path,
+            legacy_path,
             admin,
-            state: Mutex::new(state),
+            state: Mutex::new((state, file)),
         })
     }
 
@@ -62,37 +103,182 @@ impl Tokens {
     /// The hierarchy a client token belongs to.
     pub fn hierarchy_of(&self, token: Option<&str>) -> Option<String> {
         let state = self.state.lock().expect("token state poisoned");
-        state.tokens.get(token?).cloned()
+        state.0.by_token.get(token?).cloned()
     }
 
     pub fn is_registered(&self, hierarchy_id: &str) -> bool {
         let state = self.state.lock().expect("token state poisoned");
-        state.tokens.values().any(|h| h == hierarchy_id)
+        state.0.by_hierarchy.contains_key(hierarchy_id)
     }
 
-    /// Issues (or returns the existing) token for a hierarchy and persists it.
+    /// Issues (or returns the existing) token for a hierarchy; a new one is on disk, durably,
+    /// before it is returned.
     pub fn register(&self, hierarchy_id: &str) -> Result<String, AuthError> {
-        let mut state = self.state.lock().expect("token state poisoned");
-        if let Some((token, _)) = state.tokens.iter().find(|(_, h)| *h == hierarchy_id) {
+        let mut guard = self.state.lock().expect("token state poisoned");
+        let (state, file) = &mut *guard;
+        if let Some(token) = state.by_hierarchy.get(hierarchy_id) {
             return Ok(token.clone());
         }
         let token = format!("hier-{}", uuid::Uuid::new_v4().simple());
-        state.tokens.insert(token.clone(), hierarchy_id.to_string());
-        let bytes = serde_json::to_vec_pretty(&*state).expect("tokens serialise");
-        usage_protocol::durable::write_file(&self.path, &bytes)?;
+        let mut line = serde_json::to_vec(&Issued {
+            token: token.clone(),
+            hierarchy_id: hierarchy_id.to_string(),
+        })
+        .expect("a token line serialises");
+        line.push(b'\n');
+        // One write of the whole line: a crash leaves it whole or torn, never interleaved.
+        file.write_all(&line)?;
+        file.sync_data()?;
+        state.insert(token.clone(), hierarchy_id.to_string());
         Ok(token)
     }
 
     pub fn clear(&self) -> Result<(), AuthError> {
-        let mut state = self.state.lock().expect("token state poisoned");
-        state.tokens.clear();
-        match fs_err::remove_file(&self.path) {
+        let mut guard = self.state.lock().expect("token state poisoned");
+        let (state, file) = &mut *guard;
+        *state = State::default();
+        file.file().set_len(0)?;
+        file.sync_all()?;
+        match fs_err::remove_file(&self.legacy_path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }
+
+    /// Where the token log is (for tests and operators).
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+}
+
+fn read_legacy(path: &Path) -> Result<LegacyTokenFile, AuthError> {
+    match fs_err::read(path) {
+        // Written durably since it exists, but an older version wrote it in place: an empty
+        // file is what a crash left of it then, and holds no token.
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
+            tracing::warn!("{} is empty: no hierarchy tokens", path.display());
+            Ok(LegacyTokenFile::default())
+        }
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| AuthError::Parse {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LegacyTokenFile::default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads the token log into `state`; returns the length of its whole lines (what follows is a
+/// torn last line). A whole line that does not parse is damage, and refuses to start: cutting
+/// it would forget a token that was handed out.
+fn read_log(path: &Path, state: &mut State) -> Result<u64, AuthError> {
+    let bytes = match fs_err::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    for (index, line) in bytes[..whole].split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let issued: Issued = serde_json::from_slice(line).map_err(|source| AuthError::Damaged {
+            path: path.to_path_buf(),
+            line: index + 1,
+            source,
+        })?;
+        state.insert(issued.token, issued.hierarchy_id);
+    }
+    Ok(whole as u64)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_survive_a_reopen_and_a_torn_last_line_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
+        let a = tokens.register("h1").unwrap();
+        let b = tokens.register("h2").unwrap();
+        assert_eq!(tokens.register("h1").unwrap(), a, "the same token again");
+        let log = tokens.log_path().to_path_buf();
+        drop(tokens);
+        let len = std::fs::metadata(&log).unwrap().len();
+        // A registration cut short by a crash: never answered, so it may go.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(br#"{"token":"hier-torn","hier"#).unwrap();
+        drop(f);
+        let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().len(),
+            len,
+            "the torn line is cut"
+        );
+        assert_eq!(tokens.hierarchy_of(Some(&a)).as_deref(), Some("h1"));
+        assert_eq!(tokens.hierarchy_of(Some(&b)).as_deref(), Some("h2"));
+        assert!(tokens.hierarchy_of(Some("hier-torn")).is_none());
+        let c = tokens.register("h3").unwrap();
+        drop(tokens);
+        let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
+        assert_eq!(tokens.hierarchy_of(Some(&c)).as_deref(), Some("h3"));
+    }
+
+    #[test]
+    fn a_registration_appends_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
+        let mut sizes = Vec::new();
+        for i in 0..50 {
+            tokens.register(&format!("hierarchy-{i}")).unwrap();
+            sizes.push(std::fs::metadata(tokens.log_path()).unwrap().len());
+        }
+        let steps: std::collections::BTreeSet<u64> =
+            sizes.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            steps.iter().all(|s| *s < 100),
+            "each registration adds one line, whatever came before: {steps:?}"
+        );
+    }
+
+    #[test]
+    fn damage_before_whole_lines_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
+        tokens.register("h1").unwrap();
+        let log = tokens.log_path().to_path_buf();
+        drop(tokens);
+        let mut text = std::fs::read(&log).unwrap();
+        text.splice(0..0, b"garbage\n".iter().copied());
+        std::fs::write(&log, text).unwrap();
+        let err = Tokens::open(dir.path(), "admin".into()).err().unwrap();
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_legacy_token_file_is_still_read_and_clear_forgets_both() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tokens.json"),
+            br#"{"tokens":{"hier-old":"h-old"}}"#,
+        )
+        .unwrap();
+        let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
+        assert_eq!(
+            tokens.hierarchy_of(Some("hier-old")).as_deref(),
+            Some("h-old")
+        );
+        assert!(tokens.is_registered("h-old"));
+        tokens.register("h-new").unwrap();
+        tokens.clear().unwrap();
+        assert!(!tokens.is_registered("h-old") && !tokens.is_registered("h-new"));
+        drop(tokens);
+        let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
+        assert!(!tokens.is_registered("h-old") && !tokens.is_registered("h-new"));
+    }
 }

@@ -20,10 +20,12 @@ mod bench;
 mod check;
 mod compare;
 mod exit;
+mod fleet;
 mod probes;
 mod run;
 mod scenario;
 mod sct;
+mod swarm;
 mod upstream;
 mod view;
 
@@ -119,6 +121,14 @@ pub enum Command {
     /// Run a scenario at several sizes and fit each probe's exponent of time against clients;
     /// exit 1 when a probe grows faster than `[budget] probe_scaling_exponent` (1.2 by default).
     Bench(bench::BenchArgs),
+    /// Random campaigns: per seed a hierarchy, levels, mode and fault schedule, run end to end
+    /// and held to the run-wide invariants; failing seeds written as scenario files and shrunk.
+    #[command(long_about = swarm::LONG_ABOUT)]
+    Swarm(swarm::SwarmArgs),
+    /// Many hierarchies derived from one scenario against one upstream: uploads/s, latency
+    /// percentiles, retries by status, and every hierarchy's data verified exactly once.
+    #[command(long_about = fleet::LONG_ABOUT)]
+    Fleet(fleet::FleetArgs),
 }
 
 impl Command {
@@ -134,6 +144,8 @@ impl Command {
             Command::Probes(args) => probes::list(args),
             Command::Compare(args) => compare::compare(args),
             Command::Bench(args) => bench::bench(args),
+            Command::Swarm(args) => swarm::swarm(args),
+            Command::Fleet(args) => fleet::fleet(args),
         })
     }
 }

@@ -38,6 +38,25 @@ pub enum ScenarioCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Shrink a failing scenario: cut weeks, faults, neighbours, primaries and clients while it
+    /// still fails the same way (the same swarm invariant broken, or its own expectations
+    /// unmet), and write the smallest. Exit 1 when the file fails (shrunk or not), 0 when it
+    /// passes, 2 when it is invalid.
+    Shrink {
+        file: PathBuf,
+        /// Where to write the smallest failing version (FILE with `.shrunk.toml`).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Runs the shrinking may make, at most.
+        #[arg(long, default_value_t = 200)]
+        max_runs: u32,
+        /// A directory of your own probes, as `harness run --probes`.
+        #[arg(long, value_name = "DIR")]
+        probes: Option<PathBuf>,
+        /// Engine for the site databases; overrides the scenario's.
+        #[arg(long, value_enum)]
+        engine: Option<harness::scenario::EngineKind>,
+    },
 }
 
 pub fn execute(command: ScenarioCommand) -> Outcome {
@@ -50,7 +69,64 @@ pub fn execute(command: ScenarioCommand) -> Outcome {
             force,
             name,
         } => from_export(&file, out.as_deref(), force, name),
+        ScenarioCommand::Shrink {
+            file,
+            out,
+            max_runs,
+            probes,
+            engine,
+        } => shrink(&file, out, max_runs, probes, engine),
     }
+}
+
+fn shrink(
+    file: &Path,
+    out: Option<PathBuf>,
+    max_runs: u32,
+    probes: Option<PathBuf>,
+    engine: Option<harness::scenario::EngineKind>,
+) -> Outcome {
+    let text = fs_err::read_to_string(file)?;
+    let into = out.unwrap_or_else(|| file.with_extension("shrunk.toml"));
+    let work = tempfile::tempdir().context("a folder for the shrinking runs")?;
+    let options = harness::swarm::SwarmOptions {
+        seeds: None,
+        duration: None,
+        start_seed: 0,
+        limits: harness::swarm::Limits::model_test(),
+        probes,
+        engine,
+        out: work.path().to_path_buf(),
+        jobs: 1,
+        shrink_runs: max_runs,
+        progress: false,
+    };
+    let runtime = super::swarm::swarm_runtime(1)?;
+    let shrunk = runtime
+        .block_on(harness::swarm::shrink::shrink_file(
+            &text, file, &into, &options, max_runs,
+        ))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let Some(original) = &shrunk.original else {
+        outln!("ok   {}: it passes; nothing to shrink", file.display());
+        return Ok(Exit::Success);
+    };
+    outln!("FAIL {}: {original}", file.display());
+    if shrunk.steps == 0 {
+        outln!(
+            "     no smaller version fails the same way ({} runs)",
+            shrunk.runs
+        );
+    } else {
+        outln!(
+            "     shrunk: {} ({} of {} runs made it smaller): {}",
+            into.display(),
+            shrunk.steps,
+            shrunk.runs,
+            shrunk.violation.as_ref().unwrap_or(original)
+        );
+    }
+    Ok(Exit::ChecksFailed)
 }
 
 fn check(files: Vec<PathBuf>) -> Outcome {

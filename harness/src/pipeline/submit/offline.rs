@@ -47,14 +47,20 @@ pub(super) async fn connect_week(
             Err(e) => return Err(RunError::Sct { week, source: e }),
         }
     }
-    let own = transfer.join(&hierarchies[0].model.cab_name);
+    // Faults of one week strike the cabinet one after another, wherever the last one left it
+    // (a rename, then a cut copy, is the renamed file cut).
+    let mut own = transfer.join(&hierarchies[0].model.cab_name);
     for fault in faults::cab_faults(scenario, week) {
         match fault {
             CabFault::Corrupted => {
                 let bytes = fs_err::read(&own)?;
                 fs_err::write(&own, &bytes[..bytes.len() / 2])?;
             }
-            CabFault::Renamed(to) => fs_err::rename(&own, transfer.join(to))?,
+            CabFault::Renamed(to) => {
+                let to = transfer.join(to);
+                fs_err::rename(&own, &to)?;
+                own = to;
+            }
         }
     }
     let packs = transfer.join("UpdatePacks");

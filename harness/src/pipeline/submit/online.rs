@@ -60,9 +60,10 @@ async fn check(
             first_part += 1;
         }
     }
-    let backlog = payload::backlog(db, hierarchy.catalog, Some(week))
+    let mut backlog = payload::backlog(db, hierarchy.catalog, Some(week))
         .await
         .map_err(|source| RunError::Payload { week, source })?;
+    crate::planted::drop_late_row(db, &mut backlog).await?;
     if !backlog.above_level.is_empty() {
         db.mark_dropped(&backlog.above_level, "level_change")
             .await?;

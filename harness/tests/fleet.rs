@@ -1,0 +1,68 @@
+//! `harness fleet`: hierarchies derived from one scenario against the in-process mock upstream,
+//! every one verified to have arrived exactly once.
+
+mod common;
+
+#[test]
+fn a_fleet_of_the_smoke_scenario_arrives_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let smoke = common::write(dir.path(), "smoke.toml", &common::smoke_text());
+    let out = dir.path().join("out");
+    let output = common::harness_command()
+        .args([
+            "fleet",
+            smoke.to_str().unwrap(),
+            "--hierarchies",
+            "300",
+            "--weeks",
+            "2",
+        ])
+        .args(["--json", "--no-progress", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["hierarchies"], 300);
+    assert_eq!(report["weeks"], 2);
+    let per = report["uploads_per_hierarchy"].as_u64().unwrap();
+    assert!(per >= 2, "{report}");
+    assert_eq!(report["uploads"].as_u64(), Some(300 * per));
+    assert_eq!(report["succeeded"], report["uploads"]);
+    assert_eq!(report["verified"]["hierarchies_verified"], 300);
+    assert_eq!(report["verified"]["missing"], 0);
+    // What the upstream stored: one upload per hierarchy and week, each under its own hierarchy.
+    let stored = harness::mock::stored_uploads(&out.join("fleet-upstream")).unwrap();
+    assert_eq!(stored.len() as u64, 300 * per);
+    let hierarchies: std::collections::BTreeSet<_> =
+        stored.iter().map(|(r, _)| r.hierarchy_id.clone()).collect();
+    assert_eq!(hierarchies.len(), 300);
+    assert!(out.join("fleet.json").is_file());
+}
+
+#[test]
+fn a_fleet_refuses_an_offline_scenario_and_a_zero_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let offline = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/offline.toml");
+    let output = common::harness_command()
+        .args(["fleet", offline, "--hierarchies", "2", "--no-progress"])
+        .args(["--out", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("offline"));
+    let smoke = common::write(dir.path(), "smoke.toml", &common::smoke_text());
+    let output = common::harness_command()
+        .args([
+            "fleet",
+            smoke.to_str().unwrap(),
+            "--rate",
+            "0",
+            "--no-progress",
+        ])
+        .args(["--out", dir.path().join("o").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--rate"));
+}
