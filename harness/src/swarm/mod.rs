@@ -209,12 +209,18 @@ pub async fn run_swarm(
                 let outcome = outcome?;
                 summary.seeds_run += 1;
                 if let Some(failure) = outcome {
-                    bar.println(format!(
+                    let line = format!(
                         "seed {}: {} — {}",
                         failure.seed,
                         failure.violation,
                         failure.shrunk.as_ref().unwrap_or(&failure.scenario).display()
-                    ));
+                    );
+                    // Said as it is found, above the bar or, without one, on stderr.
+                    if bar.is_hidden() {
+                        eprintln!("{line}");
+                    } else {
+                        bar.println(line);
+                    }
                 }
                 summary.failures = found.all();
                 summary.seconds = started.elapsed().as_secs_f64();
@@ -234,6 +240,9 @@ pub async fn run_swarm(
         }
     }
     bar.finish_and_clear();
+    // Seeds stopped mid-run leave their scratch folders; nothing in `runs/` is kept.
+    drop(running);
+    remove_run(&options.out.join("runs"))?;
     // Seeds stopped while shrinking keep what they found, shrunk as far as they got.
     summary.failures = found.all();
     summary.seconds = started.elapsed().as_secs_f64();

@@ -63,9 +63,7 @@ pub async fn shrink_file(
     if original.rule == "scenario_valid" {
         return Err(ShrinkError::Invalid(original.detail));
     }
-    let mut table: Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ShrinkError::Invalid(e.to_string()))?;
+    let mut table: Table = toml::from_str(text).map_err(|e| ShrinkError::Invalid(e.to_string()))?;
     'smaller: while shrunk.runs < max_runs {
         for candidate in candidates(&table) {
             if shrunk.runs >= max_runs {
@@ -213,7 +211,8 @@ mod tests {
 
     #[test]
     fn candidates_cut_weeks_faults_primaries_and_sizes() {
-        let t: Table = r#"
+        let t: Table = toml::from_str(
+            r#"
 name = "x"
 [hierarchy]
 cas = true
@@ -233,8 +232,8 @@ weeks = "2..=4"
 [[faults]]
 kind = "scp_down"
 week = 4
-"#
-        .parse()
+"#,
+        )
         .unwrap();
         let c = candidates(&t);
         // Weeks 1, 2 and 3; each of two faults; each of two primaries; P01's clients halved.
