@@ -50,6 +50,12 @@ pub enum FleetError {
     Zero,
     #[error("--rate must be a positive number of uploads per second")]
     Rate,
+    #[error("at --rate {rate} the fleet's {uploads} uploads would take {days:.0} days: at most 30")]
+    TooSlow {
+        rate: f64,
+        uploads: usize,
+        days: f64,
+    },
     #[error(
         "scenario {0} is offline: a fleet drives online service connection points (its payloads go \
          to the upstream's usage endpoint)"
@@ -73,6 +79,8 @@ pub enum FleetError {
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetReport {
     pub scenario: String,
+    /// This fleet run's ID, from which its hierarchy IDs derive (new on every run).
+    pub fleet_id: String,
     pub hierarchies: usize,
     pub weeks: u32,
     /// Uploads per hierarchy (weeks, and parts where a week went in parts).
@@ -91,6 +99,8 @@ pub struct FleetReport {
     pub max_ms: f64,
     /// Attempts answered with each status (or `transport` for no answer) that were retried.
     pub retries_by_status: BTreeMap<String, usize>,
+    /// Uploads that failed for good, by their last answer (or `transport`, or `not sent`).
+    pub failed_by_status: BTreeMap<String, usize>,
     /// Against a service with an admin API: every hierarchy's uploads arrived exactly once, with
     /// the bytes sent.
     pub verified: Option<Verification>,
@@ -146,6 +156,17 @@ pub async fn run_fleet(
     if templates.is_empty() {
         return Err(FleetError::NothingSent(weeks));
     }
+    let uploads = options.hierarchies * templates.len();
+    if let Some(rate) = options.rate {
+        let days = uploads as f64 / rate / 86_400.0;
+        if days > 30.0 {
+            return Err(FleetError::TooSlow {
+                rate,
+                uploads,
+                days,
+            });
+        }
+    }
 
     let mut server = None;
     let (url, admin) = match &options.url {
@@ -171,11 +192,13 @@ pub async fn run_fleet(
     ));
     let bar = progress_bar(options.progress, options.hierarchies as u64, "register");
     let t = Instant::now();
-    let fleet: Vec<Member> = register_all(&upstream, &scenario, options, &bar).await?;
+    // Each fleet run has hierarchies of its own: a second run against the same service must not
+    // collide with the first's idempotency keys.
+    let fleet_id = uuid::Uuid::new_v4().simple().to_string();
+    let fleet: Vec<Member> = register_all(&upstream, &fleet_id, options, &bar).await?;
     let register_seconds = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
-    let uploads = fleet.len() * templates.len();
     let bar = progress_bar(options.progress, uploads as u64, "upload");
     let t = Instant::now();
     let results = upload_all(&upstream, &fleet, &templates, options, &bar).await;
@@ -183,7 +206,7 @@ pub async fn run_fleet(
     bar.finish_and_clear();
 
     // A service at --url may have no admin API the token opens: the load is still measured.
-    let (verified, not_verified) = match verify(&upstream, &fleet, &results).await {
+    let (verified, not_verified) = match verify(&upstream, &fleet, &templates, &results).await {
         Ok(v) => (Some(v), None),
         Err(e) if options.url.is_some() => (None, Some(e.to_string())),
         Err(e) => return Err(e),
@@ -200,8 +223,16 @@ pub async fn run_fleet(
         }
     }
     let succeeded = results.iter().filter(|r| r.receipt.is_some()).count();
+    let mut failed_by_status = BTreeMap::new();
+    for r in results.iter().filter(|r| r.receipt.is_none()) {
+        *failed_by_status.entry(r.last_status.clone()).or_insert(0) += 1;
+    }
+    if uploads > results.len() {
+        failed_by_status.insert("not sent".to_string(), uploads - results.len());
+    }
     Ok(FleetReport {
         scenario: scenario.name.clone(),
+        fleet_id,
         hierarchies: fleet.len(),
         weeks,
         uploads_per_hierarchy: templates.len(),
@@ -218,6 +249,7 @@ pub async fn run_fleet(
         p99_ms: crate::load::percentile(&latencies, 99.0),
         max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
         retries_by_status,
+        failed_by_status,
         verified,
         not_verified,
         total_seconds: started.elapsed().as_secs_f64(),
@@ -270,21 +302,21 @@ struct Member {
     token: String,
 }
 
-/// The fleet's hierarchy IDs follow from the scenario's seed and the member's number.
-fn member_id(scenario: &Scenario, index: usize) -> String {
-    let name = format!("fleet/{}/{}/{index}", scenario.name, scenario.seed);
+/// A member's hierarchy ID: from the fleet run's own ID and the member's number.
+fn member_id(fleet_id: &str, index: usize) -> String {
+    let name = format!("fleet/{fleet_id}/{index}");
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
 }
 
 async fn register_all(
     upstream: &Arc<Upstream>,
-    scenario: &Scenario,
+    fleet_id: &str,
     options: &FleetOptions,
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<Member>, FleetError> {
     let hashes: Arc<Vec<String>> = Arc::new(
         (0..options.hierarchies)
-            .map(|i| tel_hash(&member_id(scenario, i)))
+            .map(|i| tel_hash(&member_id(fleet_id, i)))
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
@@ -320,6 +352,7 @@ async fn register_all(
 }
 
 /// One upload of the fleet, as it went.
+#[derive(Clone)]
 struct Sent {
     member: usize,
     key: String,
@@ -328,6 +361,8 @@ struct Sent {
     receipt: Option<String>,
     /// The status of each attempt that was retried (`transport` when there was no answer).
     retried: Vec<String>,
+    /// The status of the last attempt.
+    last_status: String,
 }
 
 /// Every hierarchy's uploads, week by week: upload `k` (week-major) starts no earlier than
@@ -379,16 +414,21 @@ async fn upload_all(
                 let (json, gzip) = crate::payload::encode(&payload);
                 let key = crate::payload::idempotency_key(hash, *week, *part);
                 if let Some(rate) = rate {
-                    tokio::time::sleep_until(start + Duration::from_secs_f64(k as f64 / rate))
-                        .await;
+                    // Bounded by `run_fleet`: the whole schedule fits in 30 days.
+                    let at = Duration::try_from_secs_f64(k as f64 / rate).unwrap_or(Duration::MAX);
+                    tokio::time::sleep_until(start + at).await;
                 }
                 let t = Instant::now();
                 let outcome = upstream.upload_usage_logged(token, &key, gzip).await;
                 let latency = t.elapsed();
+                let status = |a: &usage_protocol::client::Attempt| {
+                    a.status.map_or("transport".to_string(), |s| s.to_string())
+                };
                 let retried = outcome.attempts[..outcome.attempts.len().saturating_sub(1)]
                     .iter()
-                    .map(|a| a.status.map_or("transport".to_string(), |s| s.to_string()))
+                    .map(status)
                     .collect();
+                let last_status = outcome.attempts.last().map_or("not sent".into(), status);
                 sent.push(Sent {
                     member,
                     key,
@@ -396,6 +436,7 @@ async fn upload_all(
                     latency,
                     receipt: outcome.result.ok().map(|r| r.receipt.id),
                     retried,
+                    last_status,
                 });
                 bar.inc(1);
             }
@@ -403,7 +444,12 @@ async fn upload_all(
     }
     let mut all = Vec::with_capacity(total);
     while let Some(done) = workers.join_next().await {
-        all.extend(done.unwrap_or_default());
+        // A worker that died took its uploads with it: they count as not sent, and the
+        // verification, which expects every upload, finds them missing.
+        match done {
+            Ok(sent) => all.extend(sent),
+            Err(e) => tracing::error!("a fleet upload worker failed: {e}"),
+        }
     }
     all
 }
@@ -416,6 +462,7 @@ fn hex(bytes: &[u8]) -> String {
 async fn verify(
     upstream: &Upstream,
     fleet: &[Member],
+    templates: &[Template],
     sent: &[Sent],
 ) -> Result<Verification, FleetError> {
     let mut stored: Stored = HashMap::new();
@@ -425,13 +472,21 @@ async fn verify(
             .or_default()
             .push(receipt.body_sha256);
     }
-    Ok(judge(&stored, fleet, sent))
+    let parts: Vec<(u32, u32)> = templates.iter().map(|t| (t.week, t.part)).collect();
+    Ok(judge(&stored, fleet, &parts, sent))
 }
 
 /// What the upstream holds: (hierarchy hash, idempotency key) → the SHA-256 of each body stored.
 type Stored = HashMap<(String, String), Vec<String>>;
 
-fn judge(stored: &Stored, fleet: &[Member], sent: &[Sent]) -> Verification {
+/// Judges every upload the fleet should have made, (week, part) of each template for each
+/// member: one sent but not stored, stored twice or with other bytes, or never sent at all, is
+/// a problem.
+fn judge(stored: &Stored, fleet: &[Member], parts: &[(u32, u32)], sent: &[Sent]) -> Verification {
+    let sent: HashMap<(usize, &str), &str> = sent
+        .iter()
+        .map(|s| ((s.member, s.key.as_str()), s.sha256.as_str()))
+        .collect();
     let mut v = Verification {
         hierarchies_verified: 0,
         missing: 0,
@@ -440,33 +495,38 @@ fn judge(stored: &Stored, fleet: &[Member], sent: &[Sent]) -> Verification {
         problems: Vec::new(),
     };
     let mut bad_members = std::collections::BTreeSet::new();
-    for s in sent {
-        let hash = &fleet[s.member].hash;
-        let problem = match stored
-            .get(&(hash.clone(), s.key.clone()))
-            .map(Vec::as_slice)
-        {
-            None | Some([]) => {
-                v.missing += 1;
-                Some("missing")
-            }
-            Some([one]) if *one == s.sha256 => None,
-            Some([_]) => {
-                v.altered += 1;
-                Some("stored with other bytes than were sent")
-            }
-            Some(_) => {
-                v.duplicated += 1;
-                Some("stored more than once")
-            }
-        };
-        if let Some(problem) = problem {
-            bad_members.insert(s.member);
-            if v.problems.len() < 10 {
-                v.problems.push(format!(
-                    "hierarchy {} upload {}: {problem}",
-                    s.member, s.key
-                ));
+    for (member, m) in fleet.iter().enumerate() {
+        for (week, part) in parts {
+            let key = crate::payload::idempotency_key(&m.hash, *week, *part);
+            let stored = stored
+                .get(&(m.hash.clone(), key.clone()))
+                .map(Vec::as_slice);
+            let problem = match (sent.get(&(member, key.as_str())), stored) {
+                (None, _) => {
+                    v.missing += 1;
+                    Some("never sent")
+                }
+                (Some(_), None | Some([])) => {
+                    v.missing += 1;
+                    Some("missing")
+                }
+                (Some(sha), Some([one])) if one == sha => None,
+                (Some(_), Some([_])) => {
+                    v.altered += 1;
+                    Some("stored with other bytes than were sent")
+                }
+                (Some(_), Some(_)) => {
+                    v.duplicated += 1;
+                    Some("stored more than once")
+                }
+            };
+            if let Some(problem) = problem {
+                bad_members.insert(member);
+                if v.problems.len() < 10 {
+                    v.problems.push(format!(
+                        "hierarchy {member} week {week} part {part} (key {key}): {problem}"
+                    ));
+                }
             }
         }
     }
@@ -492,45 +552,53 @@ fn progress_bar(shown: bool, len: u64, what: &str) -> indicatif::ProgressBar {
 mod tests {
     use super::*;
 
-    fn sent(member: usize, key: &str, sha: &str) -> Sent {
+    fn sent(member: usize, hash: &str, sha: &str) -> Sent {
         Sent {
             member,
-            key: key.into(),
+            key: crate::payload::idempotency_key(hash, 1, 1),
             sha256: sha.into(),
             latency: Duration::ZERO,
             receipt: Some("r".into()),
             retried: Vec::new(),
+            last_status: "201".into(),
         }
     }
 
     #[test]
-    fn verification_tells_missing_duplicated_and_altered_uploads() {
-        let fleet: Vec<Member> = (0..4)
+    fn verification_tells_missing_duplicated_altered_and_unsent_uploads() {
+        let fleet: Vec<Member> = (0..5)
             .map(|i| Member {
                 hash: format!("h{i}"),
                 token: format!("t{i}"),
             })
             .collect();
+        let key = |h: &str| crate::payload::idempotency_key(h, 1, 1);
+        // h4's upload was never sent (its worker died).
         let sends = vec![
-            sent(0, "k0", "a"),
-            sent(1, "k1", "b"),
-            sent(2, "k2", "c"),
-            sent(3, "k3", "d"),
+            sent(0, "h0", "a"),
+            sent(1, "h1", "b"),
+            sent(2, "h2", "c"),
+            sent(3, "h3", "d"),
         ];
         let mut stored: Stored = HashMap::new();
-        stored.insert(("h0".into(), "k0".into()), vec!["a".into()]);
-        stored.insert(("h1".into(), "k1".into()), vec!["b".into(), "b".into()]);
-        stored.insert(("h2".into(), "k2".into()), vec!["other".into()]);
-        // h3's upload is missing, and h0's under another hierarchy would not count.
-        stored.insert(("h0".into(), "k3".into()), vec!["d".into()]);
-        let v = judge(&stored, &fleet, &sends);
-        assert_eq!((v.missing, v.duplicated, v.altered), (1, 1, 1), "{v:?}");
+        stored.insert(("h0".into(), key("h0")), vec!["a".into()]);
+        stored.insert(("h1".into(), key("h1")), vec!["b".into(), "b".into()]);
+        stored.insert(("h2".into(), key("h2")), vec!["other".into()]);
+        // h3's upload is missing: the same key under another hierarchy does not count.
+        stored.insert(("h0".into(), key("h3")), vec!["d".into()]);
+        let v = judge(&stored, &fleet, &[(1, 1)], &sends);
+        assert_eq!((v.missing, v.duplicated, v.altered), (2, 1, 1), "{v:?}");
         assert_eq!(v.hierarchies_verified, 1);
         assert!(!v.ok());
-        stored.insert(("h1".into(), "k1".into()), vec!["b".into()]);
-        stored.insert(("h2".into(), "k2".into()), vec!["c".into()]);
-        stored.insert(("h3".into(), "k3".into()), vec!["d".into()]);
-        let v = judge(&stored, &fleet, &sends);
-        assert!(v.ok() && v.hierarchies_verified == 4, "{v:?}");
+        stored.insert(("h1".into(), key("h1")), vec!["b".into()]);
+        stored.insert(("h2".into(), key("h2")), vec!["c".into()]);
+        stored.insert(("h3".into(), key("h3")), vec!["d".into()]);
+        let v = judge(&stored, &fleet, &[(1, 1)], &sends);
+        assert_eq!(v.missing, 1, "h4 was never sent: {v:?}");
+        let mut all = sends.clone();
+        all.push(sent(4, "h4", "e"));
+        stored.insert(("h4".into(), key("h4")), vec!["e".into()]);
+        let v = judge(&stored, &fleet, &[(1, 1)], &all);
+        assert!(v.ok() && v.hierarchies_verified == 5, "{v:?}");
     }
 }

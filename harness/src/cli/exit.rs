@@ -13,6 +13,9 @@ pub enum Exit {
     /// 2: the scenario or the command line is invalid, or an engine (or anything else the
     /// command needs) could not be reached.
     Invalid,
+    /// 130 (the shell's code for SIGINT): a swarm stopped by Ctrl-C before its seeds or its
+    /// time ran out, having found nothing; CI can tell a campaign cut short from a whole one.
+    Interrupted,
 }
 
 impl Exit {
@@ -21,6 +24,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::ChecksFailed => 1,
             Exit::Invalid => 2,
+            Exit::Interrupted => 130,
         }
     }
 

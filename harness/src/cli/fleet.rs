@@ -123,6 +123,16 @@ fn print_summary(r: &FleetReport) {
                 .join(", ")
         }
     );
+    if !r.failed_by_status.is_empty() {
+        outln!(
+            "  failed uploads by last answer: {}",
+            r.failed_by_status
+                .iter()
+                .map(|(s, n)| format!("{s} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     match &r.verified {
         Some(v) if v.ok() => outln!(
             "  verified: all {} hierarchies' uploads arrived exactly once, byte for byte",

@@ -88,6 +88,18 @@ fn shrink(
 ) -> Outcome {
     let text = fs_err::read_to_string(file)?;
     let into = out.unwrap_or_else(|| file.with_extension("shrunk.toml"));
+    // The smallest version replaces a regular file only: never a device, a pipe or a link.
+    if let Ok(meta) = fs_err::symlink_metadata(&into)
+        && !meta.file_type().is_file()
+    {
+        anyhow::bail!("{} exists and is not a regular file", into.display());
+    }
+    if into.canonicalize().ok() == file.canonicalize().ok() {
+        anyhow::bail!(
+            "--out {} is the scenario being shrunk: give another file",
+            into.display()
+        );
+    }
     let work = tempfile::tempdir().context("a folder for the shrinking runs")?;
     let options = harness::swarm::SwarmOptions {
         seeds: None,

@@ -18,11 +18,14 @@ fault kinds; run end to end and held to the run-wide invariants: delivered exact
 reference model predicts (online; offline, at most once), the CAS holding each primary's weeks \
 as the primary has them, no personal data, receipts matching, and the checker's verdict agreeing \
 with the schedule.\n\n\
-A failing seed is written to OUT/failures/seed-S.toml (run it with `harness run` or `harness \
-swarm --replay`), then shrunk into seed-S.shrunk.toml while it still fails the same way. \
-OUT/swarm.json lists them, rewritten after every seed; Ctrl-C stops with everything found so \
-far written.\n\n\
-Exit codes: 0 no seed failed; 1 a seed failed; 2 invalid arguments or probes.";
+A failing seed is written to OUT/failures/seed-S.toml, the scenario it ran byte for byte, \
+then shrunk into seed-S.shrunk.toml while it still breaks the same invariant. `harness swarm \
+--replay FILE` holds a file to the invariants again (`harness run FILE` runs it too, but judges \
+it by its own [expect], and a drawn file has none: its faults' findings fail it). \
+OUT/swarm.json lists the failures, rewritten after every seed; Ctrl-C stops with everything \
+found so far written. A seed started before --for runs out finishes, shrinking included.\n\n\
+Exit codes: 0 no seed failed; 1 a seed failed; 2 invalid arguments or probes; 130 stopped by \
+Ctrl-C before the seeds or the time ran out, with no seed failed.";
 
 #[derive(clap::Args)]
 pub struct SwarmArgs {
@@ -152,13 +155,24 @@ pub fn swarm(args: SwarmArgs) -> Outcome {
         outln!("FAIL seed {}: {}", f.seed, f.violation);
         outln!("     reproduces: {}", f.scenario.display());
         match &f.shrunk {
-            Some(shrunk) => outln!(
-                "     shrunk:     {} ({} of {} shrinking runs made it smaller)",
-                shrunk.display(),
-                f.shrink_steps,
+            Some(shrunk) => {
+                outln!(
+                    "     shrunk:     {} ({} of {} shrinking runs made it smaller)",
+                    shrunk.display(),
+                    f.shrink_steps,
+                    f.shrink_runs
+                );
+                if let Some(v) = &f.shrunk_violation {
+                    outln!("                 {v}");
+                }
+            }
+            None if options.shrink_runs == 0 => {
+                outln!("     shrunk:     not tried (--shrink-runs 0)")
+            }
+            None => outln!(
+                "     shrunk:     no smaller version fails the same way ({} runs)",
                 f.shrink_runs
             ),
-            None => outln!("     shrunk:     no smaller version fails the same way"),
         }
     }
     outln!(
@@ -166,10 +180,12 @@ pub fn swarm(args: SwarmArgs) -> Outcome {
         summary.failures.len(),
         options.out.join("swarm.json").display()
     );
-    Ok(if summary.failures.is_empty() {
-        Exit::Success
-    } else {
+    Ok(if !summary.failures.is_empty() {
         Exit::ChecksFailed
+    } else if summary.interrupted {
+        Exit::Interrupted
+    } else {
+        Exit::Success
     })
 }
 

@@ -76,8 +76,9 @@ pub async fn check(
     verdict_agrees(scenario, report, undelivered)
 }
 
-/// For every (site hash, run week, probe): the cycles of the uploads that carried it.
-type Arrived = BTreeMap<(String, u32, String), Vec<u32>>;
+/// For every (hierarchy hash, site hash, run week, probe): the cycles of the uploads that carried
+/// it. Two hierarchies may have sites of the same code: the hierarchy tells them apart.
+type Arrived = BTreeMap<(String, String, u32, String), Vec<u32>>;
 
 fn arrived(store: &Path) -> Result<Arrived, Violation> {
     let mut arrived: Arrived = BTreeMap::new();
@@ -93,6 +94,7 @@ fn arrived(store: &Path) -> Result<Arrived, Violation> {
         for entry in &payload.results {
             arrived
                 .entry((
+                    payload.hierarchy_id.clone(),
                     entry.site.clone(),
                     entry.week_in(&payload),
                     entry.probe.clone(),
@@ -106,12 +108,19 @@ fn arrived(store: &Path) -> Result<Arrived, Violation> {
 
 /// Every run the model says is carried arrived in exactly that cycle's upload, once; nothing
 /// dropped or still on its way arrived; nothing else arrived. Returns how many runs the model
-/// says never arrive.
+/// says never arrive. (The model covers one hierarchy: what arrived is all its own.)
 fn delivery_as_modelled(
     scenario: &Scenario,
     catalog: &Catalog,
-    mut arrived: Arrived,
+    arrived: Arrived,
 ) -> Result<Option<usize>, Violation> {
+    let mut arrived: BTreeMap<(String, u32, String), Vec<u32>> = arrived.into_iter().fold(
+        BTreeMap::new(),
+        |mut runs, ((_, site, week, probe), cycles)| {
+            runs.entry((site, week, probe)).or_default().extend(cycles);
+            runs
+        },
+    );
     let expected = reference::expected_delivery(scenario, catalog);
     let mut undelivered = 0;
     for ((site, week, probe), fate) in &expected {

@@ -133,9 +133,12 @@ pub async fn run_and_check(
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
     pub seed: u64,
+    /// How the seed's own file fails.
     pub violation: Violation,
     pub scenario: PathBuf,
     pub shrunk: Option<PathBuf>,
+    /// How the shrunk file fails (the same rule, its own details).
+    pub shrunk_violation: Option<Violation>,
     /// Runs the shrinking made, and how many of them still failed (each made it smaller).
     pub shrink_runs: u32,
     pub shrink_steps: u32,
@@ -154,21 +157,13 @@ pub struct SwarmSummary {
     pub failures: Vec<Failure>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SwarmError {
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error("the probes: {0}")]
-    Probes(#[from] crate::pipeline::RunError),
-}
-
 /// Runs the swarm: seeds from `start_seed`, `jobs` at a time, until the seeds or the time run
 /// out or `stop` resolves (Ctrl-C). Every failure is written as it is found, and the summary
 /// (`swarm.json`) after every seed, so a stop loses nothing found.
 pub async fn run_swarm(
     options: &SwarmOptions,
     stop: impl std::future::Future<Output = ()>,
-) -> Result<SwarmSummary, SwarmError> {
+) -> Result<SwarmSummary, std::io::Error> {
     let failures_dir = options.out.join("failures");
     fs_err::create_dir_all(&failures_dir)?;
     fs_err::create_dir_all(options.out.join("runs"))?;
@@ -188,18 +183,20 @@ pub async fn run_swarm(
         failures: Vec::new(),
     };
     let found = Found::default();
-    let mut next = options.start_seed;
+    // The next seed to run; `None` once past the last seed there is.
+    let mut next = Some(options.start_seed);
     // The seeds in flight are futures of this one task: their SQLite work runs on the blocking
     // pool, so `jobs` of them use as many cores.
     let mut running = futures_util::stream::FuturesUnordered::new();
     tokio::pin!(stop);
     loop {
-        while running.len() < summary.jobs
+        while let Some(seed) = next
+            && running.len() < summary.jobs
             && options.duration.is_none_or(|d| started.elapsed() < d)
-            && limit.is_none_or(|n| next - options.start_seed < n)
+            && limit.is_none_or(|n| seed - options.start_seed < n)
         {
-            running.push(run_seed(next, options, &found));
-            next += 1;
+            running.push(run_seed(seed, options, &found));
+            next = seed.checked_add(1);
         }
         if running.is_empty() {
             break;
@@ -318,40 +315,66 @@ async fn run_seed(
         .out
         .join("failures")
         .join(format!("seed-{seed}.shrunk.toml"));
-    let rule = violation.rule;
     let mut failure = Failure {
         seed,
-        violation,
+        violation: violation.clone(),
         scenario: scenario_file,
         shrunk: None,
+        shrunk_violation: None,
         shrink_runs: 0,
         shrink_steps: 0,
     };
     found.record(&failure);
+    let mut smallest = text;
     // proptest's own shrinking, on the tree the seed drew: simplify while it still fails the
-    // same way, step back (complicate) when a simplification passes.
-    if draw.tree.simplify() {
-        while failure.shrink_runs < options.shrink_runs {
-            failure.shrink_runs += 1;
-            let candidate = draw.scenario_toml();
-            let outcome =
-                run_and_check(&candidate, &shrunk_file, &dir, options, Hold::Invariants).await;
-            remove_run(&dir)?;
-            let more = match outcome {
-                Err(v) if v.rule == rule => {
-                    usage_protocol::durable::write_file(&shrunk_file, candidate.as_bytes())?;
-                    failure.shrink_steps += 1;
-                    failure.shrunk = Some(shrunk_file.clone());
-                    failure.violation = v;
-                    draw.tree.simplify()
-                }
-                _ => draw.tree.complicate(),
-            };
-            found.record(&failure);
-            if !more {
-                break;
-            }
+    // same way, step back (complicate) when a simplification passes. A simplification that
+    // does not change the file (a part the file does not show) is taken without a run.
+    let mut more = draw.tree.simplify();
+    while more && failure.shrink_runs < options.shrink_runs {
+        let candidate = draw.scenario_toml();
+        if candidate == smallest {
+            more = draw.tree.simplify();
+            continue;
         }
+        failure.shrink_runs += 1;
+        let outcome =
+            run_and_check(&candidate, &shrunk_file, &dir, options, Hold::Invariants).await;
+        remove_run(&dir)?;
+        more = match outcome {
+            Err(v) if v.rule == violation.rule => {
+                usage_protocol::durable::write_file(&shrunk_file, candidate.as_bytes())?;
+                failure.shrink_steps += 1;
+                failure.shrunk = Some(shrunk_file.clone());
+                failure.shrunk_violation = Some(v);
+                smallest = candidate;
+                draw.tree.simplify()
+            }
+            _ => draw.tree.complicate(),
+        };
+        found.record(&failure);
+    }
+    // The tree cannot cut what it drew as one piece (a primary's place in the list, the weeks
+    // under a fault's window): the file's own cuts finish the job with the runs left.
+    let cutting = shrink::Cutting {
+        file: &shrunk_file,
+        into: &shrunk_file,
+        runs_dir: &dir,
+        options,
+        hold: Hold::Invariants,
+    };
+    let left = options.shrink_runs - failure.shrink_runs;
+    if left > 0 {
+        let cut = cutting
+            .cut(&smallest, &violation, left)
+            .await
+            .map_err(std::io::Error::other)?;
+        failure.shrink_runs += cut.runs;
+        if cut.steps > 0 {
+            failure.shrink_steps += cut.steps;
+            failure.shrunk = Some(shrunk_file.clone());
+            failure.shrunk_violation = cut.violation;
+        }
+        found.record(&failure);
     }
     Ok(Some(failure))
 }

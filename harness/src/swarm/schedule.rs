@@ -10,6 +10,10 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 
+use crate::scenario::{
+    FORMAT, MAX_CLIENTS_CHILD_PRIMARY, MAX_CLIENTS_HIERARCHY, MAX_CLIENTS_STANDALONE,
+};
+
 /// How large and how varied the drawn scenarios may be.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -199,13 +203,22 @@ impl Draw {
         } = *self;
         let mode = if offline { "offline" } else { "online" };
         let mut t = format!(
-            "name = \"{name}\"\nseed = {seed}\n[hierarchy]\ncas = {cas}\nlevel = \"{level}\"\nscp_mode = \"{mode}\"\ninstalled = \"2026-01-05\"\n"
+            "format = {FORMAT}\nname = \"{name}\"\nseed = {seed}\n[hierarchy]\ncas = {cas}\nlevel = \"{level}\"\nscp_mode = \"{mode}\"\ninstalled = \"2026-01-05\"\n"
         );
         let codes: Vec<String> = (1..=self.primaries.len())
             .map(|i| format!("P{i:02}"))
             .collect();
         let installed = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("a date");
+        // Within what the product supports (and the scenario accepts): a stand-alone primary's
+        // maximum, or a child primary's and the hierarchy's share of its maximum.
+        let cap = if cas {
+            let share = MAX_CLIENTS_HIERARCHY / codes.len() as u64;
+            MAX_CLIENTS_CHILD_PRIMARY.min(u32::try_from(share).unwrap_or(u32::MAX))
+        } else {
+            MAX_CLIENTS_STANDALONE
+        };
         for (code, (clients, days_later)) in codes.iter().zip(&self.primaries) {
+            let clients = (*clients).min(cap);
             t += &format!("[[hierarchy.primary]]\ncode = \"{code}\"\nclients = {clients}\n");
             // A child primary may be installed days after its CAS, on a calendar of its own
             // (early enough to run at least once: the scenario refuses a site that never would).

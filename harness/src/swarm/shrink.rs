@@ -40,51 +40,103 @@ pub async fn shrink_file(
     max_runs: u32,
 ) -> Result<Shrunk, ShrinkError> {
     let runs_dir = options.out.join("shrink-run");
-    let check = |candidate: String| {
-        let runs_dir = runs_dir.clone();
-        async move {
-            let outcome =
-                run_and_check(&candidate, file, &runs_dir, options, Hold::AndExpectations).await;
-            let _ = fs_err::remove_dir_all(&runs_dir);
-            outcome.err()
-        }
-    };
-    let original = check(text.to_string()).await;
-    let mut shrunk = Shrunk {
-        original: original.clone(),
-        violation: original.clone(),
-        text: text.to_string(),
-        runs: 1,
-        steps: 0,
-    };
+    let original = check(text, file, &runs_dir, options, Hold::AndExpectations).await;
     let Some(original) = original else {
-        return Ok(shrunk);
+        return Ok(Shrunk {
+            original: None,
+            violation: None,
+            text: text.to_string(),
+            runs: 1,
+            steps: 0,
+        });
     };
     if original.rule == "scenario_valid" {
         return Err(ShrinkError::Invalid(original.detail));
     }
-    let mut table: Table = toml::from_str(text).map_err(|e| ShrinkError::Invalid(e.to_string()))?;
-    'smaller: while shrunk.runs < max_runs {
-        for candidate in candidates(&table) {
-            if shrunk.runs >= max_runs {
-                break 'smaller;
-            }
-            let candidate_text = toml::to_string(&candidate).expect("a table serialises");
-            shrunk.runs += 1;
-            if let Some(v) = check(candidate_text.clone()).await
-                && v.rule == original.rule
-            {
-                usage_protocol::durable::write_file(into, candidate_text.as_bytes())?;
-                shrunk.steps += 1;
-                shrunk.text = candidate_text;
-                shrunk.violation = Some(v);
-                table = candidate;
-                continue 'smaller;
-            }
-        }
-        break;
-    }
+    let cut = Cutting {
+        file,
+        into,
+        runs_dir: &runs_dir,
+        options,
+        hold: Hold::AndExpectations,
+    };
+    let mut shrunk = cut.cut(text, &original, max_runs.saturating_sub(1)).await?;
+    shrunk.runs += 1;
     Ok(shrunk)
+}
+
+/// One run of a candidate; how it fails, if it does.
+async fn check(
+    text: &str,
+    file: &Path,
+    runs_dir: &Path,
+    options: &SwarmOptions,
+    hold: Hold,
+) -> Option<Violation> {
+    let outcome = run_and_check(text, file, runs_dir, options, hold).await;
+    let _ = fs_err::remove_dir_all(runs_dir);
+    outcome.err()
+}
+
+/// Cutting a scenario file while it fails the same way.
+pub struct Cutting<'a> {
+    /// The name candidates are read under.
+    pub file: &'a Path,
+    /// Where each smaller failing version is written.
+    pub into: &'a Path,
+    pub runs_dir: &'a Path,
+    pub options: &'a SwarmOptions,
+    pub hold: Hold,
+}
+
+impl Cutting<'_> {
+    /// Cuts `text`, which fails as `failure` says, in at most `budget` runs: each candidate of
+    /// [`candidates`] is run, and the first that breaks the same rule becomes the file, until
+    /// none does. `original` in the result is `failure`.
+    pub async fn cut(
+        &self,
+        text: &str,
+        failure: &Violation,
+        budget: u32,
+    ) -> Result<Shrunk, ShrinkError> {
+        let mut shrunk = Shrunk {
+            original: Some(failure.clone()),
+            violation: Some(failure.clone()),
+            text: text.to_string(),
+            runs: 0,
+            steps: 0,
+        };
+        let mut table: Table =
+            toml::from_str(text).map_err(|e| ShrinkError::Invalid(e.to_string()))?;
+        'smaller: while shrunk.runs < budget {
+            for candidate in candidates(&table) {
+                if shrunk.runs >= budget {
+                    break 'smaller;
+                }
+                let candidate_text = toml::to_string(&candidate).expect("a table serialises");
+                shrunk.runs += 1;
+                if let Some(v) = check(
+                    &candidate_text,
+                    self.file,
+                    self.runs_dir,
+                    self.options,
+                    self.hold,
+                )
+                .await
+                    && v.rule == failure.rule
+                {
+                    usage_protocol::durable::write_file(self.into, candidate_text.as_bytes())?;
+                    shrunk.steps += 1;
+                    shrunk.text = candidate_text;
+                    shrunk.violation = Some(v);
+                    table = candidate;
+                    continue 'smaller;
+                }
+            }
+            break;
+        }
+        Ok(shrunk)
+    }
 }
 
 /// Every one-step-smaller version of a scenario, the largest cuts first.
