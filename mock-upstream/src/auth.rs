@@ -85,6 +85,11 @@ impl Tokens {
             .open(&log_path)?;
         if file.metadata()?.len() > whole {
             // The torn tail of a registration that was never answered.
+            tracing::warn!(
+                "{}: cutting {} bytes after the last whole line (a registration a crash cut short, never answered)",
+                log_path.display(),
+                file.metadata()?.len() - whole
+            );
             file.file().set_len(whole)?;
             file.sync_all()?;
         }
