@@ -38,6 +38,24 @@ fn a_fleet_of_the_smoke_scenario_arrives_exactly_once() {
         stored.iter().map(|(r, _)| r.hierarchy_id.clone()).collect();
     assert_eq!(hierarchies.len(), 300);
     assert!(out.join("fleet.json").is_file());
+
+    // --no-verify measures without verifying, and says so.
+    let out = dir.path().join("unverified");
+    let output = common::harness_command()
+        .args([
+            "fleet",
+            smoke.to_str().unwrap(),
+            "--hierarchies",
+            "3",
+            "--no-verify",
+        ])
+        .args(["--json", "--no-progress", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["verified"].is_null());
+    assert_eq!(report["not_verified"], "--no-verify");
 }
 
 #[test]

@@ -16,9 +16,9 @@ weeks are compressed into wall-clock time at --rate, every upload goes through t
 connection point's client (with its retries), and the summary gives uploads/s, latency \
 percentiles and retries by status. Against the in-process mock (or --url with its admin token) \
 every hierarchy's uploads are verified to have arrived exactly once, byte for byte.\n\n\
-Exit codes: 0 every upload accepted and verified; 1 an upload failed or verification found a \
-missing, duplicated or altered upload; 2 invalid scenario or arguments, or the service could \
-not be reached.";
+Exit codes: 0 every upload accepted and verified (or accepted, with --no-verify); 1 an upload \
+failed, verification found a missing, duplicated or altered upload, or the service refused \
+the verification; 2 invalid scenario or arguments, or the service could not be reached.";
 
 #[derive(clap::Args)]
 pub struct FleetArgs {
@@ -49,6 +49,10 @@ pub struct FleetArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Do not verify what arrived: for a service at --url without an admin API. Without it, a
+    /// service that refuses the verification fails the fleet (exit 1).
+    #[arg(long)]
+    no_verify: bool,
     /// No progress bars even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -63,6 +67,7 @@ pub fn fleet(args: FleetArgs) -> Outcome {
         weeks: args.weeks,
         rate: args.rate,
         connections: args.connections as usize,
+        verify: !args.no_verify,
         out: args.out.clone(),
         progress: !args.no_progress && std::io::stderr().is_terminal(),
     };
@@ -76,7 +81,10 @@ pub fn fleet(args: FleetArgs) -> Outcome {
     } else {
         print_summary(&report);
     }
-    let verified = report.verified.as_ref().is_none_or(|v| v.ok());
+    let verified = match &report.verified {
+        Some(v) => v.ok(),
+        None => args.no_verify,
+    };
     Ok(if report.failed == 0 && verified {
         Exit::Success
     } else {

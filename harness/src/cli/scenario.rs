@@ -124,7 +124,9 @@ fn shrink(
         return Ok(Exit::Success);
     };
     outln!("FAIL {}: {original}", file.display());
-    if shrunk.steps == 0 {
+    if shrunk.runs <= 1 {
+        outln!("     no cut tried (--max-runs {max_runs})");
+    } else if shrunk.steps == 0 {
         outln!(
             "     no smaller version fails the same way ({} runs)",
             shrunk.runs

@@ -169,6 +169,9 @@ pub fn swarm(args: SwarmArgs) -> Outcome {
             None if options.shrink_runs == 0 => {
                 outln!("     shrunk:     not tried (--shrink-runs 0)")
             }
+            None if f.shrink_runs == 0 => {
+                outln!("     shrunk:     not tried (stopped before it began)")
+            }
             None => outln!(
                 "     shrunk:     no smaller version fails the same way ({} runs)",
                 f.shrink_runs
