@@ -3,26 +3,31 @@
 
 mod common;
 
+use std::path::Path;
+
+/// `harness fleet SCENARIO ARGS... --json --no-progress --out OUT`: its exit code and report.
+fn fleet_json(scenario: &Path, args: &[&str], out: &Path) -> (Option<i32>, serde_json::Value) {
+    let output = common::harness_command()
+        .arg("fleet")
+        .arg(scenario)
+        .args(args)
+        .args(["--json", "--no-progress", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&output.stderr));
+    });
+    (output.status.code(), report)
+}
+
 #[test]
 fn a_fleet_of_the_smoke_scenario_arrives_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let smoke = common::write(dir.path(), "smoke.toml", &common::smoke_text());
     let out = dir.path().join("out");
-    let output = common::harness_command()
-        .args([
-            "fleet",
-            smoke.to_str().unwrap(),
-            "--hierarchies",
-            "300",
-            "--weeks",
-            "2",
-        ])
-        .args(["--json", "--no-progress", "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, report) = fleet_json(&smoke, &["--hierarchies", "300", "--weeks", "2"], &out);
+    assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["hierarchies"], 300);
     assert_eq!(report["weeks"], 2);
     let per = report["uploads_per_hierarchy"].as_u64().unwrap();
@@ -41,19 +46,8 @@ fn a_fleet_of_the_smoke_scenario_arrives_exactly_once() {
 
     // --no-verify measures without verifying, and says so.
     let out = dir.path().join("unverified");
-    let output = common::harness_command()
-        .args([
-            "fleet",
-            smoke.to_str().unwrap(),
-            "--hierarchies",
-            "3",
-            "--no-verify",
-        ])
-        .args(["--json", "--no-progress", "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, report) = fleet_json(&smoke, &["--hierarchies", "3", "--no-verify"], &out);
+    assert_eq!(code, Some(0), "{report}");
     assert!(report["verified"].is_null());
     assert_eq!(report["not_verified"], "--no-verify");
 }
