@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::Digest;
 use usage_protocol::client::{RetryPolicy, Upstream, Wait};
 use usage_protocol::payload::UsagePayload;
 
@@ -156,7 +155,8 @@ pub async fn run_fleet(
         scenario.run.weeks = toml::Spanned::new(0..0, weeks);
     }
     let weeks = *scenario.run.weeks.get_ref();
-    let templates = base_run(&scenario, options).await?;
+    // Shared, as they are, by every upload worker.
+    let templates: Arc<[Template]> = base_run(&scenario, options).await?.into();
     if templates.is_empty() {
         return Err(FleetError::NothingSent(weeks));
     }
@@ -270,17 +270,8 @@ async fn base_run(
     options: &FleetOptions,
 ) -> Result<Vec<Template>, FleetError> {
     let run = RunOptions {
-        out: options.out.join("base"),
-        engine: None,
-        seed: None,
-        retry: RetryPolicy {
-            first_backoff: Duration::from_millis(10),
-            wait: Wait::Simulate,
-            ..RetryPolicy::default()
-        },
         progress: options.progress,
-        probes: None,
-        repeat: 1,
+        ..RunOptions::simulated(options.out.join("base"))
     };
     run_scenario(scenario, &run).await?;
     let layout = RunLayout::new(&run.out)
@@ -378,7 +369,7 @@ struct Sent {
 async fn upload_all(
     upstream: &Arc<Upstream>,
     fleet: &[Member],
-    templates: &[Template],
+    templates: &Arc<[Template]>,
     options: &FleetOptions,
     bar: &indicatif::ProgressBar,
 ) -> Vec<Sent> {
@@ -386,12 +377,6 @@ async fn upload_all(
         fleet
             .iter()
             .map(|m| (m.hash.clone(), m.token.clone()))
-            .collect(),
-    );
-    let templates: Arc<Vec<(u32, u32, UsagePayload)>> = Arc::new(
-        templates
-            .iter()
-            .map(|t| (t.week, t.part, t.payload.clone()))
             .collect(),
     );
     let total = fleet.len() * templates.len();
@@ -416,7 +401,11 @@ async fn upload_all(
                 }
                 let (member, template) = (k % fleet.len(), k / fleet.len());
                 let (hash, token) = &fleet[member];
-                let (week, part, payload) = &templates[template];
+                let Template {
+                    week,
+                    part,
+                    payload,
+                } = &templates[template];
                 let mut payload = payload.clone();
                 payload.hierarchy_id = hash.clone();
                 let (json, gzip) = crate::payload::encode(&payload);
@@ -440,7 +429,7 @@ async fn upload_all(
                 sent.push(Sent {
                     member,
                     key,
-                    sha256: hex(&sha2::Sha256::digest(&json)),
+                    sha256: usage_protocol::receipt::sha256_hex(&json),
                     latency,
                     receipt: outcome.result.ok().map(|r| r.receipt.id),
                     retried,
@@ -460,10 +449,6 @@ async fn upload_all(
         }
     }
     all
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every upload sent arrived exactly once under its hierarchy and key, with the bytes sent.

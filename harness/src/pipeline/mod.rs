@@ -48,6 +48,25 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// A run into `out` with the scenario's own engine, seed and probes, no progress bars, and
+    /// transport waits simulated (backoff from 10 ms): what a run inside another command (a
+    /// swarm's seed, a fleet's base run) and the tests use.
+    pub fn simulated(out: impl Into<PathBuf>) -> Self {
+        Self {
+            out: out.into(),
+            engine: None,
+            seed: None,
+            retry: RetryPolicy {
+                first_backoff: std::time::Duration::from_millis(10),
+                wait: usage_protocol::client::Wait::Simulate,
+                ..RetryPolicy::default()
+            },
+            progress: false,
+            probes: None,
+            repeat: 1,
+        }
+    }
+
     /// The options a kept run records in its manifest.
     pub fn recorded(&self) -> RecordedOptions {
         RecordedOptions {

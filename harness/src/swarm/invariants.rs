@@ -13,7 +13,7 @@ use crate::finding::FindingCode;
 use crate::hash::tel_hash;
 use crate::layout::ScenarioLayout;
 use crate::probes::Catalog;
-use crate::reference::{self, Fate};
+use crate::reference::{self, Fate, RunKey};
 use crate::report::ScenarioReport;
 use crate::scenario::{EngineKind, FaultKind, Scenario, ScpMode};
 
@@ -64,14 +64,18 @@ pub async fn check(
     report: &ScenarioReport,
 ) -> Result<(), Violation> {
     let arrived = arrived(&layout.upstream())?;
-    let undelivered = if reference::covers(scenario) {
-        delivery_as_modelled(scenario, catalog, arrived)?
-    } else {
-        at_most_once(arrived)?;
-        None
+    // The model's prediction, where it reaches: read by the delivery and the CAS checks.
+    let expected =
+        reference::covers(scenario).then(|| reference::expected_delivery(scenario, catalog));
+    let undelivered = match &expected {
+        Some(expected) => Some(delivery_as_modelled(expected, arrived)?),
+        None => {
+            at_most_once(arrived)?;
+            None
+        }
     };
     if scenario.hierarchy.cas && engine == EngineKind::Embedded {
-        cas_converges(scenario, catalog, layout).await?;
+        cas_converges(scenario, expected.as_ref(), layout).await?;
     }
     verdict_agrees(scenario, report, undelivered)
 }
@@ -110,10 +114,9 @@ fn arrived(store: &Path) -> Result<Arrived, Violation> {
 /// dropped or still on its way arrived; nothing else arrived. Returns how many runs the model
 /// says never arrive. (The model covers one hierarchy: what arrived is all its own.)
 fn delivery_as_modelled(
-    scenario: &Scenario,
-    catalog: &Catalog,
+    expected: &BTreeMap<RunKey, Fate>,
     arrived: Arrived,
-) -> Result<Option<usize>, Violation> {
+) -> Result<usize, Violation> {
     let mut arrived: BTreeMap<(String, u32, String), Vec<u32>> = arrived.into_iter().fold(
         BTreeMap::new(),
         |mut runs, ((_, site, week, probe), cycles)| {
@@ -121,9 +124,8 @@ fn delivery_as_modelled(
             runs
         },
     );
-    let expected = reference::expected_delivery(scenario, catalog);
     let mut undelivered = 0;
-    for ((site, week, probe), fate) in &expected {
+    for ((site, week, probe), fate) in expected {
         let key = (tel_hash(site), *week, probe.to_string());
         let got = arrived.remove(&key).unwrap_or_default();
         match fate {
@@ -158,7 +160,7 @@ fn delivery_as_modelled(
             ),
         ));
     }
-    Ok(Some(undelivered))
+    Ok(undelivered)
 }
 
 /// Where the model does not reach (offline, cabinet faults): nothing arrived twice.
@@ -179,11 +181,9 @@ fn at_most_once(arrived: Arrived) -> Result<(), Violation> {
 /// primary is that primary's own rows, and it holds every week the primary sent up.
 async fn cas_converges(
     scenario: &Scenario,
-    catalog: &Catalog,
+    expected: Option<&BTreeMap<RunKey, Fate>>,
     layout: &ScenarioLayout,
 ) -> Result<(), Violation> {
-    let expected =
-        reference::covers(scenario).then(|| reference::expected_delivery(scenario, catalog));
     let sites = layout.hierarchy("");
     let open = |code: &str| {
         SqliteEngine::open_existing(&sites.site_db(code))
@@ -207,7 +207,7 @@ async fn cas_converges(
         for week in 1..=*scenario.run.weeks.get_ref() {
             let at_cas = rows_of(cas.results_of_week(week).await.map_err(read)?, &hash);
             let own = rows_of(db.results_of_week(week).await.map_err(read)?, &hash);
-            let moved_up = expected.as_ref().is_some_and(|expected| {
+            let moved_up = expected.is_some_and(|expected| {
                 expected.iter().any(|((s, w, _), fate)| {
                     s.eq_ignore_ascii_case(code) && *w == week && !matches!(fate, Fate::Pending)
                 })

@@ -104,17 +104,9 @@ pub async fn run_and_check(
     };
     let catalog = checked_catalog(&scenario, options.probes.as_deref()).map_err(incomplete)?;
     let run = RunOptions {
-        out: dir.to_path_buf(),
         engine: options.engine,
-        seed: None,
-        retry: usage_protocol::client::RetryPolicy {
-            first_backoff: Duration::from_millis(10),
-            wait: usage_protocol::client::Wait::Simulate,
-            ..Default::default()
-        },
-        progress: false,
         probes: options.probes.clone(),
-        repeat: 1,
+        ..RunOptions::simulated(dir)
     };
     let report = run_scenario(&scenario, &run).await.map_err(incomplete)?;
     let engine = options.engine.unwrap_or(scenario.run.engine);

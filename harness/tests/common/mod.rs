@@ -2,14 +2,12 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::time::Duration;
 
 use harness::engine::sqlite::SqliteEngine;
 use harness::model::HierarchyModel;
 use harness::pipeline::RunOptions;
 use harness::pipeline::seed::{self, SeededSite};
 use harness::scenario::Scenario;
-use usage_protocol::client::RetryPolicy;
 
 /// The `harness` binary, for tests of the command line.
 pub fn harness_command() -> std::process::Command {
@@ -103,19 +101,7 @@ pub fn shipped(name: &str) -> Scenario {
 
 /// Run options for tests: output under `out`, quick retries, no progress bars.
 pub fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        engine: None,
-        seed: None,
-        retry: RetryPolicy {
-            first_backoff: Duration::from_millis(10),
-            wait: usage_protocol::client::Wait::Simulate,
-            ..RetryPolicy::default()
-        },
-        progress: false,
-        probes: None,
-        repeat: 1,
-    }
+    RunOptions::simulated(out)
 }
 
 /// A site's result rows (`results_of_week`) grouped by probe, as JSON objects.
