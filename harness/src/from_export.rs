@@ -108,6 +108,11 @@ pub fn read(path: &Path) -> Outcome<Export> {
             cause,
         }
     })?;
+    parse(path, &bytes)
+}
+
+/// Reads an export from the bytes of the file at `path` (which errors name; it is not opened).
+pub fn parse(path: &Path, bytes: &[u8]) -> Outcome<Export> {
     let invalid = |message: String| FromExportError::Invalid {
         path: path.to_path_buf(),
         message,
@@ -119,7 +124,7 @@ pub fn read(path: &Path) -> Outcome<Export> {
             .map_err(|e| invalid(format!("the payload inside is invalid: {e}")))?;
         return Ok(from_payload(path, payload));
     }
-    read_csv(path, &bytes)
+    read_csv(path, bytes)
 }
 
 fn from_payload(path: &Path, payload: UsagePayload) -> Export {

@@ -466,27 +466,14 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
     folders.sort();
     for folder in folders {
         let path = folder.join(MANIFEST);
-        let text = read_regular_file(&path, MAX_MANIFEST_BYTES)?;
-        let manifest: PackManifest =
-            serde_json::from_slice(&text).map_err(|e| SctError::Manifest {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let manifest = read_manifest(&path, &read_regular_file(&path, MAX_MANIFEST_BYTES)?)?;
         if manifest.hierarchy_id != own {
             outcome.left_alone.push(manifest.hierarchy_id);
             continue;
         }
+        check_pack_files(&path, &manifest)?;
         let mut packs = Vec::new();
         for p in &manifest.packs {
-            if !is_plain_file_name(&p.file) {
-                return Err(SctError::Manifest {
-                    path: path.clone(),
-                    message: format!(
-                        "pack file `{}` is not a plain file name in the manifest's folder",
-                        p.file.escape_debug()
-                    ),
-                });
-            }
             let bytes = read_regular_file(&folder.join(&p.file), MAX_PACK_BYTES)?;
             let actual = usage_protocol::sha256_hex(&bytes);
             if actual != p.pack.sha256 {
@@ -506,6 +493,29 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
 }
 
 const MAX_RECEIPT_BYTES: u64 = MAX_MANIFEST_BYTES;
+
+/// A transfer folder's manifest from the bytes of the file at `path` (which errors name).
+pub fn read_manifest(path: &Path, bytes: &[u8]) -> Result<PackManifest, SctError> {
+    serde_json::from_slice(bytes).map_err(|e| SctError::Manifest {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Every pack file the manifest at `path` names must be a plain name in the manifest's own
+/// folder. Checked for the site's own hierarchy only: another's folder is left alone as it is.
+pub fn check_pack_files(path: &Path, manifest: &PackManifest) -> Result<(), SctError> {
+    if let Some(p) = manifest.packs.iter().find(|p| !is_plain_file_name(&p.file)) {
+        return Err(SctError::Manifest {
+            path: path.to_path_buf(),
+            message: format!(
+                "pack file `{}` is not a plain file name in the manifest's folder",
+                p.file.escape_debug()
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// A name that stays in its folder: no separator, not `.` or `..`, nothing hidden.
 fn is_plain_file_name(name: &str) -> bool {

@@ -91,9 +91,13 @@ fn a_bad_window_is_refused_with_its_key_and_line() {
 async fn throttling_for_hours_is_simulated_not_slept() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::shipped("field/throttled-for-hours.toml");
+    let started = std::time::Instant::now();
     let report = run_scenario(&scenario, &common::options(dir.path()))
         .await
         .unwrap();
+    // Not a speed test: slept, the three hours would take three hours; the issue's bound is 10 s.
+    let wall = started.elapsed();
+    assert!(wall < std::time::Duration::from_secs(10), "took {wall:?}");
     assert!(report.met_expectations, "{:?}", report.expectation_failures);
     assert_eq!(report.timings.transport_wait_s, 3.0 * 3600.0);
     assert_eq!(report.retry_policy.waits, "simulated");
@@ -487,4 +491,41 @@ async fn a_stored_upload_whose_answers_were_all_lost_counts_in_its_own_cycle() {
             "weeks = {weeks}: {codes:?}"
         );
     }
+}
+
+/// A fault's `count` is how often it strikes in each cycle of its window, re-armed every cycle:
+/// throttled twice in each of weeks 1 to 3, every week's upload takes three attempts (two waits
+/// of 10 simulated minutes each), and week 4, past the window, one.
+#[tokio::test]
+async fn a_fault_count_is_re_armed_every_cycle_of_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::scenario(
+        r#"
+name = "re-armed"
+seed = 4
+[hierarchy]
+installed = "2026-01-05"
+[[hierarchy.primary]]
+code = "P01"
+clients = 30
+[run]
+weeks = 4
+[[faults]]
+kind = "upstream_throttle"
+weeks = [1, 3]
+retry_after_s = 600
+count = 2
+"#,
+    );
+    let report = run_scenario(&scenario, &common::options(dir.path()))
+        .await
+        .unwrap();
+    let attempts: Vec<(u32, u32)> = report
+        .timings
+        .uploads
+        .iter()
+        .map(|u| (u.week, u.attempts))
+        .collect();
+    assert_eq!(attempts, [(1, 3), (2, 3), (3, 3), (4, 1)]);
+    assert_eq!(report.timings.transport_wait_s, 3.0 * 2.0 * 600.0);
 }

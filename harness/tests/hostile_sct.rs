@@ -272,6 +272,43 @@ async fn sct_import_follows_the_manifest_anywhere() {
     .unwrap();
     let err = sct::import(db.as_ref(), &src).await.expect_err("a link");
     assert!(err.to_string().contains("not a regular file"), "{err}");
+    // A pipe reads forever: it is not a regular file either, and is never opened for reading.
+    let src = root.path().join("src-fifo");
+    manifest_naming(db.as_ref(), &src, "cm-1.pack", &sha).await;
+    let fifo = src.join(sct::hierarchy_folder(&own)).join("cm-1.pack");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = sct::import(db.as_ref(), &src).await.expect_err("a pipe");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    // Sizes are bounded before a byte is read: a pack past 64 MiB and a manifest past 1 MiB
+    // (sparse files: nothing is written to disk).
+    let src = root.path().join("src-huge-pack");
+    manifest_naming(db.as_ref(), &src, "cm-1.pack", &sha).await;
+    let huge =
+        std::fs::File::create(src.join(sct::hierarchy_folder(&own)).join("cm-1.pack")).unwrap();
+    huge.set_len((64 << 20) + 1).unwrap();
+    let err = sct::import(db.as_ref(), &src)
+        .await
+        .expect_err("a huge pack");
+    assert!(err.to_string().contains("cm-1.pack"), "{err}");
+    assert!(err.to_string().contains("more than the"), "{err}");
+    let src = root.path().join("src-huge-manifest");
+    manifest_naming(db.as_ref(), &src, "cm-1.pack", &sha).await;
+    let manifest = src.join(sct::hierarchy_folder(&own)).join(sct::MANIFEST);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&manifest)
+        .unwrap()
+        .set_len((1 << 20) + 1)
+        .unwrap();
+    let err = sct::import(db.as_ref(), &src)
+        .await
+        .expect_err("a huge manifest");
+    assert!(err.to_string().contains("manifest.json"), "{err}");
+    assert!(err.to_string().contains("more than the"), "{err}");
     assert!(db.update_packs().await.unwrap().is_empty());
 }
 

@@ -165,10 +165,9 @@ pub fn stream_site<E>(
     for i in 0..site.clients {
         let c = client(site, &domain, i);
         facts.observe_client(&c);
-        for state in compliance(site, &c, i) {
-            facts.observe_compliance(&state);
-            states.push(state);
-        }
+        let client_states = compliance(site, &c, i);
+        facts.observe_compliance(&client_states);
+        states.extend(client_states);
         batch.push(c);
         if states.len() >= BATCH_ROWS {
             emit(Batch::Compliance(std::mem::take(&mut states)), &mut facts)?;

@@ -83,20 +83,27 @@ impl SiteFacts {
         *self.table_rows.entry("System_DISC").or_default() += 1;
     }
 
-    pub fn observe_compliance(&mut self, state: &Compliance) {
-        let severity = self
-            .update_severity
-            .get(&state.update_ci_id)
-            .copied()
-            .unwrap_or_default();
-        *self.compliance.entry((severity, state.status)).or_default() += 1;
-        if let Some(code) = state.error_code {
-            *self.error_codes.entry(code).or_default() += 1;
+    /// One client's compliance states (every row of the table is one client's: counting the
+    /// table's rows once per client, not per row, keeps this off the seeding's critical path).
+    pub fn observe_compliance(&mut self, states: &[Compliance]) {
+        if states.is_empty() {
+            return;
+        }
+        for state in states {
+            let severity = self
+                .update_severity
+                .get(&state.update_ci_id)
+                .copied()
+                .unwrap_or_default();
+            *self.compliance.entry((severity, state.status)).or_default() += 1;
+            if let Some(code) = state.error_code {
+                *self.error_codes.entry(code).or_default() += 1;
+            }
         }
         *self
             .table_rows
             .entry("Update_ComplianceStatus")
-            .or_default() += 1;
+            .or_default() += states.len() as u64;
     }
 
     pub fn observe_application(&mut self, app: &Application) {

@@ -38,8 +38,8 @@ impl Limits {
         Self {
             max_primaries: 4,
             min_clients: 20,
-            max_clients: 200,
-            max_weeks: 6,
+            max_clients: 300,
+            max_weeks: 8,
             max_faults: 6,
             offline: false,
         }
@@ -238,8 +238,11 @@ impl Draw {
             // Drawn before the weeks were: a week past them wraps into them.
             let first = &((first - 1) % weeks + 1);
             let last = (first + span).min(weeks);
+            // Both spellings of a window, so that both stay read alike.
             let window = if last == *first {
                 format!("week = {first}\n")
+            } else if (first + last) % 2 == 0 {
+                format!("weeks = [{first}, {last}]\n")
             } else {
                 format!("weeks = \"{first}..={last}\"\n")
             };

@@ -1,6 +1,6 @@
 //! Generated rows into the site's tables, one batch per transaction (the caller's).
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Statement, Transaction, params};
 
 use crate::generate::Batch;
 use crate::model::{
@@ -23,33 +23,66 @@ pub(super) fn insert_batch(tx: &Transaction<'_>, batch: &Batch) -> rusqlite::Res
 }
 
 fn insert_clients(tx: &Transaction<'_>, clients: &[Client]) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO System_DISC VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-    )?;
-    for c in clients {
-        stmt.execute(params![
-            c.item_key,
-            c.netbios_name,
-            c.user_name,
-            c.ip_address,
-            c.mac_address,
-            c.email,
-            c.client_version,
-            c.os_caption,
-            c.os.version,
-            c.os.build,
-            c.ubr,
-            c.branch,
-            c.bios_date.to_string(),
-            c.os_install_date.to_string(),
-            c.uefi,
-            c.secure_boot,
-            c.tpm,
-            c.is_virtual,
-            c.cpu,
-            c.last_active_days,
-            c.ep_state,
-        ])?;
+    insert_rows(tx, "System_DISC", 21, clients, |stmt, at, c| {
+        stmt.raw_bind_parameter(at, c.item_key)?;
+        stmt.raw_bind_parameter(at + 1, &c.netbios_name)?;
+        stmt.raw_bind_parameter(at + 2, &c.user_name)?;
+        stmt.raw_bind_parameter(at + 3, &c.ip_address)?;
+        stmt.raw_bind_parameter(at + 4, &c.mac_address)?;
+        stmt.raw_bind_parameter(at + 5, &c.email)?;
+        stmt.raw_bind_parameter(at + 6, &c.client_version)?;
+        stmt.raw_bind_parameter(at + 7, &c.os_caption)?;
+        stmt.raw_bind_parameter(at + 8, c.os.version)?;
+        stmt.raw_bind_parameter(at + 9, c.os.build)?;
+        stmt.raw_bind_parameter(at + 10, c.ubr)?;
+        stmt.raw_bind_parameter(at + 11, c.branch)?;
+        stmt.raw_bind_parameter(at + 12, c.bios_date.to_string())?;
+        stmt.raw_bind_parameter(at + 13, c.os_install_date.to_string())?;
+        stmt.raw_bind_parameter(at + 14, c.uefi)?;
+        stmt.raw_bind_parameter(at + 15, c.secure_boot)?;
+        stmt.raw_bind_parameter(at + 16, c.tpm)?;
+        stmt.raw_bind_parameter(at + 17, c.is_virtual)?;
+        stmt.raw_bind_parameter(at + 18, &c.cpu)?;
+        stmt.raw_bind_parameter(at + 19, c.last_active_days)?;
+        stmt.raw_bind_parameter(at + 20, c.ep_state)
+    })
+}
+
+/// Rows one INSERT statement carries. A statement step per row costs as much as the row itself
+/// for narrow tables (binding, stepping and resetting a statement); a step of many rows pays it
+/// once. Well under SQLite's limit of 32,766 parameters at `System_DISC`'s 21 columns.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts `rows` into `table` (of `columns` columns, all given) with multi-row statements;
+/// `bind` binds one row's values from the 1-based parameter index it is given.
+fn insert_rows<T>(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl Fn(&mut Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let sql = |n: usize| {
+        let row = format!("({})", vec!["?"; columns].join(", "));
+        format!("INSERT INTO {table} VALUES {}", vec![row; n].join(", "))
+    };
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut many = tx.prepare_cached(&sql(ROWS_PER_INSERT))?;
+        for chunk in &mut chunks {
+            for (i, row) in chunk.iter().enumerate() {
+                bind(&mut many, i * columns + 1, row)?;
+            }
+            many.raw_execute()?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut one = tx.prepare_cached(&sql(1))?;
+        for row in rest {
+            bind(&mut one, 1, row)?;
+            one.raw_execute()?;
+        }
     }
     Ok(())
 }
@@ -89,12 +122,12 @@ fn insert_updates(tx: &Transaction<'_>, updates: &[SoftwareUpdate]) -> rusqlite:
 }
 
 fn insert_compliance(tx: &Transaction<'_>, states: &[Compliance]) -> rusqlite::Result<()> {
-    let mut stmt =
-        tx.prepare_cached("INSERT INTO Update_ComplianceStatus VALUES (?1, ?2, ?3, ?4)")?;
-    for s in states {
-        stmt.execute(params![s.item_key, s.update_ci_id, s.status, s.error_code])?;
-    }
-    Ok(())
+    insert_rows(tx, "Update_ComplianceStatus", 4, states, |stmt, at, s| {
+        stmt.raw_bind_parameter(at, s.item_key)?;
+        stmt.raw_bind_parameter(at + 1, s.update_ci_id)?;
+        stmt.raw_bind_parameter(at + 2, s.status)?;
+        stmt.raw_bind_parameter(at + 3, s.error_code)
+    })
 }
 
 fn insert_app_deployments(
