@@ -33,19 +33,82 @@ enum Bounds {
 }
 
 /// Bytes of one upload prepared for scanning — the whole upload, or one entry of it — with the
-/// set of their tokens.
+/// sets of its tokens and words, and of the spans of each two neighbouring ones.
 struct Scannable<'a> {
     receipt_id: &'a str,
     bytes: Vec<u8>,
     /// Lower-cased bytes, for case-insensitive confirmation.
     folded: Vec<u8>,
-    tokens: HashSet<Vec<u8>>,
-    case_sensitive_tokens: HashSet<Vec<u8>>,
-    /// Lower-cased runs of letters and digits, for [`Bounds::Word`].
-    words: HashSet<Vec<u8>>,
-    case_sensitive_words: HashSet<Vec<u8>>,
+    /// Per [`Bounds`], case-insensitive (of `folded`) and case-sensitive (of `bytes`).
+    tokens: Pieces,
+    case_sensitive_tokens: Pieces,
+    words: Pieces,
+    case_sensitive_words: Pieces,
     /// Collected at Basic or Enhanced: nothing personal may be in it.
     private: bool,
+}
+
+/// The pieces (tokens or words) of some bytes, and the hashes of every span from one piece's
+/// start to the next piece's end. A value found in the bytes is a run of whole pieces: each of
+/// its pieces is one of the bytes' pieces, and each two of its neighbouring pieces, with what
+/// stands between them, is one of the bytes' spans. Numbers are pieces of nearly every upload,
+/// so an IP address's pieces alone let through nearly every address, and each then cost a
+/// search of the whole upload (a field-size offline run took minutes); its spans do not.
+#[derive(Default)]
+struct Pieces {
+    pieces: HashSet<Vec<u8>>,
+    spans: HashSet<u64>,
+}
+
+impl Pieces {
+    fn of(bytes: &[u8], continues: fn(u8) -> bool) -> Self {
+        let mut found = Self::default();
+        let mut previous_start = None;
+        for (start, end) in piece_bounds(bytes, continues) {
+            found.pieces.insert(bytes[start..end].to_vec());
+            if let Some(previous) = previous_start {
+                found.spans.insert(span_hash(&bytes[previous..end]));
+            }
+            previous_start = Some(start);
+        }
+        found
+    }
+
+    /// False when `needle` cannot stand in the bytes as a run of whole pieces.
+    fn may_hold(&self, needle: &[u8], continues: fn(u8) -> bool) -> bool {
+        let mut previous_start = None;
+        for (start, end) in piece_bounds(needle, continues) {
+            if !self.pieces.contains(&needle[start..end]) {
+                return false;
+            }
+            if let Some(previous) = previous_start
+                && !self.spans.contains(&span_hash(&needle[previous..end]))
+            {
+                return false;
+            }
+            previous_start = Some(start);
+        }
+        true
+    }
+}
+
+fn span_hash(span: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(span)
+}
+
+/// Where each maximal run of bytes that `continues` starts and ends.
+fn piece_bounds(bytes: &[u8], continues: fn(u8) -> bool) -> impl Iterator<Item = (usize, usize)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = at + bytes[at..].iter().position(|b| continues(*b))?;
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !continues(*b))
+            .map_or(bytes.len(), |n| start + n);
+        at = end;
+        Some((start, end))
+    })
 }
 
 /// Characters that continue a token: a value only counts as found when it stands alone, so
@@ -54,79 +117,70 @@ fn joins(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'/' | b'_' | b'-')
 }
 
-fn tokens(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    bytes.split(|b| !joins(*b)).filter(|t| !t.is_empty())
+fn alphanumeric(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
 }
 
-fn words(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    bytes
-        .split(|b| !b.is_ascii_alphanumeric())
-        .filter(|t| !t.is_empty())
+impl Bounds {
+    /// Whether `b` continues a value: a value next to such a byte is part of something longer.
+    fn continues(self) -> fn(u8) -> bool {
+        match self {
+            Bounds::Word => alphanumeric,
+            Bounds::Token => joins,
+        }
+    }
 }
 
 impl<'a> Scannable<'a> {
     fn new(receipt_id: &'a str, bytes: Vec<u8>, private: bool) -> Self {
         let folded = bytes.to_ascii_lowercase();
-        let folded_tokens = tokens(&folded).map(<[u8]>::to_vec).collect();
-        let case_sensitive_tokens = tokens(&bytes).map(<[u8]>::to_vec).collect();
-        let folded_words = words(&folded).map(<[u8]>::to_vec).collect();
-        let case_sensitive_words = words(&bytes).map(<[u8]>::to_vec).collect();
         Self {
             receipt_id,
+            tokens: Pieces::of(&folded, joins),
+            case_sensitive_tokens: Pieces::of(&bytes, joins),
+            words: Pieces::of(&folded, alphanumeric),
+            case_sensitive_words: Pieces::of(&bytes, alphanumeric),
             bytes,
             folded,
-            tokens: folded_tokens,
-            case_sensitive_tokens,
-            words: folded_words,
-            case_sensitive_words,
             private,
         }
     }
 
-    /// True when `value` stands in the upload as a whole token sequence. Every token of the value
-    /// must be a token of the upload (a hash lookup, which rules out nearly every value at once);
-    /// only then is the upload searched for the value itself.
+    /// True when `value` stands in the upload as a whole run of pieces. The sets of pieces and
+    /// spans rule out nearly every value at once; only then is the upload searched for it.
     fn contains(&self, value: &str, case_sensitive: bool, bounds: Bounds) -> bool {
-        let split: fn(&[u8]) -> Vec<&[u8]> = match bounds {
-            Bounds::Word => |b| words(b).collect(),
-            Bounds::Token => |b| tokens(b).collect(),
-        };
-        let (haystack, needle, known) = if case_sensitive {
-            let known = match bounds {
-                Bounds::Word => &self.case_sensitive_words,
-                Bounds::Token => &self.case_sensitive_tokens,
-            };
-            (&self.bytes[..], value.as_bytes().to_vec(), known)
-        } else {
-            let known = match bounds {
-                Bounds::Word => &self.words,
-                Bounds::Token => &self.tokens,
-            };
-            (
-                &self.folded[..],
+        let (haystack, needle, known) = match (case_sensitive, bounds) {
+            (true, Bounds::Word) => (
+                &self.bytes,
+                value.as_bytes().to_vec(),
+                &self.case_sensitive_words,
+            ),
+            (true, Bounds::Token) => (
+                &self.bytes,
+                value.as_bytes().to_vec(),
+                &self.case_sensitive_tokens,
+            ),
+            (false, Bounds::Word) => (
+                &self.folded,
                 value.as_bytes().to_ascii_lowercase(),
-                known,
-            )
+                &self.words,
+            ),
+            (false, Bounds::Token) => (
+                &self.folded,
+                value.as_bytes().to_ascii_lowercase(),
+                &self.tokens,
+            ),
         };
-        if !split(&needle).iter().all(|t| known.contains(*t)) {
+        let continues = bounds.continues();
+        if needle.is_empty() || needle.len() > haystack.len() || !known.may_hold(&needle, continues)
+        {
             return false;
         }
-        let continues = |b: u8| match bounds {
-            Bounds::Word => b.is_ascii_alphanumeric(),
-            Bounds::Token => joins(b),
-        };
-        if needle.is_empty() || needle.len() > haystack.len() {
-            return false;
-        }
-        haystack
-            .windows(needle.len())
-            .enumerate()
-            .any(|(start, window)| {
-                let end = start + needle.len();
-                window == needle.as_slice()
-                    && !start.checked_sub(1).is_some_and(|i| continues(haystack[i]))
-                    && !haystack.get(end).is_some_and(|b| continues(*b))
-            })
+        memchr::memmem::find_iter(haystack, &needle).any(|start| {
+            let end = start + needle.len();
+            !start.checked_sub(1).is_some_and(|i| continues(haystack[i]))
+                && !haystack.get(end).is_some_and(|b| continues(*b))
+        })
     }
 }
 
@@ -263,4 +317,48 @@ fn secrets_of(site: &SiteModel, with_clients: bool) -> impl Iterator<Item = Secr
         .chain(network)
         .chain(tables)
         .chain(clients)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(text: &str) -> Scannable<'static> {
+        Scannable::new("r", text.as_bytes().to_vec(), true)
+    }
+
+    #[test]
+    fn a_value_is_found_standing_alone_and_only_so() {
+        let u = upload(r#"{"ip":"10.20.30.40","host":"DESKTOP-1.corp.example","n":"110.20.30.4"}"#);
+        assert!(u.contains("10.20.30.40", false, Bounds::Word));
+        assert!(u.contains("desktop-1", false, Bounds::Word));
+        assert!(!u.contains("desktop-1", true, Bounds::Word));
+        assert!(u.contains("DESKTOP-1", true, Bounds::Word));
+        // Inside a longer number: every piece is there, and it is not a leak.
+        assert!(!u.contains("10.20.30.4", false, Bounds::Word));
+        assert!(!u.contains("DESKTOP", false, Bounds::Token));
+        assert!(u.contains("DESKTOP-1.corp.example", true, Bounds::Token));
+    }
+
+    #[test]
+    fn pieces_that_are_there_but_not_side_by_side_are_not_a_value() {
+        // 10, 20, 30 and 40 are all pieces of the upload, and so are the spans 10.20 and 30.40,
+        // but 20.30 is not: the address is not there, and no search is needed to say so.
+        let u = upload(r#"{"a":"10.20","b":"30.40","c":"20 30"}"#);
+        let words = &u.words;
+        assert!(!words.may_hold(b"10.20.30.40", alphanumeric));
+        assert!(!u.contains("10.20.30.40", false, Bounds::Word));
+        assert!(words.may_hold(b"10.20", alphanumeric));
+        assert!(u.contains("10.20", false, Bounds::Word));
+        assert!(u.contains("20 30", false, Bounds::Word));
+    }
+
+    #[test]
+    fn values_beginning_or_ending_in_a_separator_are_found() {
+        let u = upload("x [00-15-5D-01-02-03] y ada lovelace. z");
+        assert!(u.contains("00-15-5d-01-02-03", false, Bounds::Word));
+        assert!(u.contains("[00-15-5D", true, Bounds::Word));
+        assert!(u.contains("ada lovelace.", false, Bounds::Word));
+        assert!(!u.contains("ada lovelace z", false, Bounds::Word));
+    }
 }
