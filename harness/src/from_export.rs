@@ -118,7 +118,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Outcome<Export> {
         message,
     };
     if bytes.starts_with(b"MSCF") {
-        let cab = usage_cab::read(&bytes, MAX_EXPORT_BYTES)
+        let cab = usage_cab::read(bytes, MAX_EXPORT_BYTES)
             .map_err(|e| invalid(format!("not a usable usage cabinet: {e}")))?;
         let payload = UsagePayload::from_json(&cab.payload_json)
             .map_err(|e| invalid(format!("the payload inside is invalid: {e}")))?;
