@@ -97,16 +97,26 @@ impl SiteFacts {
         if states.is_empty() {
             return;
         }
+        // A client's states fall in a few (severity, status) pairs: counted here first, then
+        // added to the site's map once a pair.
+        let mut pairs: Vec<((u8, u8), u64)> = Vec::with_capacity(8);
         for state in states {
             let severity = self
                 .update_severity
                 .get(&state.update_ci_id)
                 .copied()
                 .unwrap_or_default();
-            *self.compliance.entry((severity, state.status)).or_default() += 1;
+            let pair = (severity, state.status);
+            match pairs.iter_mut().find(|(p, _)| *p == pair) {
+                Some((_, n)) => *n += 1,
+                None => pairs.push((pair, 1)),
+            }
             if let Some(code) = state.error_code {
                 *self.error_codes.entry(code).or_default() += 1;
             }
+        }
+        for (pair, n) in pairs {
+            *self.compliance.entry(pair).or_default() += n;
         }
         *self
             .table_rows
