@@ -12,7 +12,9 @@
 //!
 //! 1,000 cases in the ordinary test run; `PROPTEST_CASES=N` for longer ones. A failing case is
 //! shrunk and printed as the scenario TOML that reproduces it (`harness run FILE`); proptest
-//! keeps its seed in `random_schedules.proptest-regressions`, replayed first on every run.
+//! keeps its seed in `random_schedules.proptest-regressions`, replayed first on every run. A seed
+//! draws another scenario once the generator changes, so each failure found is also kept as the
+//! scenario itself in `random_schedules/`, checked the same way on every run.
 
 mod common;
 
@@ -61,6 +63,23 @@ async fn check(case: &Case) -> Result<(), TestCaseError> {
     )
     .await
     .map_err(|v| TestCaseError::fail(v.to_string()))
+}
+
+/// The failures found before, as the scenarios that reproduced them.
+#[test]
+fn kept_schedules_deliver_what_the_reference_model_predicts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/random_schedules");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut kept = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let case = Case(std::fs::read_to_string(&path).unwrap());
+        if let Err(e) = runtime.block_on(check(&case)) {
+            panic!("{}: {e}", path.display());
+        }
+        kept += 1;
+    }
+    assert!(kept >= 2, "the kept scenarios are there");
 }
 
 #[test]
