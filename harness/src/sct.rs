@@ -27,6 +27,11 @@ const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
 const MAX_PACK_BYTES: u64 = 64 << 20;
 /// Largest cabinet `-connect` reads from the transfer folder (the service takes 8 MiB bodies).
 const MAX_CAB_BYTES: u64 = 64 << 20;
+/// The most update packs one `-connect` takes, and their most bytes in all: a hierarchy is
+/// offered the few packs it lacks, and a service offering thousands would fill the medium.
+const MAX_PACKS_PER_CONNECT: usize = 64;
+const MAX_CONNECT_PACK_BYTES: u64 = 1 << 30;
+
 /// Largest manifest or receipt `-import` reads.
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
@@ -284,9 +289,59 @@ pub fn hierarchy_folder(hierarchy_hash: &str) -> String {
 /// Checks what a service answered to `-connect` before any of it names a file: every result is
 /// for a hierarchy whose cabinet was sent, and every pack id has the form of one. A hostile or
 /// broken service could otherwise choose where files land.
-fn check_answer(answer: &connect::ConnectAnswer, sent: &[String]) -> Result<(), SctError> {
+fn check_answer(
+    answer: &connect::ConnectAnswer,
+    sent: &[String],
+    files: &[String],
+) -> Result<(), SctError> {
     let hostile = |m: String| Err(SctError::HostileAnswer(m));
+    let offers: Vec<&usage_protocol::update_pack::PackOffer> = answer
+        .results
+        .iter()
+        .flat_map(|r| &r.update_packs)
+        .collect();
+    if offers.len() > MAX_PACKS_PER_CONNECT {
+        return hostile(format!(
+            "{} update packs offered, more than the {MAX_PACKS_PER_CONNECT} one -connect takes",
+            offers.len()
+        ));
+    }
+    let announced: u64 = offers.iter().map(|o| o.size).fold(0, u64::saturating_add);
+    if let Some(o) = offers.iter().find(|o| o.size > MAX_PACK_BYTES) {
+        return hostile(format!(
+            "update pack {} announced at {} bytes, more than the {MAX_PACK_BYTES} a pack may be",
+            o.id, o.size
+        ));
+    }
+    if announced > MAX_CONNECT_PACK_BYTES {
+        return hostile(format!(
+            "update packs of {announced} bytes in all, more than the {MAX_CONNECT_PACK_BYTES} one -connect takes"
+        ));
+    }
+    let mut hierarchies = std::collections::BTreeSet::new();
     for r in &answer.results {
+        if !hierarchies.insert(r.hierarchy_id.as_str()) {
+            return hostile(format!("two results for hierarchy {}", r.hierarchy_id));
+        }
+        if !files.contains(&r.file) {
+            return hostile(format!(
+                "a result for `{}`, a cabinet that was not sent",
+                r.file.escape_debug()
+            ));
+        }
+        // Pack files are named by id: two ids that differ only in case are one file on the
+        // case-insensitive file systems transfer media often have.
+        let mut ids = std::collections::BTreeSet::new();
+        if let Some(o) = r
+            .update_packs
+            .iter()
+            .find(|o| !ids.insert(o.id.to_ascii_lowercase()))
+        {
+            return hostile(format!(
+                "update pack {} offered twice to hierarchy {} (ids are told apart without case)",
+                o.id, r.hierarchy_id
+            ));
+        }
         if !usage_protocol::payload::is_sha256_base64(&r.hierarchy_id) {
             return hostile(format!(
                 "hierarchy id `{}` is not a base64 SHA-256 digest",
@@ -393,8 +448,9 @@ pub async fn connect(
     };
     let token = token.as_str();
     let upstream = Upstream::public(url);
+    let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
     let answer = upstream.sct_connect(token, files).await?;
-    check_answer(&answer, &sent)?;
+    check_answer(&answer, &sent, &names)?;
     let mut uploaded = Vec::new();
     for r in answer.results {
         let folder = dest.join(hierarchy_folder(&r.hierarchy_id));
@@ -405,6 +461,14 @@ pub async fn connect(
         };
         for offer in &r.update_packs {
             let bytes = upstream.download_pack(token, offer).await?;
+            if bytes.len() as u64 != offer.size {
+                return Err(SctError::HostileAnswer(format!(
+                    "update pack {} is {} bytes, announced at {}",
+                    offer.id,
+                    bytes.len(),
+                    offer.size
+                )));
+            }
             let actual = usage_protocol::sha256_hex(&bytes);
             if actual != offer.sha256 {
                 return Err(SctError::PackDigest {
@@ -456,13 +520,23 @@ pub struct ImportOutcome {
 pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, SctError> {
     let own = tel_hash(&db.site_info().await?.hierarchy_id);
     let mut outcome = ImportOutcome::default();
-    // Only real folders directly under `src` (a symbolic link could lead anywhere).
-    let mut folders: Vec<PathBuf> = fs_err::read_dir(src)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .filter(|p| p.join(MANIFEST).is_file())
-        .collect();
+    // Only real folders directly under `src`: a symbolic link could lead anywhere, and one that
+    // leads to a folder is refused, not passed over in silence. A folder with anything named
+    // like a manifest is read (and refused if it is not a regular file).
+    let mut folders = Vec::new();
+    for entry in fs_err::read_dir(src)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_symlink() && entry.path().is_dir() {
+            return Err(SctError::Manifest {
+                path: entry.path(),
+                message: "a link to a folder, not a folder: not followed".into(),
+            });
+        }
+        if kind.is_dir() && fs_err::symlink_metadata(entry.path().join(MANIFEST)).is_ok() {
+            folders.push(entry.path());
+        }
+    }
     folders.sort();
     for folder in folders {
         let path = folder.join(MANIFEST);
@@ -505,6 +579,24 @@ pub fn read_manifest(path: &Path, bytes: &[u8]) -> Result<PackManifest, SctError
 /// Every pack file the manifest at `path` names must be a plain name in the manifest's own
 /// folder. Checked for the site's own hierarchy only: another's folder is left alone as it is.
 pub fn check_pack_files(path: &Path, manifest: &PackManifest) -> Result<(), SctError> {
+    let refused = |message: String| {
+        Err(SctError::Manifest {
+            path: path.to_path_buf(),
+            message,
+        })
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for p in &manifest.packs {
+        if !usage_protocol::update_pack::is_valid_pack_id(&p.pack.id) {
+            return refused(format!(
+                "pack id `{}` is not a pack id (letters, digits, `.`, `_`, `-`)",
+                p.pack.id.escape_debug()
+            ));
+        }
+        if !ids.insert(p.pack.id.to_ascii_lowercase()) {
+            return refused(format!("pack {} is listed twice", p.pack.id));
+        }
+    }
     if let Some(p) = manifest.packs.iter().find(|p| !is_plain_file_name(&p.file)) {
         return Err(SctError::Manifest {
             path: path.to_path_buf(),

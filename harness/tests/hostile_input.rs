@@ -276,6 +276,17 @@ fn calendar_and_schedule_mistakes_are_refused_with_their_key() {
                    [[faults]]\nkind = \"replication_crash\"\nweek = 1\nsite = \"P02\"\nat = \"after_delete\"\n",
             "one crash point",
         ),
+        // Found by a later attack on the service: faults that hold an answer, or ask a client
+        // to wait, for ever. The service refuses them; so does the scenario.
+        (
+            smoke()
+                + "[[faults]]\nkind = \"upstream_latency\"\nweek = 1\nms = 18446744073709551615\n",
+            "faults.ms",
+        ),
+        (
+            smoke() + "[[faults]]\nkind = \"upstream_throttle\"\nweek = 1\nretry_after_s = 86401\n",
+            "faults.retry_after_s",
+        ),
     ];
     for (text, expected) in cases {
         let file = write(dir.path(), "cal.toml", &text);

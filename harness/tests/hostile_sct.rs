@@ -229,6 +229,69 @@ async fn sct_connect_trusts_the_server() {
     );
 }
 
+/// Found by a later attack: a service offering 20,000 valid packs was downloaded from for as
+/// long as it kept answering (3,336 files in 150 s, no manifest), and what an answer said of its
+/// packs and results was taken on trust. Now the whole answer is checked before a byte is
+/// downloaded or a file written.
+#[tokio::test]
+async fn sct_connect_downloads_without_end() {
+    let root = tempfile::tempdir().unwrap();
+    let hash = prepared(root.path()).await;
+    let many: Vec<PackOffer> = (0..20_000)
+        .map(|i| offer(&format!("p{i}"), "/v1/updatepacks/x"))
+        .collect();
+    let mut misannounced = offer("cm-1", "/v1/updatepacks/x");
+    misannounced.size = 100;
+    let mut twice = answer(&hash, vec![]);
+    let first = twice["results"][0].clone();
+    twice["results"].as_array_mut().unwrap().push(first);
+    let mut unsent = answer(&hash, vec![]);
+    unsent["results"][0]["file"] = "../../evil.cab".into();
+    let cases = [
+        ("20,000 packs", answer(&hash, many), "more than the 64"),
+        (
+            "a size that is not the pack's",
+            answer(&hash, vec![misannounced]),
+            "announced at 100",
+        ),
+        ("two results for one hierarchy", twice, "two results"),
+        ("a result for a cabinet not sent", unsent, "not sent"),
+        (
+            "ids told apart only by case",
+            answer(
+                &hash,
+                vec![
+                    offer("CM-1", "/v1/updatepacks/x"),
+                    offer("cm-1", "/v1/updatepacks/y"),
+                ],
+            ),
+            "offered twice",
+        ),
+    ];
+    for (what, hostile, says) in cases {
+        let dest = root.path().join(format!("packs-{}", what.len()));
+        let downloads = Arc::new(AtomicUsize::new(0));
+        let url = hostile_service(hostile, downloads.clone()).await;
+        let err = sct::connect(
+            &url,
+            &Credentials::Token("secret-token".into()),
+            &root.path().join("transfer"),
+            &dest,
+        )
+        .await
+        .expect_err(what);
+        assert!(matches!(err, SctError::HostileAnswer(_)), "{what}: {err}");
+        assert!(err.to_string().contains(says), "{what}: {err}");
+        if what != "a size that is not the pack's" {
+            assert_eq!(downloads.load(Ordering::SeqCst), 0, "{what}: downloaded");
+            assert!(
+                !dest.exists() || files_under(&dest).is_empty(),
+                "{what}: files written"
+            );
+        }
+    }
+}
+
 /// Writes a transfer folder for `db`'s hierarchy whose manifest names `file`.
 async fn manifest_naming(db: &dyn SiteDatabase, src: &Path, file: &str, sha: &str) {
     let own = harness::hash::tel_hash(&db.site_info().await.unwrap().hierarchy_id);
@@ -309,6 +372,57 @@ async fn sct_import_follows_the_manifest_anywhere() {
         .expect_err("a huge manifest");
     assert!(err.to_string().contains("manifest.json"), "{err}");
     assert!(err.to_string().contains("more than the"), "{err}");
+    // Found by a later attack: a manifest that is a pipe or a link to a device, and a
+    // hierarchy folder that is a link, were passed over in silence ("imported 0"); a pack id
+    // that is a path went into the site's table, and a pack listed twice was imported twice.
+    let src = root.path().join("src-fifo-manifest");
+    let folder = src.join(sct::hierarchy_folder(&own));
+    std::fs::create_dir_all(&folder).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(folder.join(sct::MANIFEST))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = sct::import(db.as_ref(), &src)
+        .await
+        .expect_err("a pipe for a manifest");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let src = root.path().join("src-linked-folder");
+    manifest_naming(db.as_ref(), &root.path().join("real"), "cm-1.pack", &sha).await;
+    std::fs::create_dir_all(&src).unwrap();
+    std::os::unix::fs::symlink(
+        root.path().join("real").join(sct::hierarchy_folder(&own)),
+        src.join(sct::hierarchy_folder(&own)),
+    )
+    .unwrap();
+    let err = sct::import(db.as_ref(), &src)
+        .await
+        .expect_err("a linked folder");
+    assert!(err.to_string().contains("a link to a folder"), "{err}");
+    for (what, packs, says) in [
+        (
+            "an id that is a path",
+            serde_json::json!([{"id": "../../x", "name": "n", "version": "5.00.9128.1000", "sha256": sha, "file": "cm-1.pack"}]),
+            "not a pack id",
+        ),
+        (
+            "a pack twice",
+            serde_json::json!([
+                {"id": "cm-1", "name": "n", "version": "5.00.9128.1000", "sha256": sha, "file": "cm-1.pack"},
+                {"id": "CM-1", "name": "n", "version": "5.00.9128.1000", "sha256": sha, "file": "cm-1.pack"},
+            ]),
+            "listed twice",
+        ),
+    ] {
+        let src = root.path().join(format!("src-{}", what.replace(' ', "-")));
+        let folder = src.join(sct::hierarchy_folder(&own));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("cm-1.pack"), b"not a pack").unwrap();
+        let manifest = serde_json::json!({"hierarchy_id": own, "packs": packs});
+        std::fs::write(folder.join(sct::MANIFEST), manifest.to_string()).unwrap();
+        let err = sct::import(db.as_ref(), &src).await.expect_err(what);
+        assert!(err.to_string().contains(says), "{what}: {err}");
+    }
     assert!(db.update_packs().await.unwrap().is_empty());
 }
 

@@ -31,7 +31,19 @@ pub enum AuthError {
         line: usize,
         source: serde_json::Error,
     },
+    #[error("token file {} line {line} is refused: {problem}", path.display())]
+    Refused {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+    #[error("token file {} is {len} bytes, more than the {limit} bytes a token file can be", path.display())]
+    TooLarge { path: PathBuf, len: u64, limit: u64 },
 }
+
+/// Far more than any token file holds (a line is about 100 bytes: this is millions of
+/// hierarchies); past it the file is not one.
+const MAX_TOKEN_FILE_BYTES: u64 = 256 << 20;
 
 /// The file an older version rewrote whole on every registration.
 #[derive(Default, Deserialize)]
@@ -61,6 +73,56 @@ impl State {
             .insert(hierarchy_id.clone(), token.clone());
         self.by_token.insert(token, hierarchy_id);
     }
+
+    /// A token read from disk, taken only if it is one this service could have issued: not
+    /// empty, not the admin token, not another hierarchy's, and not a second token for one
+    /// hierarchy. The same line twice is harmless.
+    fn admit(&mut self, token: String, hierarchy_id: String, admin: &str) -> Result<(), String> {
+        if token.is_empty() || hierarchy_id.is_empty() {
+            return Err("an empty token or hierarchy".into());
+        }
+        if constant_time_eq(token.as_bytes(), admin.as_bytes()) {
+            return Err("the admin token, issued to a hierarchy".into());
+        }
+        if let Some(other) = self.by_token.get(&token).filter(|h| **h != hierarchy_id) {
+            return Err(format!(
+                "a token already issued to hierarchy {other}, issued again to {hierarchy_id}"
+            ));
+        }
+        if self
+            .by_hierarchy
+            .get(&hierarchy_id)
+            .is_some_and(|t| *t != token)
+        {
+            return Err(format!(
+                "a second token for hierarchy {hierarchy_id} (a hierarchy is issued one)"
+            ));
+        }
+        self.insert(token, hierarchy_id);
+        Ok(())
+    }
+}
+
+/// The bytes of a token file, or None when there is none: a regular file of a bounded size.
+fn read_token_file(path: &Path) -> Result<Option<Vec<u8>>, AuthError> {
+    usage_protocol::durable::refuse_unless_regular(path)?;
+    match fs_err::metadata(path) {
+        Ok(meta) if meta.len() > MAX_TOKEN_FILE_BYTES => {
+            return Err(AuthError::TooLarge {
+                path: path.to_path_buf(),
+                len: meta.len(),
+                limit: MAX_TOKEN_FILE_BYTES,
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
+    match fs_err::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub struct Tokens {
@@ -76,9 +138,15 @@ impl Tokens {
         let log_path = data_dir.join("tokens.log");
         let mut state = State::default();
         for (token, hierarchy) in read_legacy(&legacy_path)?.tokens {
-            state.insert(token, hierarchy);
+            state
+                .admit(token, hierarchy, &admin)
+                .map_err(|problem| AuthError::Refused {
+                    path: legacy_path.clone(),
+                    line: 1,
+                    problem,
+                })?;
         }
-        let whole = read_log(&log_path, &mut state)?;
+        let whole = read_log(&log_path, &mut state, &admin)?;
         let file = fs_err::OpenOptions::new()
             .create(true)
             .append(true)
@@ -157,30 +225,27 @@ impl Tokens {
 }
 
 fn read_legacy(path: &Path) -> Result<LegacyTokenFile, AuthError> {
-    match fs_err::read(path) {
+    match read_token_file(path)? {
         // Written durably since it exists, but an older version wrote it in place: an empty
         // file is what a crash left of it then, and holds no token.
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
+        Some(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
             tracing::warn!("{} is empty: no hierarchy tokens", path.display());
             Ok(LegacyTokenFile::default())
         }
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| AuthError::Parse {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|source| AuthError::Parse {
             path: path.to_path_buf(),
             source,
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LegacyTokenFile::default()),
-        Err(e) => Err(e.into()),
+        None => Ok(LegacyTokenFile::default()),
     }
 }
 
 /// Reads the token log into `state`; returns the length of its whole lines (what follows is a
 /// torn last line). A whole line that does not parse is damage, and refuses to start: cutting
 /// it would forget a token that was handed out.
-fn read_log(path: &Path, state: &mut State) -> Result<u64, AuthError> {
-    let bytes = match fs_err::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e.into()),
+fn read_log(path: &Path, state: &mut State, admin: &str) -> Result<u64, AuthError> {
+    let Some(bytes) = read_token_file(path)? else {
+        return Ok(0);
     };
     let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     for (index, line) in bytes[..whole].split(|b| *b == b'\n').enumerate() {
@@ -192,7 +257,13 @@ fn read_log(path: &Path, state: &mut State) -> Result<u64, AuthError> {
             line: index + 1,
             source,
         })?;
-        state.insert(issued.token, issued.hierarchy_id);
+        state
+            .admit(issued.token, issued.hierarchy_id, admin)
+            .map_err(|problem| AuthError::Refused {
+                path: path.to_path_buf(),
+                line: index + 1,
+                problem,
+            })?;
     }
     Ok(whole as u64)
 }
@@ -285,5 +356,69 @@ mod tests {
         drop(tokens);
         let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
         assert!(!tokens.is_registered("h-old") && !tokens.is_registered("h-new"));
+    }
+
+    /// Found by an attack: lines that parse were trusted whatever they said: the admin token as
+    /// a hierarchy's, one token for two hierarchies, an empty token, a second token for a
+    /// hierarchy (the last one won). Each refuses to start, naming the line.
+    #[test]
+    fn token_lines_a_service_could_not_have_written_refuse_to_start() {
+        for (lines, problem) in [
+            (
+                r#"{"token":"admin","hierarchy_id":"B"}"#.to_string(),
+                "admin token",
+            ),
+            (
+                r#"{"token":"t1","hierarchy_id":"A"}
+{"token":"t1","hierarchy_id":"B"}"#
+                    .to_string(),
+                "already issued",
+            ),
+            (r#"{"token":"","hierarchy_id":"A"}"#.to_string(), "empty"),
+            (
+                r#"{"token":"t1","hierarchy_id":"A"}
+{"token":"t2","hierarchy_id":"A"}"#
+                    .to_string(),
+                "second token",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("tokens.log"), format!("{lines}\n")).unwrap();
+            let error = Tokens::open(dir.path(), "admin".into())
+                .err()
+                .expect("refused");
+            assert!(error.to_string().contains(problem), "{error}");
+            assert!(error.to_string().contains("line"), "{error}");
+        }
+        // The same line twice is harmless.
+        let dir = tempfile::tempdir().unwrap();
+        let line = r#"{"token":"t1","hierarchy_id":"A"}"#;
+        std::fs::write(dir.path().join("tokens.log"), format!("{line}\n{line}\n")).unwrap();
+        let tokens = Tokens::open(dir.path(), "admin".into()).unwrap();
+        assert_eq!(tokens.hierarchy_of(Some("t1")).as_deref(), Some("A"));
+    }
+
+    /// Found by an attack: a token file linked to `/dev/zero` was read until memory ran out, and
+    /// a pipe hung the start; neither could be stopped but by SIGKILL.
+    #[test]
+    fn a_token_file_that_is_not_a_regular_file_is_refused() {
+        for name in ["tokens.log", "tokens.json"] {
+            let dir = tempfile::tempdir().unwrap();
+            std::os::unix::fs::symlink("/dev/zero", dir.path().join(name)).unwrap();
+            let error = Tokens::open(dir.path(), "admin".into())
+                .err()
+                .expect("refused");
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("tokens.log"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let error = Tokens::open(dir.path(), "admin".into())
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("not a regular file"), "{error}");
     }
 }

@@ -29,6 +29,9 @@ const MAGIC: &[u8; 4] = b"UPL1";
 const HEADER: usize = 4 + 4 + 8;
 /// A receipt is a few hundred bytes; anything much longer is not one.
 const MAX_RECEIPT: u32 = 1024 * 1024;
+/// No upload's body is this long (the decompressed bound is far below it): a record header that
+/// says otherwise was damaged, not cut short by a crash.
+const MAX_BODY: u64 = 1 << 32;
 /// The most records one flush takes.
 const MAX_BATCH: usize = 1024;
 
@@ -75,6 +78,10 @@ pub struct LogContents {
     /// Where a whole record starts again after damage at `whole`, if one does: the log was
     /// damaged in its middle, not torn at its end.
     pub resumes_at: Option<u64>,
+    /// The record at `whole` has a header no write could have made (a length past any body):
+    /// damage, even with nothing after it. A crash tears a record's end, never its header's
+    /// lengths, which are written whole before its body.
+    pub impossible_header: bool,
 }
 
 /// Reads the log at `path` record by record (one body in memory at a time, besides those kept
@@ -87,6 +94,7 @@ pub fn read(path: &Path, digests: Digests, keep_bodies: bool) -> std::io::Result
                 records: Vec::new(),
                 whole: 0,
                 resumes_at: None,
+                impossible_header: false,
             });
         }
         Err(e) => return Err(e),
@@ -109,8 +117,18 @@ pub fn read(path: &Path, digests: Digests, keep_bodies: bool) -> std::io::Result
         ));
         at = next;
     }
-    // Damage, or a torn tail? A torn tail has no whole record after it.
+    // Damage, or a torn tail? A torn tail has no whole record after it, and its header, if it
+    // has one, is one a write made.
     let mut resumes_at = None;
+    let mut impossible_header = false;
+    if len.saturating_sub(at) >= HEADER as u64 {
+        let mut header = [0u8; HEADER];
+        reader.seek(std::io::SeekFrom::Start(at))?;
+        reader.read_exact(&mut header)?;
+        let (receipt_len, body_len) = lengths(&header);
+        impossible_header =
+            &header[..4] == MAGIC && (receipt_len > MAX_RECEIPT || body_len > MAX_BODY);
+    }
     if at < len {
         let rest = {
             let mut rest = Vec::new();
@@ -133,6 +151,7 @@ pub fn read(path: &Path, digests: Digests, keep_bodies: bool) -> std::io::Result
         records,
         whole: at,
         resumes_at,
+        impossible_header,
     })
 }
 
@@ -152,8 +171,7 @@ fn record_at(
     if &header[..4] != MAGIC {
         return Ok(None);
     }
-    let receipt_len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    let body_len = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    let (receipt_len, body_len) = lengths(&header);
     let left = len - at - HEADER as u64;
     if receipt_len > MAX_RECEIPT || u64::from(receipt_len).saturating_add(body_len) > left {
         return Ok(None);
@@ -169,6 +187,14 @@ fn record_at(
         return Ok(None);
     }
     Ok(Some((receipt, body)))
+}
+
+/// A record header's receipt and body lengths.
+fn lengths(header: &[u8; HEADER]) -> (u32, u64) {
+    (
+        u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")),
+        u64::from_le_bytes(header[8..16].try_into().expect("8 bytes")),
+    )
 }
 
 enum Job {
@@ -194,7 +220,18 @@ impl UploadLog {
     pub fn open(dir: &Path) -> std::io::Result<(Self, Vec<(Receipt, BodyAt)>)> {
         fs_err::create_dir_all(dir)?;
         let path = dir.join(LOG_FILE);
+        usage_protocol::durable::refuse_unless_regular(&path)?;
         let read = read(&path, Digests::Verify, false)?;
+        if read.impossible_header {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is damaged at byte {}: a record header gives a length no upload has, which a crash cannot leave; refusing to cut away what follows it; move the file aside to start empty",
+                    path.display(),
+                    read.whole
+                ),
+            ));
+        }
         if let Some(resumes) = read.resumes_at {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -474,5 +511,31 @@ mod tests {
         let error = UploadLog::open(dir.path()).err().expect("refused");
         assert!(error.to_string().contains("damaged"), "{error}");
         assert_eq!(fs_err::read(&path).unwrap(), log, "nothing was cut");
+    }
+
+    /// Found by an attack: the last record's body length set past any body (2^62) was taken
+    /// for a torn tail and cut, and an acknowledged upload with it.
+    #[test]
+    fn a_last_record_with_an_impossible_length_is_damage_not_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        let mut log = Vec::new();
+        for id in ["a", "b", "c"] {
+            log.extend(encode(&receipt(id, id.as_bytes()), id.as_bytes()));
+        }
+        let last = log.len() - encode(&receipt("c", b"c"), b"c").len();
+        log[last + 8..last + 16].copy_from_slice(&(1u64 << 62).to_le_bytes());
+        fs_err::write(&path, &log).unwrap();
+        let error = UploadLog::open(dir.path()).err().expect("refused");
+        assert!(error.to_string().contains("damaged"), "{error}");
+        assert_eq!(fs_err::read(&path).unwrap(), log, "nothing was cut");
+    }
+
+    #[test]
+    fn a_log_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(LOG_FILE)).unwrap();
+        let error = UploadLog::open(dir.path()).err().expect("refused");
+        assert!(error.to_string().contains("not a regular file"), "{error}");
     }
 }

@@ -37,6 +37,23 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map_err(|e| failed("cannot fsync the directory of", e))
 }
 
+/// An error unless `path` is a regular file or does not exist: a link (to `/dev/zero`, say), a
+/// pipe or a device in a folder of durable state is damage or an attack, and reading it could
+/// block or never end. The link itself is looked at, not what it points to.
+pub fn refuse_unless_regular(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} is not a regular file (a link, a pipe or a device): refusing to read it",
+                path.display()
+            ),
+        )),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// True for the name of a temporary file that [`write_file`] left behind when it was stopped
 /// before its rename.
 pub fn is_leftover(file_name: &str) -> bool {

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// sends it.
 pub const SIMULATED_LATENCY_HEADER: &str = "simulated-latency-ms";
 
+/// The longest latency a fault may add to an answer: an hour.
+pub const MAX_LATENCY_MS: u64 = 3_600_000;
+/// The longest wait a throttle fault may ask for in `Retry-After`: a day.
+pub const MAX_RETRY_AFTER_S: u64 = 86_400;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]

@@ -833,6 +833,34 @@ impl<'a> Validator<'a> {
                 _ => {}
             }
         }
+        // What the service takes (its admin API refuses more): an hour of latency, a day of
+        // Retry-After.
+        if let Some(ms) = &f.ms
+            && *ms.get_ref() > usage_protocol::fault::MAX_LATENCY_MS
+        {
+            return self.error(
+                ms.span(),
+                "faults.ms",
+                format!(
+                    "{} ms is more than the {} ms (an hour) a latency fault may hold an answer",
+                    ms.get_ref(),
+                    usage_protocol::fault::MAX_LATENCY_MS
+                ),
+            );
+        }
+        if let Some(s) = &f.retry_after_s
+            && *s.get_ref() > usage_protocol::fault::MAX_RETRY_AFTER_S
+        {
+            return self.error(
+                s.span(),
+                "faults.retry_after_s",
+                format!(
+                    "{} s is more than the {} s (a day) a service asks a client to wait",
+                    s.get_ref(),
+                    usage_protocol::fault::MAX_RETRY_AFTER_S
+                ),
+            );
+        }
         Ok(())
     }
 }

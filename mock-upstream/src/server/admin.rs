@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use usage_protocol::fault::Fault;
+use usage_protocol::fault::{Fault, MAX_LATENCY_MS, MAX_RETRY_AFTER_S};
 use usage_protocol::receipt::Receipt;
 
 use super::AppState;
@@ -80,6 +80,13 @@ async fn register_hierarchy(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let request: RegisterRequest = parse_json(&body)?;
+    if !usage_protocol::payload::is_sha256_base64(&request.hierarchy_id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "hierarchy_id must be a hashed hierarchy ID: a base64 SHA-256 digest (44 characters)",
+        ));
+    }
     let token = state
         .tokens
         .register(&request.hierarchy_id)
@@ -136,7 +143,17 @@ fn check_fault(fault: &Fault) -> Result<(), ApiError> {
     if fault.remaining() == 0 {
         return Err(bad("field `count`: must be at least 1".into()));
     }
-    Ok(())
+    match *fault {
+        Fault::Latency { ms, .. } if ms > MAX_LATENCY_MS => Err(bad(format!(
+            "field `ms`: {ms} is more than {MAX_LATENCY_MS} (an hour)"
+        ))),
+        Fault::Throttle { retry_after_s, .. } if retry_after_s > MAX_RETRY_AFTER_S => {
+            Err(bad(format!(
+                "field `retry_after_s`: {retry_after_s} is more than {MAX_RETRY_AFTER_S} (a day)"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn list_faults(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Fault>>, ApiError> {

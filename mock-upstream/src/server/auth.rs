@@ -6,12 +6,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use super::AppState;
 use super::error::ApiError;
 
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme's name in any case
+/// (RFC 7235: `bearer` is `Bearer`).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {

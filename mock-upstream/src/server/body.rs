@@ -73,12 +73,14 @@ pub(super) fn count_received(state: &AppState, bytes: usize) {
 
 /// Inflates at most `limit` bytes: reading one byte past the limit proves the payload is too
 /// large without ever holding more than `limit + 1` bytes.
-/// Bytes after the gzip stream are refused: they are not part of the payload, and accepting
-/// them would let a body carry anything unchecked.
+/// Several gzip members one after another are one stream (RFC 1952; `pigz` and `cat a.gz b.gz`
+/// write them), bounded as a whole. Bytes after the last member that are not one are refused:
+/// they are not part of the payload, and accepting them would let a body carry anything
+/// unchecked.
 pub fn gunzip_bounded(bytes: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_gzip", message);
-    let mut decoder = flate2::bufread::GzDecoder::new(bytes);
+    let mut decoder = flate2::bufread::MultiGzDecoder::new(bytes);
     (&mut decoder)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
