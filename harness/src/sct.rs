@@ -361,6 +361,15 @@ fn check_answer(
             ));
         }
     }
+    if let Some(missing) = files
+        .iter()
+        .find(|f| !answer.results.iter().any(|r| &r.file == *f))
+    {
+        return hostile(format!(
+            "no result for the cabinet `{}`, which was sent",
+            missing.escape_debug()
+        ));
+    }
     Ok(())
 }
 
@@ -527,10 +536,10 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
     for entry in fs_err::read_dir(src)? {
         let entry = entry?;
         let kind = entry.file_type()?;
-        if kind.is_symlink() && entry.path().is_dir() {
+        if kind.is_symlink() {
             return Err(SctError::Manifest {
                 path: entry.path(),
-                message: "a link to a folder, not a folder: not followed".into(),
+                message: "a link in the transfer folder: not followed".into(),
             });
         }
         if kind.is_dir() && fs_err::symlink_metadata(entry.path().join(MANIFEST)).is_ok() {
@@ -541,6 +550,20 @@ pub async fn import(db: &dyn SiteDatabase, src: &Path) -> Result<ImportOutcome, 
     for folder in folders {
         let path = folder.join(MANIFEST);
         let manifest = read_manifest(&path, &read_regular_file(&path, MAX_MANIFEST_BYTES)?)?;
+        // A hierarchy's packs are in the folder named after it, and only there: a copy of its
+        // manifest in another folder would import its packs twice.
+        let named = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !usage_protocol::payload::is_sha256_base64(&manifest.hierarchy_id)
+            || hierarchy_folder(&manifest.hierarchy_id) != named
+        {
+            return Err(SctError::Manifest {
+                path: path.clone(),
+                message: format!(
+                    "the manifest is for hierarchy `{}`, whose packs are not in a folder named `{named}`",
+                    manifest.hierarchy_id.escape_debug()
+                ),
+            });
+        }
         if manifest.hierarchy_id != own {
             outcome.left_alone.push(manifest.hierarchy_id);
             continue;

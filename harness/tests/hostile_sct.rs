@@ -247,6 +247,7 @@ async fn sct_connect_downloads_without_end() {
     twice["results"].as_array_mut().unwrap().push(first);
     let mut unsent = answer(&hash, vec![]);
     unsent["results"][0]["file"] = "../../evil.cab".into();
+    let nothing = serde_json::json!({"results": []});
     let cases = [
         ("20,000 packs", answer(&hash, many), "more than the 64"),
         (
@@ -256,6 +257,11 @@ async fn sct_connect_downloads_without_end() {
         ),
         ("two results for one hierarchy", twice, "two results"),
         ("a result for a cabinet not sent", unsent, "not sent"),
+        (
+            "no result for the cabinet sent",
+            nothing,
+            "no result for the cabinet",
+        ),
         (
             "ids told apart only by case",
             answer(
@@ -290,6 +296,48 @@ async fn sct_connect_downloads_without_end() {
             );
         }
     }
+}
+
+/// Found by a second attack: an error answer whose body never ends was read whole (3 GB in
+/// 4 s, then the allocation failed and the process aborted). An error body is read up to 64 KiB.
+#[tokio::test]
+async fn an_endless_error_answer_is_read_without_bound() {
+    let root = tempfile::tempdir().unwrap();
+    prepared(root.path()).await;
+    let endless = || {
+        let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+        axum::body::Body::from_stream(futures_util::stream::repeat_with(move || {
+            Ok::<_, std::convert::Infallible>(chunk.clone())
+        }))
+    };
+    let app = Router::new().route(
+        "/v1/sct/connect",
+        post(move || async move { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, endless()) }),
+    );
+    let url = serve(app).await;
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        sct::connect(
+            &url,
+            &Credentials::Token("t".into()),
+            &root.path().join("transfer"),
+            &root.path().join("packs"),
+        ),
+    )
+    .await
+    .expect("answered, not read for ever")
+    .expect_err("a 500");
+    let message = err.to_string();
+    assert!(
+        message.contains("500"),
+        "{}",
+        &message[..200.min(message.len())]
+    );
+    assert!(
+        message.len() < 80 * 1024,
+        "{} bytes of error",
+        message.len()
+    );
 }
 
 /// Writes a transfer folder for `db`'s hierarchy whose manifest names `file`.
@@ -398,7 +446,48 @@ async fn sct_import_follows_the_manifest_anywhere() {
     let err = sct::import(db.as_ref(), &src)
         .await
         .expect_err("a linked folder");
-    assert!(err.to_string().contains("a link to a folder"), "{err}");
+    assert!(
+        err.to_string().contains("a link in the transfer folder"),
+        "{err}"
+    );
+    // Found by a second attack: a link that leads nowhere or to a file was still passed over;
+    // a copy of a hierarchy's manifest in a folder of another name imported its packs twice.
+    for (what, target) in [
+        ("a dangling link", root.path().join("nowhere")),
+        ("a link to a file", outside.clone()),
+    ] {
+        let src = root.path().join(format!("src-{}", what.replace(' ', "-")));
+        std::fs::create_dir_all(&src).unwrap();
+        std::os::unix::fs::symlink(&target, src.join(sct::hierarchy_folder(&own))).unwrap();
+        let err = sct::import(db.as_ref(), &src).await.expect_err(what);
+        assert!(
+            err.to_string().contains("a link in the transfer folder"),
+            "{what}: {err}"
+        );
+    }
+    let src = root.path().join("src-copied-folder");
+    manifest_naming(db.as_ref(), &src, "cm-1.pack", &sha).await;
+    std::fs::write(
+        src.join(sct::hierarchy_folder(&own)).join("cm-1.pack"),
+        b"not a pack",
+    )
+    .unwrap();
+    let copy = src.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for name in [sct::MANIFEST, "cm-1.pack"] {
+        std::fs::copy(
+            src.join(sct::hierarchy_folder(&own)).join(name),
+            copy.join(name),
+        )
+        .unwrap();
+    }
+    let err = sct::import(db.as_ref(), &src)
+        .await
+        .expect_err("a copied folder");
+    assert!(
+        err.to_string().contains("not in a folder named `copy`"),
+        "{err}"
+    );
     for (what, packs, says) in [
         (
             "an id that is a path",

@@ -96,8 +96,32 @@ impl Store {
                         (r, Body::File(file))
                     })
                     .collect();
+                for (_, body) in &stored {
+                    if let Body::File(path) = body {
+                        durable::refuse_unless_regular(path)?;
+                    }
+                }
                 let (log, logged) = UploadLog::open(&uploads)?;
                 stored.extend(logged.into_iter().map(|(r, at)| (r, Body::Log(at))));
+                // An upload is stored once under its key (a retry is answered from its receipt):
+                // one twice, in the log or beside it, is a copy made by hand, and would be
+                // listed and counted twice.
+                let mut keys = std::collections::HashSet::new();
+                if let Some((twice, _)) = stored
+                    .iter()
+                    .find(|(r, _)| !keys.insert((r.hierarchy_id.as_str(), r.idempotency_key.as_str())))
+                {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{} holds the upload of hierarchy {} under key {} twice, which the service never writes: refusing to start",
+                            uploads.display(),
+                            twice.hierarchy_id,
+                            twice.idempotency_key
+                        ),
+                    )
+                    .into());
+                }
                 Ok((log, stored))
             }
         })
@@ -299,7 +323,22 @@ pub fn read_only(dir: &Path) -> Result<Vec<(Receipt, Vec<u8>)>, StoreError> {
     Ok(stored)
 }
 
+/// A receipt file of a store written by an older version: a regular file, as small as a
+/// receipt is (a pipe hung the start, and a link to `/dev/zero` read until memory ran out).
 fn read_receipt(path: &Path) -> Result<Receipt, StoreError> {
+    const MAX_RECEIPT_FILE_BYTES: u64 = 1 << 20;
+    durable::refuse_unless_regular(path)?;
+    let len = fs_err::metadata(path)?.len();
+    if len > MAX_RECEIPT_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} is {len} bytes, more than a receipt ({MAX_RECEIPT_FILE_BYTES})",
+                path.display()
+            ),
+        )
+        .into());
+    }
     let text = fs_err::read(path)?;
     serde_json::from_slice(&text).map_err(|source| StoreError::Receipt {
         path: path.to_path_buf(),
@@ -336,6 +375,55 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, [upload_log::LOG_FILE], "only the (empty) log");
+    }
+
+    /// Found by a second attack: a legacy receipt that is a pipe hung the start, and one linked
+    /// to `/dev/zero` read until memory ran out; an upload held both as legacy files and in the
+    /// log (or twice in the log under two ids) was listed twice.
+    #[tokio::test]
+    async fn legacy_files_are_read_as_files_and_an_upload_is_held_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = dir.path().join("uploads");
+        fs_err::create_dir_all(&uploads).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", uploads.join("x.receipt.json")).unwrap();
+        let error = Store::open(dir.path()).await.err().expect("a link");
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+        fs_err::remove_file(uploads.join("x.receipt.json")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(uploads.join("x.receipt.json"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let error = Store::open(dir.path()).await.err().expect("a pipe");
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+        fs_err::remove_file(uploads.join("x.receipt.json")).unwrap();
+
+        let store = Store::open(dir.path()).await.unwrap();
+        let json = b"{\"upload\":1}".to_vec();
+        let stored = store
+            .put(NewUpload {
+                idempotency_key: "k0",
+                hierarchy_id: "h",
+                week: 1,
+                channel: "online",
+                json: json.clone(),
+            })
+            .await
+            .unwrap();
+        drop(store);
+        let Stored::Created(receipt) = stored else {
+            panic!("stored: {stored:?}")
+        };
+        let mut copy = receipt.clone();
+        copy.id = "legacy-copy".into();
+        fs_err::write(
+            uploads.join("legacy-copy.receipt.json"),
+            serde_json::to_vec(&copy).unwrap(),
+        )
+        .unwrap();
+        fs_err::write(uploads.join("legacy-copy.json"), &json).unwrap();
+        let error = Store::open(dir.path()).await.err().expect("held twice");
+        assert!(error.to_string().contains("twice"), "{error}");
     }
 
     /// Resets among concurrent uploads never leave an entry whose body is not its own.

@@ -78,10 +78,11 @@ pub struct LogContents {
     /// Where a whole record starts again after damage at `whole`, if one does: the log was
     /// damaged in its middle, not torn at its end.
     pub resumes_at: Option<u64>,
-    /// The record at `whole` has a header no write could have made (a length past any body):
-    /// damage, even with nothing after it. A crash tears a record's end, never its header's
-    /// lengths, which are written whole before its body.
-    pub impossible_header: bool,
+    /// What follows the last whole record is not the beginning of a record a write made: not
+    /// the magic, a length past any upload, or a record of its full length that does not read
+    /// (a byte of its receipt or body changed). Damage, even with nothing after it: a crash
+    /// leaves a record cut short, never a changed one.
+    pub damaged_tail: bool,
 }
 
 /// Reads the log at `path` record by record (one body in memory at a time, besides those kept
@@ -94,7 +95,7 @@ pub fn read(path: &Path, digests: Digests, keep_bodies: bool) -> std::io::Result
                 records: Vec::new(),
                 whole: 0,
                 resumes_at: None,
-                impossible_header: false,
+                damaged_tail: false,
             });
         }
         Err(e) => return Err(e),
@@ -120,14 +121,20 @@ pub fn read(path: &Path, digests: Digests, keep_bodies: bool) -> std::io::Result
     // Damage, or a torn tail? A torn tail has no whole record after it, and its header, if it
     // has one, is one a write made.
     let mut resumes_at = None;
-    let mut impossible_header = false;
-    if len.saturating_sub(at) >= HEADER as u64 {
+    let rest = len - at;
+    let mut damaged_tail = false;
+    if rest > 0 {
         let mut header = [0u8; HEADER];
+        let seen = rest.min(HEADER as u64) as usize;
         reader.seek(std::io::SeekFrom::Start(at))?;
-        reader.read_exact(&mut header)?;
-        let (receipt_len, body_len) = lengths(&header);
-        impossible_header =
-            &header[..4] == MAGIC && (receipt_len > MAX_RECEIPT || body_len > MAX_BODY);
+        reader.read_exact(&mut header[..seen])?;
+        let magic = seen.min(MAGIC.len());
+        damaged_tail = header[..magic] != MAGIC[..magic];
+        if seen == HEADER && !damaged_tail {
+            let (receipt_len, body_len) = lengths(&header);
+            let whole_length = HEADER as u64 + u64::from(receipt_len) + body_len;
+            damaged_tail = receipt_len > MAX_RECEIPT || body_len > MAX_BODY || whole_length <= rest;
+        }
     }
     if at < len {
         let rest = {
@@ -151,7 +158,7 @@ pub fn read(path: &Path, digests: Digests, keep_bodies: bool) -> std::io::Result
         records,
         whole: at,
         resumes_at,
-        impossible_header,
+        damaged_tail,
     })
 }
 
@@ -222,11 +229,11 @@ impl UploadLog {
         let path = dir.join(LOG_FILE);
         usage_protocol::durable::refuse_unless_regular(&path)?;
         let read = read(&path, Digests::Verify, false)?;
-        if read.impossible_header {
+        if read.damaged_tail {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
-                    "{} is damaged at byte {}: a record header gives a length no upload has, which a crash cannot leave; refusing to cut away what follows it; move the file aside to start empty",
+                    "{} is damaged at byte {}: what follows is not a record cut short by a crash (its magic, its lengths or its bytes were changed); refusing to cut it away; move the file aside to start empty",
                     path.display(),
                     read.whole
                 ),
@@ -560,5 +567,50 @@ mod tests {
         fs_err::write(dir.path().join(LOG_FILE), [record.clone(), record].concat()).unwrap();
         let error = UploadLog::open(dir.path()).err().expect("refused");
         assert!(error.to_string().contains("twice"), "{error}");
+    }
+
+    /// Found by a later attack: the last record with its magic, one byte of its body, or its
+    /// receipt length changed was taken for a torn tail and cut. A crash only cuts a record
+    /// short; a record of its full length that does not read is damage.
+    #[test]
+    fn a_last_record_changed_but_whole_is_damage_not_a_torn_tail() {
+        let record = encode(&receipt("c", b"body"), b"body");
+        let head: usize = [
+            encode(&receipt("a", b"a"), b"a"),
+            encode(&receipt("b", b"b"), b"b"),
+        ]
+        .iter()
+        .map(Vec::len)
+        .sum();
+        for (what, at, value) in [
+            ("magic", 0, b'X'),
+            ("a body byte", record.len() - 1, b'X'),
+            ("a receipt byte", HEADER + 2, b'!'),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(LOG_FILE);
+            let mut log = Vec::new();
+            for id in ["a", "b"] {
+                log.extend(encode(&receipt(id, id.as_bytes()), id.as_bytes()));
+            }
+            log.extend(&record);
+            log[head + at] = value;
+            fs_err::write(&path, &log).unwrap();
+            let error = UploadLog::open(dir.path()).err().expect(what);
+            assert!(error.to_string().contains("damaged"), "{what}: {error}");
+            assert_eq!(fs_err::read(&path).unwrap(), log, "{what}: nothing was cut");
+        }
+        // Cut short anywhere, even inside its header, it is a torn tail and is cut.
+        for keep in [1, 3, HEADER - 1, HEADER + 1, record.len() - 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(LOG_FILE);
+            let mut log = encode(&receipt("a", b"a"), b"a");
+            let whole = log.len() as u64;
+            log.extend(&record[..keep]);
+            fs_err::write(&path, &log).unwrap();
+            let (_, held) = UploadLog::open(dir.path()).unwrap();
+            assert_eq!(held.len(), 1, "kept {keep}");
+            assert_eq!(fs_err::metadata(&path).unwrap().len(), whole, "kept {keep}");
+        }
     }
 }

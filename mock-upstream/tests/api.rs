@@ -1208,7 +1208,8 @@ async fn gzip_with_trailing_garbage_is_accepted_and_gzip_in_capitals_is_refused(
 #[tokio::test]
 async fn the_bearer_scheme_is_read_in_any_case() {
     let s = service().await;
-    for scheme in ["bearer", "BEARER", "Bearer"] {
+    // The last: two spaces before the token (`1*SP`).
+    for scheme in ["bearer", "BEARER", "Bearer", "Bearer "] {
         let r = s
             .http
             .get(s.url("/admin/uploads"))

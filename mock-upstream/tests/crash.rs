@@ -3,7 +3,7 @@
 //! it acknowledged must be there (lost = 0), none may be stored twice, and nothing of an upload it
 //! never acknowledged may stay on disk — three times over.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,12 +120,23 @@ async fn load_then_kill(mut child: Child, url: &str, token: &str, round: u32) ->
 /// Planted after each kill so that the check after the restart has something to find.
 fn plant_stale_files(data_dir: &std::path::Path) {
     let uploads = data_dir.join("uploads");
-    let mut log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(uploads.join(mock_upstream::upload_log::LOG_FILE))
-        .unwrap();
-    log.write_all(b"\x00\x00\x01\x00torn record never acknowledged")
-        .unwrap();
+    let path = uploads.join(mock_upstream::upload_log::LOG_FILE);
+    // The kill may itself have torn the last record; a server killed while writing the planted
+    // one had cut that tail on its start, so the planted record follows whole records.
+    let whole =
+        mock_upstream::upload_log::read(&path, mock_upstream::upload_log::Digests::Verify, false)
+            .unwrap()
+            .whole;
+    let mut log = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    log.set_len(whole).unwrap();
+    log.seek(std::io::SeekFrom::End(0)).unwrap();
+    // The start of a record (its magic and lengths: a 300-byte receipt, a 1,000-byte body),
+    // cut short.
+    let mut torn = b"UPL1".to_vec();
+    torn.extend(300u32.to_le_bytes());
+    torn.extend(1000u64.to_le_bytes());
+    torn.extend(b"{\"id\":\"never acknowledged");
+    log.write_all(&torn).unwrap();
     std::fs::write(uploads.join(".tmpKilled"), b"half").unwrap();
     std::fs::write(uploads.join("never-acknowledged.json"), b"{}").unwrap();
 }

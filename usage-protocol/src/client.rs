@@ -128,6 +128,39 @@ pub const MAX_CONNECT_ANSWER_BYTES: usize = 4 << 20;
 /// The largest update pack the client downloads.
 pub const MAX_PACK_BYTES: usize = 64 << 20;
 
+/// The longest error message, receipt or token answer the client reads: a hostile or broken
+/// service's endless error body would otherwise be held whole.
+const MAX_SMALL_ANSWER_BYTES: usize = 64 << 10;
+/// The longest list of receipts or stored body the admin API's client reads.
+const MAX_ADMIN_ANSWER_BYTES: usize = 256 << 20;
+
+/// The first [`MAX_SMALL_ANSWER_BYTES`] of an error answer, as text; the rest is not read.
+async fn error_text(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_SMALL_ANSWER_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_SMALL_ANSWER_BYTES {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// Reads an answer's JSON, refusing it past `limit` bytes without holding more.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    limit: usize,
+    what: &str,
+    transport: impl Fn(reqwest::Error) -> UpstreamError,
+) -> Result<T, UpstreamError> {
+    let body = read_bounded(response, limit, what, transport).await?;
+    serde_json::from_slice(&body).map_err(|e| UpstreamError::Answer {
+        what: what.into(),
+        message: e.to_string(),
+    })
+}
+
 /// Reads an answer's body, refusing it past `limit` bytes without holding more.
 async fn read_bounded(
     mut response: reqwest::Response,
@@ -249,7 +282,7 @@ impl Upstream {
             .map_err(self.transport())?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
+            let body = error_text(response).await;
             return Err(UpstreamError::Status {
                 what: what.into(),
                 status,
@@ -273,7 +306,13 @@ impl Upstream {
                     .json(&serde_json::json!({ "hierarchy_id": hierarchy_hash })),
             )
             .await?;
-        let answer: Answer = response.json().await.map_err(self.transport())?;
+        let answer: Answer = read_json(
+            response,
+            MAX_SMALL_ANSWER_BYTES,
+            "register hierarchy",
+            self.transport(),
+        )
+        .await?;
         Ok(answer.token)
     }
 
@@ -296,7 +335,13 @@ impl Upstream {
         let response = self
             .admin_call("list uploads", self.admin.get(self.url("/admin/uploads")))
             .await?;
-        response.json().await.map_err(self.transport())
+        read_json(
+            response,
+            MAX_ADMIN_ANSWER_BYTES,
+            "list uploads",
+            self.transport(),
+        )
+        .await
     }
 
     /// The decompressed JSON of a stored upload, byte for byte as received.
@@ -307,8 +352,13 @@ impl Upstream {
                 self.admin.get(self.url(&format!("/admin/uploads/{id}"))),
             )
             .await?;
-        let bytes = response.bytes().await.map_err(self.transport())?;
-        Ok(bytes.to_vec())
+        read_bounded(
+            response,
+            MAX_ADMIN_ANSWER_BYTES,
+            "fetch upload",
+            self.transport(),
+        )
+        .await
     }
 
     /// Uploads a gzip'd payload as an online SCP does, retrying transient failures (5xx, 408,
@@ -474,7 +524,13 @@ impl Upstream {
         attempt.retry_after_s = retry_after(&response).map(|d| d.as_secs());
 
         if status.is_success() {
-            return match response.json::<UploadAnswer>().await {
+            let read = read_json::<UploadAnswer>(
+                response,
+                MAX_SMALL_ANSWER_BYTES,
+                "upload receipt",
+                self.transport(),
+            );
+            return match read.await {
                 Ok(answer) => Answer::Stored(answer),
                 Err(e) => {
                     attempt.error = Some(format!("unreadable receipt: {e}"));
@@ -482,7 +538,7 @@ impl Upstream {
                 }
             };
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = error_text(response).await;
         attempt.error = Some(body.clone());
         if is_transient(status) {
             Answer::Transient(format!("attempt {number}: {status}: {body}"))
@@ -573,7 +629,7 @@ impl Upstream {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
+        let body = error_text(response).await;
         let body = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_string))

@@ -11,7 +11,10 @@ use super::error::ApiError;
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+    // `1*SP` between the scheme and its credentials (RFC 7235).
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim_start_matches(' '))
 }
 
 pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
