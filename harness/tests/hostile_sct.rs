@@ -340,6 +340,12 @@ async fn an_endless_error_answer_is_read_without_bound() {
     );
 }
 
+/// `-import` of `src` is refused, saying `says`.
+async fn import_refused(db: &dyn SiteDatabase, src: &Path, what: &str, says: &str) {
+    let err = sct::import(db, src).await.expect_err(what);
+    assert!(err.to_string().contains(says), "{what}: {err}");
+}
+
 /// Writes a transfer folder for `db`'s hierarchy whose manifest names `file`.
 async fn manifest_naming(db: &dyn SiteDatabase, src: &Path, file: &str, sha: &str) {
     let own = harness::hash::tel_hash(&db.site_info().await.unwrap().hierarchy_id);
@@ -366,11 +372,7 @@ async fn sct_import_follows_the_manifest_anywhere() {
     ] {
         let src = root.path().join(format!("src-{}", what.replace(' ', "-")));
         manifest_naming(db.as_ref(), &src, &file, &sha).await;
-        let err = sct::import(db.as_ref(), &src).await.expect_err(what);
-        assert!(
-            err.to_string().contains("not a plain file name"),
-            "{what}: {err}"
-        );
+        import_refused(db.as_ref(), &src, what, "not a plain file name").await;
     }
     // A link inside the folder to a file outside it is not a regular file.
     let src = root.path().join("src-link");
@@ -459,11 +461,7 @@ async fn sct_import_follows_the_manifest_anywhere() {
         let src = root.path().join(format!("src-{}", what.replace(' ', "-")));
         std::fs::create_dir_all(&src).unwrap();
         std::os::unix::fs::symlink(&target, src.join(sct::hierarchy_folder(&own))).unwrap();
-        let err = sct::import(db.as_ref(), &src).await.expect_err(what);
-        assert!(
-            err.to_string().contains("a link in the transfer folder"),
-            "{what}: {err}"
-        );
+        import_refused(db.as_ref(), &src, what, "a link in the transfer folder").await;
     }
     let src = root.path().join("src-copied-folder");
     manifest_naming(db.as_ref(), &src, "cm-1.pack", &sha).await;
@@ -509,8 +507,7 @@ async fn sct_import_follows_the_manifest_anywhere() {
         std::fs::write(folder.join("cm-1.pack"), b"not a pack").unwrap();
         let manifest = serde_json::json!({"hierarchy_id": own, "packs": packs});
         std::fs::write(folder.join(sct::MANIFEST), manifest.to_string()).unwrap();
-        let err = sct::import(db.as_ref(), &src).await.expect_err(what);
-        assert!(err.to_string().contains(says), "{what}: {err}");
+        import_refused(db.as_ref(), &src, what, says).await;
     }
     assert!(db.update_packs().await.unwrap().is_empty());
 }
