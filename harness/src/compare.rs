@@ -48,7 +48,7 @@ pub enum CompareError {
     #[error("reading {}: {cause}", path.display())]
     Read {
         path: PathBuf,
-        cause: crate::bounded_file::BoundedReadError,
+        cause: usage_protocol::bounded_file::BoundedReadError,
     },
     #[error("{} is not a harness report.json: {cause}", path.display())]
     NotAReport {
@@ -167,12 +167,15 @@ type Samples = BTreeMap<Key, Sampled>;
 type RanOn = BTreeMap<String, (String, Option<u64>)>;
 
 fn samples(path: &Path, metric: Metric) -> Result<(Samples, RanOn), CompareError> {
-    let bytes =
-        crate::bounded_file::read(path, MAX_REPORT_BYTES, crate::bounded_file::Links::Follow)
-            .map_err(|cause| CompareError::Read {
-                path: path.to_path_buf(),
-                cause,
-            })?;
+    let bytes = usage_protocol::bounded_file::read(
+        path,
+        MAX_REPORT_BYTES,
+        usage_protocol::bounded_file::Links::Follow,
+    )
+    .map_err(|cause| CompareError::Read {
+        path: path.to_path_buf(),
+        cause,
+    })?;
     let report: Report =
         serde_json::from_slice(&bytes).map_err(|cause| CompareError::NotAReport {
             path: path.to_path_buf(),

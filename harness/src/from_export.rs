@@ -16,13 +16,13 @@ use serde_json::Value;
 use usage_protocol::payload::{Row, SiteEntry, UsagePayload};
 use usage_protocol::usage_cab;
 
-use crate::bounded_file::{self, Links};
 use crate::hash::tel_hash;
 use crate::scenario::{
     BRANCHES, EP_STATES, FORMAT, Level, MAX_MIX_ENTRIES, MixSpec, Scenario, firmware_key,
     has_branch,
 };
 use crate::sct::{EXPORT_COLUMNS, restore_formula};
+use usage_protocol::bounded_file::{self, Links};
 
 /// The largest export read (a full-level export of a 25-primary hierarchy is a few megabytes).
 const MAX_EXPORT_BYTES: u64 = 256 << 20;

@@ -8,7 +8,6 @@
 //! [`check`] verifies it again later. `ARCHITECTURE.md` at the repository's root has the map.
 
 pub mod bench;
-pub mod bounded_file;
 pub mod check;
 pub mod compare;
 pub mod engine;

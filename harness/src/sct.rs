@@ -642,7 +642,7 @@ fn is_plain_file_name(name: &str) -> bool {
 
 /// Reads a regular file (not a link, a device or a pipe) of at most `limit` bytes.
 fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, SctError> {
-    use crate::bounded_file::{self, BoundedReadError, Links};
+    use usage_protocol::bounded_file::{self, BoundedReadError, Links};
     bounded_file::read(path, limit, Links::Refuse).map_err(|e| match e {
         BoundedReadError::Io(e) => SctError::Io(e),
         refused => SctError::Manifest {

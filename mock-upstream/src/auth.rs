@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+use usage_protocol::bounded_file::{self, BoundedReadError, Links};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -37,8 +38,11 @@ pub enum AuthError {
         line: usize,
         problem: String,
     },
-    #[error("token file {} is {len} bytes, more than the {limit} bytes a token file can be", path.display())]
-    TooLarge { path: PathBuf, len: u64, limit: u64 },
+    #[error("token file {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: BoundedReadError,
+    },
 }
 
 /// Far more than any token file holds (a line is about 100 bytes: this is millions of
@@ -103,25 +107,16 @@ impl State {
     }
 }
 
-/// The bytes of a token file, or None when there is none: a regular file of a bounded size.
+/// The bytes of a token file, or None when there is none: a regular file (a link to
+/// `/dev/zero` was read until memory ran out, and a pipe hung the start) of a bounded size.
 fn read_token_file(path: &Path) -> Result<Option<Vec<u8>>, AuthError> {
-    usage_protocol::durable::refuse_unless_regular(path)?;
-    match fs_err::metadata(path) {
-        Ok(meta) if meta.len() > MAX_TOKEN_FILE_BYTES => {
-            return Err(AuthError::TooLarge {
-                path: path.to_path_buf(),
-                len: meta.len(),
-                limit: MAX_TOKEN_FILE_BYTES,
-            });
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-        Ok(_) => {}
-    }
-    match fs_err::read(path) {
+    match bounded_file::read(path, MAX_TOKEN_FILE_BYTES, Links::Refuse) {
         Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(BoundedReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(AuthError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

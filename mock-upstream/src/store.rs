@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
+use usage_protocol::bounded_file::{self, Links};
 use usage_protocol::durable;
 
 use crate::upload_log::{self, BodyAt, UploadLog};
@@ -31,6 +32,11 @@ pub enum StoreError {
     },
     #[error("storage task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: bounded_file::BoundedReadError,
+    },
 }
 
 /// The result of offering an upload to the store.
@@ -327,19 +333,13 @@ pub fn read_only(dir: &Path) -> Result<Vec<(Receipt, Vec<u8>)>, StoreError> {
 /// receipt is (a pipe hung the start, and a link to `/dev/zero` read until memory ran out).
 fn read_receipt(path: &Path) -> Result<Receipt, StoreError> {
     const MAX_RECEIPT_FILE_BYTES: u64 = 1 << 20;
-    durable::refuse_unless_regular(path)?;
-    let len = fs_err::metadata(path)?.len();
-    if len > MAX_RECEIPT_FILE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "{} is {len} bytes, more than a receipt ({MAX_RECEIPT_FILE_BYTES})",
-                path.display()
-            ),
-        )
-        .into());
-    }
-    let text = fs_err::read(path)?;
+    let text =
+        bounded_file::read(path, MAX_RECEIPT_FILE_BYTES, Links::Refuse).map_err(|source| {
+            StoreError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     serde_json::from_slice(&text).map_err(|source| StoreError::Receipt {
         path: path.to_path_buf(),
         source,

@@ -12,6 +12,7 @@
 //! - [`durable`]: writing a file atomically and durably, for either side's state on disk;
 //! - [`dir_lock`]: one process at a time in a folder of durable state.
 
+pub mod bounded_file;
 pub mod client;
 pub mod connect;
 pub mod dir_lock;

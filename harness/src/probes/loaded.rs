@@ -164,7 +164,7 @@ const MAX_EXPECTED_BYTES: u64 = 64 << 20;
 /// A probe file's text: a regular file (after links) of at most `limit` bytes, in UTF-8, a
 /// leading byte-order mark dropped (editors on Windows write one).
 fn read(path: &Path, limit: u64) -> Result<String, ProbeFileError> {
-    use crate::bounded_file::{self, BoundedReadError, Links};
+    use usage_protocol::bounded_file::{self, BoundedReadError, Links};
     let bytes = bounded_file::read(path, limit, Links::Follow).map_err(|e| match e {
         BoundedReadError::Io(source) => ProbeFileError::Read {
             path: path.to_path_buf(),

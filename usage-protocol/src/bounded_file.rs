@@ -1,7 +1,8 @@
-//! Reading a file a user (or a hostile folder) hands the harness: only a regular file, and
-//! never more than a bound, so `/dev/zero`, a pipe or a huge file is refused, not read until
-//! memory runs out. Shared by the service connection tool's `-import` and the loader of a user's
-//! probes, each with its own policy on links.
+//! Reading a file a user, a hostile folder or a damaged data folder hands us: only a regular
+//! file, and never more than a bound, so `/dev/zero`, a pipe or a huge file is refused, not read
+//! until memory runs out. Shared by the service connection tool's `-import`, the loaders of a
+//! user's probes, exports and reports, and the mock service's token and legacy receipt files,
+//! each with its own policy on links.
 
 use std::io::Read;
 use std::path::Path;
