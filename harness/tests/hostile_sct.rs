@@ -125,6 +125,22 @@ async fn prepared(root: &Path) -> String {
     .hierarchy_hash
 }
 
+/// `-connect` of the cabinet `prepared` left in `root/transfer`, with a hierarchy token, to
+/// `url`, its packs to `dest`.
+async fn connect_from_transfer(
+    url: &str,
+    root: &Path,
+    dest: &Path,
+) -> Result<Vec<sct::Uploaded>, SctError> {
+    sct::connect(
+        url,
+        &Credentials::Token("secret-token".into()),
+        &root.join("transfer"),
+        dest,
+    )
+    .await
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
@@ -178,14 +194,9 @@ async fn sct_connect_trusts_the_server() {
     for (what, hostile) in cases {
         let dest = root.path().join("packs");
         let url = hostile_service(hostile, Arc::new(AtomicUsize::new(0))).await;
-        let err = sct::connect(
-            &url,
-            &Credentials::Token("secret-token".into()),
-            &root.path().join("transfer"),
-            &dest,
-        )
-        .await
-        .expect_err(what);
+        let err = connect_from_transfer(&url, root.path(), &dest)
+            .await
+            .expect_err(what);
         assert!(
             matches!(err, SctError::HostileAnswer(_) | SctError::Upstream(_)),
             "{what}: {err}"
@@ -213,14 +224,9 @@ async fn sct_connect_trusts_the_server() {
     )
     .await;
     let dest = root.path().join("good");
-    sct::connect(
-        &url,
-        &Credentials::Token("t".into()),
-        &root.path().join("transfer"),
-        &dest,
-    )
-    .await
-    .unwrap();
+    connect_from_transfer(&url, root.path(), &dest)
+        .await
+        .unwrap();
     assert_eq!(served.load(Ordering::SeqCst), 1);
     assert!(
         dest.join(sct::hierarchy_folder(&hash))
@@ -278,14 +284,9 @@ async fn sct_connect_downloads_without_end() {
         let dest = root.path().join(format!("packs-{}", what.len()));
         let downloads = Arc::new(AtomicUsize::new(0));
         let url = hostile_service(hostile, downloads.clone()).await;
-        let err = sct::connect(
-            &url,
-            &Credentials::Token("secret-token".into()),
-            &root.path().join("transfer"),
-            &dest,
-        )
-        .await
-        .expect_err(what);
+        let err = connect_from_transfer(&url, root.path(), &dest)
+            .await
+            .expect_err(what);
         assert!(matches!(err, SctError::HostileAnswer(_)), "{what}: {err}");
         assert!(err.to_string().contains(says), "{what}: {err}");
         if what != "a size that is not the pack's" {
@@ -317,12 +318,7 @@ async fn an_endless_error_answer_is_read_without_bound() {
     let url = serve(app).await;
     let err = tokio::time::timeout(
         std::time::Duration::from_secs(60),
-        sct::connect(
-            &url,
-            &Credentials::Token("t".into()),
-            &root.path().join("transfer"),
-            &root.path().join("packs"),
-        ),
+        connect_from_transfer(&url, root.path(), &root.path().join("packs")),
     )
     .await
     .expect("answered, not read for ever")
@@ -593,14 +589,9 @@ async fn sct_connect_follows_redirects_and_reads_without_bound() {
             )
         }));
     let url = serve(app).await;
-    let err = sct::connect(
-        &url,
-        &Credentials::Token("t".into()),
-        &root.path().join("transfer"),
-        &root.path().join("a"),
-    )
-    .await
-    .expect_err("a redirect is not followed");
+    let err = connect_from_transfer(&url, root.path(), &root.path().join("a"))
+        .await
+        .expect_err("a redirect is not followed");
     assert!(err.to_string().contains("302"), "{err}");
     assert_eq!(
         stolen.load(Ordering::SeqCst),
@@ -611,14 +602,9 @@ async fn sct_connect_follows_redirects_and_reads_without_bound() {
     let huge = "x".repeat(usage_protocol::client::MAX_CONNECT_ANSWER_BYTES + 1);
     let app = Router::new().route("/v1/sct/connect", post(move || async move { huge }));
     let url = serve(app).await;
-    let err = sct::connect(
-        &url,
-        &Credentials::Token("t".into()),
-        &root.path().join("transfer"),
-        &root.path().join("b"),
-    )
-    .await
-    .expect_err("refused past the bound");
+    let err = connect_from_transfer(&url, root.path(), &root.path().join("b"))
+        .await
+        .expect_err("refused past the bound");
     assert!(err.to_string().contains("larger than"), "{err}");
     // A link named *.cab is not read.
     let linked = root.path().join("linked");

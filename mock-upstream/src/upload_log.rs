@@ -515,40 +515,45 @@ mod tests {
         assert_eq!(trusted.records[0].2, b"originaX");
     }
 
+    /// The records of `ids`, each with its id for a body, as a log holds them.
+    fn records(ids: &[&str]) -> Vec<u8> {
+        ids.iter()
+            .flat_map(|id| encode(&receipt(id, id.as_bytes()), id.as_bytes()))
+            .collect()
+    }
+
+    /// A log of `bytes` refuses to open as damaged, and nothing of it is cut.
+    fn refused_as_damaged(bytes: &[u8], what: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        fs_err::write(&path, bytes).unwrap();
+        let error = UploadLog::open(dir.path()).err().expect(what);
+        assert!(error.to_string().contains("damaged"), "{what}: {error}");
+        assert_eq!(
+            fs_err::read(&path).unwrap(),
+            bytes,
+            "{what}: nothing was cut"
+        );
+    }
+
     /// Damage in the middle of the log, with acknowledged records after it, is not a torn
     /// tail: the log is not cut, and it does not open.
     #[test]
     fn damage_before_whole_records_refuses_to_open_and_cuts_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(LOG_FILE);
-        let mut log = Vec::new();
-        for id in ["a", "b", "c"] {
-            log.extend(encode(&receipt(id, id.as_bytes()), id.as_bytes()));
-        }
-        let second = encode(&receipt("a", b"a"), b"a").len();
+        let mut log = records(&["a", "b", "c"]);
+        let second = records(&["a"]).len();
         log[second] = b'X'; // the second record's magic
-        fs_err::write(&path, &log).unwrap();
-        let error = UploadLog::open(dir.path()).err().expect("refused");
-        assert!(error.to_string().contains("damaged"), "{error}");
-        assert_eq!(fs_err::read(&path).unwrap(), log, "nothing was cut");
+        refused_as_damaged(&log, "damage before whole records");
     }
 
     /// Found by an attack: the last record's body length set past any body (2^62) was taken
     /// for a torn tail and cut, and an acknowledged upload with it.
     #[test]
     fn a_last_record_with_an_impossible_length_is_damage_not_a_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(LOG_FILE);
-        let mut log = Vec::new();
-        for id in ["a", "b", "c"] {
-            log.extend(encode(&receipt(id, id.as_bytes()), id.as_bytes()));
-        }
-        let last = log.len() - encode(&receipt("c", b"c"), b"c").len();
+        let mut log = records(&["a", "b", "c"]);
+        let last = records(&["a", "b"]).len();
         log[last + 8..last + 16].copy_from_slice(&(1u64 << 62).to_le_bytes());
-        fs_err::write(&path, &log).unwrap();
-        let error = UploadLog::open(dir.path()).err().expect("refused");
-        assert!(error.to_string().contains("damaged"), "{error}");
-        assert_eq!(fs_err::read(&path).unwrap(), log, "nothing was cut");
+        refused_as_damaged(&log, "an impossible length");
     }
 
     #[test]
@@ -563,8 +568,7 @@ mod tests {
     #[test]
     fn a_record_twice_refuses_to_open() {
         let dir = tempfile::tempdir().unwrap();
-        let record = encode(&receipt("a", b"a"), b"a");
-        fs_err::write(dir.path().join(LOG_FILE), [record.clone(), record].concat()).unwrap();
+        fs_err::write(dir.path().join(LOG_FILE), records(&["a", "a"])).unwrap();
         let error = UploadLog::open(dir.path()).err().expect("refused");
         assert!(error.to_string().contains("twice"), "{error}");
     }
@@ -575,36 +579,22 @@ mod tests {
     #[test]
     fn a_last_record_changed_but_whole_is_damage_not_a_torn_tail() {
         let record = encode(&receipt("c", b"body"), b"body");
-        let head: usize = [
-            encode(&receipt("a", b"a"), b"a"),
-            encode(&receipt("b", b"b"), b"b"),
-        ]
-        .iter()
-        .map(Vec::len)
-        .sum();
+        let head = records(&["a", "b"]).len();
         for (what, at, value) in [
             ("magic", 0, b'X'),
             ("a body byte", record.len() - 1, b'X'),
             ("a receipt byte", HEADER + 2, b'!'),
         ] {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join(LOG_FILE);
-            let mut log = Vec::new();
-            for id in ["a", "b"] {
-                log.extend(encode(&receipt(id, id.as_bytes()), id.as_bytes()));
-            }
+            let mut log = records(&["a", "b"]);
             log.extend(&record);
             log[head + at] = value;
-            fs_err::write(&path, &log).unwrap();
-            let error = UploadLog::open(dir.path()).err().expect(what);
-            assert!(error.to_string().contains("damaged"), "{what}: {error}");
-            assert_eq!(fs_err::read(&path).unwrap(), log, "{what}: nothing was cut");
+            refused_as_damaged(&log, what);
         }
         // Cut short anywhere, even inside its header, it is a torn tail and is cut.
         for keep in [1, 3, HEADER - 1, HEADER + 1, record.len() - 1] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join(LOG_FILE);
-            let mut log = encode(&receipt("a", b"a"), b"a");
+            let mut log = records(&["a"]);
             let whole = log.len() as u64;
             log.extend(&record[..keep]);
             fs_err::write(&path, &log).unwrap();

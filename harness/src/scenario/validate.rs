@@ -835,31 +835,34 @@ impl<'a> Validator<'a> {
         }
         // What the service takes (its admin API refuses more): an hour of latency, a day of
         // Retry-After.
-        if let Some(ms) = &f.ms
-            && *ms.get_ref() > usage_protocol::fault::MAX_LATENCY_MS
-        {
-            return self.error(
-                ms.span(),
-                "faults.ms",
-                format!(
-                    "{} ms is more than the {} ms (an hour) a latency fault may hold an answer",
-                    ms.get_ref(),
-                    usage_protocol::fault::MAX_LATENCY_MS
-                ),
-            );
-        }
-        if let Some(s) = &f.retry_after_s
-            && *s.get_ref() > usage_protocol::fault::MAX_RETRY_AFTER_S
-        {
-            return self.error(
-                s.span(),
-                "faults.retry_after_s",
-                format!(
-                    "{} s is more than the {} s (a day) a service asks a client to wait",
-                    s.get_ref(),
-                    usage_protocol::fault::MAX_RETRY_AFTER_S
-                ),
-            );
+        for (field, given, max, unit, bound) in [
+            (
+                "ms",
+                &f.ms,
+                usage_protocol::fault::MAX_LATENCY_MS,
+                "ms",
+                "(an hour) a latency fault may hold an answer",
+            ),
+            (
+                "retry_after_s",
+                &f.retry_after_s,
+                usage_protocol::fault::MAX_RETRY_AFTER_S,
+                "s",
+                "(a day) a service asks a client to wait",
+            ),
+        ] {
+            if let Some(value) = given
+                && *value.get_ref() > max
+            {
+                return self.error(
+                    value.span(),
+                    &format!("faults.{field}"),
+                    format!(
+                        "{} {unit} is more than the {max} {unit} {bound}",
+                        value.get_ref()
+                    ),
+                );
+            }
         }
         Ok(())
     }

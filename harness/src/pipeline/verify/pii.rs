@@ -149,27 +149,16 @@ impl<'a> Scannable<'a> {
     /// True when `value` stands in the upload as a whole run of pieces. The sets of pieces and
     /// spans rule out nearly every value at once; only then is the upload searched for it.
     fn contains(&self, value: &str, case_sensitive: bool, bounds: Bounds) -> bool {
-        let (haystack, needle, known) = match (case_sensitive, bounds) {
-            (true, Bounds::Word) => (
-                &self.bytes,
-                value.as_bytes().to_vec(),
-                &self.case_sensitive_words,
-            ),
-            (true, Bounds::Token) => (
-                &self.bytes,
-                value.as_bytes().to_vec(),
-                &self.case_sensitive_tokens,
-            ),
-            (false, Bounds::Word) => (
-                &self.folded,
-                value.as_bytes().to_ascii_lowercase(),
-                &self.words,
-            ),
-            (false, Bounds::Token) => (
-                &self.folded,
-                value.as_bytes().to_ascii_lowercase(),
-                &self.tokens,
-            ),
+        let (haystack, needle) = if case_sensitive {
+            (&self.bytes, value.as_bytes().to_vec())
+        } else {
+            (&self.folded, value.as_bytes().to_ascii_lowercase())
+        };
+        let known = match (case_sensitive, bounds) {
+            (true, Bounds::Word) => &self.case_sensitive_words,
+            (true, Bounds::Token) => &self.case_sensitive_tokens,
+            (false, Bounds::Word) => &self.words,
+            (false, Bounds::Token) => &self.tokens,
         };
         let continues = bounds.continues();
         if needle.is_empty() || needle.len() > haystack.len() || !known.may_hold(&needle, continues)
