@@ -26,6 +26,8 @@ pub enum PayloadBuildError {
     SiteList { id: i64, field: &'static str },
     #[error("TEL_Settings holds the level `{0}`, which is not basic, enhanced or full")]
     Level(String),
+    #[error("the outbox's batch is not a gzipped usage payload: {0}")]
+    Staged(String),
 }
 
 /// What a payload says about itself, from the top-level site's own records.
@@ -267,6 +269,22 @@ pub fn encode(payload: &UsagePayload) -> (Vec<u8>, Vec<u8>) {
     gz.write_all(&json).expect("writing to memory");
     let gzip = gz.finish().expect("writing to memory");
     (json, gzip)
+}
+
+/// A staged upload body after the level was lowered: the same payload (its cycle's, stating
+/// that cycle's level) without the results of the probes `above` says the level now in force
+/// does not allow. Returns its JSON and gzip, as [`encode`].
+pub fn at_lower_level(
+    gzip: &[u8],
+    above: impl Fn(&str) -> bool,
+) -> Result<(Vec<u8>, Vec<u8>), PayloadBuildError> {
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gzip), &mut json)
+        .map_err(|e| PayloadBuildError::Staged(e.to_string()))?;
+    let mut payload =
+        UsagePayload::from_json(&json).map_err(|e| PayloadBuildError::Staged(e.to_string()))?;
+    payload.results.retain(|e| !above(&e.probe));
+    Ok(encode(&payload))
 }
 
 /// The upload's `Idempotency-Key`: one per hierarchy, cycle and part, so every retry of an

@@ -209,6 +209,9 @@ fn upload_story(upload: &UploadAttempt, offline: bool) -> String {
                 format!("timed out (the service answered {status} too late)")
             }
             (Some(200), _) => "200 (stored before: the same receipt)".into(),
+            (Some(409), _) if upload.receipt.is_some() => {
+                "409 (a first body stored under this key: its receipt)".into()
+            }
             (Some(status), _) => status.to_string(),
             (None, Some(error)) if error.contains("timed out") => "timed out".into(),
             (None, _) => "no answer".into(),

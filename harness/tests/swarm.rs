@@ -119,9 +119,9 @@ fn a_short_swarm_passes_and_a_planted_bug_is_found_and_shrunk() {
         after.0 <= before.0 && after.1 <= before.1 && after.2 <= before.2 && after != before,
         "{before:?} → {after:?}\n{shrunk}"
     );
-    // The README's example: seed 125 shrinks to one primary, two weeks and one fault (the
+    // The README's example: seed 105 shrinks to one primary, two weeks and one fault (the
     // service connection point down in week 1, so week 1's runs wait, late, for week 2).
-    assert_eq!(failure.seed, 125);
+    assert_eq!(failure.seed, 105);
     assert_eq!(after, (1, 1, 2), "{shrunk}");
     let t: toml::Table = toml::from_str(&shrunk).unwrap();
     assert_eq!(

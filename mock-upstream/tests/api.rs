@@ -167,12 +167,22 @@ async fn an_upload_is_stored_once_and_replayed() {
     let again: Value = r.json().await.unwrap();
     assert_eq!(again["replayed"], true);
     assert_eq!(again["receipt"]["id"], first["receipt"]["id"]);
-    let (code, _) = error_of(
-        s.upload("k1", &payload(HIERARCHY, 2, "online")).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_eq!(code, "idempotency_conflict");
+    // A changed body under the key is refused, naming the receipt of the one stored: the client
+    // that sent it learns its first body arrived.
+    let r = s.upload("k1", &payload(HIERARCHY, 2, "online")).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let conflict: Value = r.json().await.unwrap();
+    assert_eq!(conflict["error"]["code"], "idempotency_conflict");
+    assert_eq!(conflict["error"]["receipt"], first["receipt"]);
+    let refused = usage_protocol::client::UpstreamError::Status {
+        what: "usage upload".into(),
+        status: 409,
+        body: conflict.to_string(),
+    };
+    assert_eq!(
+        refused.stored_before().map(|r| r.id),
+        first["receipt"]["id"].as_str().map(String::from)
+    );
     let list = s.admin_get("/admin/uploads").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     let id = list[0]["id"].as_str().unwrap();

@@ -29,6 +29,22 @@ pub enum UpstreamError {
     GaveUp { attempts: u32, last: String },
 }
 
+impl UpstreamError {
+    /// For a 409 to an upload, the receipt its idempotency key was first stored under: the
+    /// service holds an earlier body sent under this key (the answer to it was lost), and
+    /// refuses a changed one.
+    pub fn stored_before(&self) -> Option<Receipt> {
+        let UpstreamError::Status {
+            status: 409, body, ..
+        } = self
+        else {
+            return None;
+        };
+        let answer: serde_json::Value = serde_json::from_str(body).ok()?;
+        serde_json::from_value(answer["error"]["receipt"].clone()).ok()
+    }
+}
+
 /// How persistent an upload is.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {

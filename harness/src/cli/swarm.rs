@@ -15,7 +15,8 @@ pub const LONG_ABOUT: &str = "Run random campaigns of whole-pipeline runs. Per s
 (CAS or not, 1 to 25 primaries, sites from tiny to --max-clients), a level and level changes, \
 the service connection point's mode, and a fault schedule drawn from a random subset of the \
 fault kinds; run end to end and held to the run-wide invariants: delivered exactly as the \
-reference model predicts (online; offline, at most once), the CAS holding each primary's weeks \
+reference model predicts (where it reaches: one hierarchy, a backlog of one upload; elsewhere \
+at most once), the CAS holding each primary's weeks \
 as the primary has them, no personal data, receipts matching, and the checker's verdict agreeing \
 with the schedule.\n\n\
 A failing seed is written to OUT/failures/seed-S.toml, the scenario it ran byte for byte, \

@@ -252,9 +252,6 @@ pub trait SiteDatabase: Send + Sync {
     /// delivered and the outbox is empty, atomically. A key other than the staged one is an
     /// error.
     async fn mark_delivered(&self, key: &str, receipt: &str) -> Result<(), EngineError>;
-    /// Forgets the staged batch without marking anything: its entries stay pending (used when
-    /// the batch may no longer be sent as it is, e.g. the level was lowered since).
-    async fn discard_outbox(&self) -> Result<(), EngineError>;
     /// Entries that will never be sent (e.g. above the level in force), with why.
     async fn mark_dropped(&self, entries: &[EntryKey], cause: &str) -> Result<(), EngineError>;
     /// The site's identity, settings and run history.

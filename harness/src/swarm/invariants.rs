@@ -13,9 +13,9 @@ use crate::finding::FindingCode;
 use crate::hash::tel_hash;
 use crate::layout::ScenarioLayout;
 use crate::probes::Catalog;
-use crate::reference::{self, Fate, RunKey};
+use crate::reference::{self, Delivery, Fate};
 use crate::report::ScenarioReport;
-use crate::scenario::{EngineKind, FaultKind, Scenario, ScpMode};
+use crate::scenario::{EngineKind, FaultKind, Scenario};
 
 /// An invariant a run broke: which one (`rule`, stable, so that shrinking keeps to the same
 /// failure) and the details.
@@ -68,7 +68,7 @@ pub async fn check(
     let expected =
         reference::covers(scenario).then(|| reference::expected_delivery(scenario, catalog));
     let undelivered = match &expected {
-        Some(expected) => Some(delivery_as_modelled(expected, arrived)?),
+        Some(expected) => Some(delivery_as_modelled(&expected.fates, arrived)?),
         None => {
             at_most_once(arrived)?;
             None
@@ -77,7 +77,7 @@ pub async fn check(
     if scenario.hierarchy.cas && engine == EngineKind::Embedded {
         cas_converges(scenario, expected.as_ref(), layout).await?;
     }
-    verdict_agrees(scenario, report, undelivered)
+    verdict_agrees(scenario, report, expected.as_ref(), undelivered)
 }
 
 /// For every (hierarchy hash, site hash, run week, probe): the cycles of the uploads that carried
@@ -114,7 +114,7 @@ fn arrived(store: &Path) -> Result<Arrived, Violation> {
 /// dropped or still on its way arrived; nothing else arrived. Returns how many runs the model
 /// says never arrive. (The model covers one hierarchy: what arrived is all its own.)
 fn delivery_as_modelled(
-    expected: &BTreeMap<RunKey, Fate>,
+    expected: &BTreeMap<reference::RunKey, Fate>,
     arrived: Arrived,
 ) -> Result<usize, Violation> {
     let mut arrived: BTreeMap<(String, u32, String), Vec<u32>> = arrived.into_iter().fold(
@@ -138,7 +138,7 @@ fn delivery_as_modelled(
                 ));
             }
             Fate::Carried { .. } => {}
-            Fate::Dropped { .. } | Fate::Pending => {
+            Fate::Dropped { .. } | Fate::AtSite | Fate::AtTop => {
                 undelivered += 1;
                 if !got.is_empty() {
                     return Err(violation(
@@ -163,7 +163,8 @@ fn delivery_as_modelled(
     Ok(undelivered)
 }
 
-/// Where the model does not reach (offline, cabinet faults): nothing arrived twice.
+/// Where the model does not reach (neighbouring hierarchies, a backlog past one upload): nothing
+/// arrived twice.
 fn at_most_once(arrived: Arrived) -> Result<(), Violation> {
     match arrived.iter().find(|(_, cycles)| cycles.len() > 1) {
         Some((key, cycles)) => Err(violation(
@@ -181,7 +182,7 @@ fn at_most_once(arrived: Arrived) -> Result<(), Violation> {
 /// primary is that primary's own rows, and it holds every week the primary sent up.
 async fn cas_converges(
     scenario: &Scenario,
-    expected: Option<&BTreeMap<RunKey, Fate>>,
+    expected: Option<&Delivery>,
     layout: &ScenarioLayout,
 ) -> Result<(), Violation> {
     let sites = layout.hierarchy("");
@@ -208,8 +209,8 @@ async fn cas_converges(
             let at_cas = rows_of(cas.results_of_week(week).await.map_err(read)?, &hash);
             let own = rows_of(db.results_of_week(week).await.map_err(read)?, &hash);
             let moved_up = expected.is_some_and(|expected| {
-                expected.iter().any(|((s, w, _), fate)| {
-                    s.eq_ignore_ascii_case(code) && *w == week && !matches!(fate, Fate::Pending)
+                expected.fates.iter().any(|((s, w, _), fate)| {
+                    s.eq_ignore_ascii_case(code) && *w == week && *fate != Fate::AtSite
                 })
             });
             if (moved_up || !at_cas.is_empty()) && at_cas != own {
@@ -227,19 +228,37 @@ async fn cas_converges(
     Ok(())
 }
 
-/// The checker's verdict agrees with the schedule: none of the findings no run may have (an
-/// upload that failed only where an offline fault explains it), and, where the model
-/// reaches, `data_not_delivered` exactly when some run never arrives.
+/// The checker's verdict agrees with the schedule: none of the findings no run may have; where
+/// the model reaches, `upload_failed` in exactly the cycles it says an upload fails and
+/// `data_not_delivered` exactly when some run never arrives; where it does not, an upload that
+/// failed only where an upstream or cabinet fault explains it.
 fn verdict_agrees(
     scenario: &Scenario,
     report: &ScenarioReport,
+    expected: Option<&Delivery>,
     undelivered: Option<usize>,
 ) -> Result<(), Violation> {
     let codes: BTreeSet<FindingCode> = report.findings.iter().map(|f| f.code).collect();
-    // Offline, the service connection tool's `-connect` makes one attempt: a cabinet fault or
-    // an upstream fault fails it, and the cabinet waits for the next week.
-    let connect_can_fail = scenario.hierarchy.scp_mode == ScpMode::Offline
-        && scenario.faults.iter().any(|f| {
+    let failed_weeks: BTreeSet<u32> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == FindingCode::UploadFailed)
+        .filter_map(|f| f.week)
+        .collect();
+    let upload_can_fail = match expected {
+        Some(expected) => {
+            if failed_weeks != expected.failed {
+                return Err(violation(
+                    "checker_agrees",
+                    format!(
+                        "uploads failed in cycles {failed_weeks:?}, the model says {:?}",
+                        expected.failed
+                    ),
+                ));
+            }
+            true
+        }
+        None => scenario.faults.iter().any(|f| {
             matches!(
                 f.kind.get_ref(),
                 FaultKind::CabCorrupted
@@ -248,10 +267,12 @@ fn verdict_agrees(
                     | FaultKind::UpstreamThrottle
                     | FaultKind::UpstreamReset
                     | FaultKind::UpstreamLatency
+                    | FaultKind::UploadLostAck
             )
-        });
+        }),
+    };
     for bad in NEVER {
-        if bad == FindingCode::UploadFailed && connect_can_fail {
+        if bad == FindingCode::UploadFailed && upload_can_fail {
             continue;
         }
         if let Some(f) = report.findings.iter().find(|f| f.code == bad) {

@@ -26,22 +26,21 @@ pub struct Limits {
     pub max_weeks: u32,
     /// Faults drawn, at most (some are then left out: see [`scenario_toml`]).
     pub max_faults: usize,
-    /// Whether the service connection point may be offline (the reference model covers the
-    /// online mode only; offline runs are held to the invariants that need no model).
+    /// Whether the service connection point may be offline.
     pub offline: bool,
 }
 
 impl Limits {
-    /// What the random-schedule property test draws: small hierarchies, online, all within the
-    /// reference model.
+    /// What the random-schedule property test draws: small hierarchies, online and offline,
+    /// all within the reference model.
     pub fn model_test() -> Self {
         Self {
             max_primaries: 4,
             min_clients: 20,
             max_clients: 300,
             max_weeks: 8,
-            max_faults: 6,
-            offline: false,
+            max_faults: 8,
+            offline: true,
         }
     }
 
@@ -75,7 +74,7 @@ pub enum Kind {
     Latency(u64, u32),
     LevelChange(&'static str),
     CabCorrupted,
-    CabRenamed,
+    CabRenamed(&'static str),
 }
 
 impl Kind {
@@ -95,7 +94,7 @@ impl Kind {
             Kind::Latency(..) => 10,
             Kind::LevelChange(_) => 11,
             Kind::CabCorrupted => 12,
-            Kind::CabRenamed => 13,
+            Kind::CabRenamed(_) => 13,
         }
     }
 }
@@ -109,17 +108,27 @@ fn kind() -> impl Strategy<Value = Kind> {
         Just(Kind::SiteDbDown),
         Just(Kind::ScpDown),
         Just(Kind::ScpRestart),
-        (prop::sample::select(vec![500u16, 503, 408, 429]), 1..=3u32)
+        (
+            prop::sample::select(vec![500u16, 503, 408, 429, 400, 403, 413]),
+            count()
+        )
             .prop_map(|(s, c)| Kind::Status(s, c)),
-        (1..=7200u64, 1..=3u32).prop_map(|(r, c)| Kind::Throttle(r, c)),
-        (1..=2u32).prop_map(Kind::Reset),
-        (1..=2u32).prop_map(Kind::LostAck),
-        (prop::sample::select(vec![250u64, 90_000]), 1..=2u32)
+        (1..=7200u64, count()).prop_map(|(r, c)| Kind::Throttle(r, c)),
+        count().prop_map(Kind::Reset),
+        count().prop_map(Kind::LostAck),
+        (prop::sample::select(vec![250u64, 90_000]), count())
             .prop_map(|(ms, c)| Kind::Latency(ms, c)),
         prop::sample::select(vec!["basic", "enhanced", "full"]).prop_map(Kind::LevelChange),
         Just(Kind::CabCorrupted),
-        Just(Kind::CabRenamed),
+        prop::sample::select(vec!["usage-renamed.cab", "UsageData.cab.partial"])
+            .prop_map(Kind::CabRenamed),
     ]
+}
+
+/// How many times an upstream fault strikes in a cycle: mostly fewer than an upload's attempts,
+/// sometimes enough to outlast them.
+fn count() -> impl Strategy<Value = u32> {
+    prop_oneof![3 => 1..=3u32, 1 => 4..=10u32]
 }
 
 /// What one draw decided, before it is written as a scenario.
@@ -189,9 +198,8 @@ pub fn draw(limits: &Limits) -> impl Strategy<Value = Draw> + use<> {
 impl Draw {
     /// The scenario file this draw is: valid by construction. Faults of a kind the draw did not
     /// enable are left out, and so are faults that need a CAS in a stand-alone hierarchy, cabinet
-    /// faults online, faults of the online service connection point offline, more than one level change a week or one crash point per site and cycle,
-    /// and more than two upstream faults (so every upload gets through within its attempts,
-    /// which is what the reference model covers).
+    /// faults online, faults of the online service connection point offline, and more than one
+    /// level change a week or one crash point per site and cycle.
     pub fn scenario_toml(&self, name: &str) -> String {
         let Draw {
             cas,
@@ -230,7 +238,6 @@ impl Draw {
         t += &format!("[run]\nweeks = {weeks}\n");
         let mut level_weeks = BTreeSet::new();
         let mut crashes: Vec<(&str, u32, u32)> = Vec::new();
-        let mut upstream = 0;
         for (kind, first, span, site) in &self.faults {
             if self.enabled & (1 << kind.bit()) == 0 {
                 continue;
@@ -258,7 +265,7 @@ impl Draw {
                 {
                     continue;
                 }
-                Kind::CabCorrupted | Kind::CabRenamed if !offline => continue,
+                Kind::CabCorrupted | Kind::CabRenamed(_) if !offline => continue,
                 Kind::ScpDown | Kind::ScpRestart | Kind::LostAck(_) if offline => continue,
                 Kind::ReplicationDown => {
                     format!("kind = \"replication_down\"\nsite = \"{primary}\"\n")
@@ -280,7 +287,7 @@ impl Draw {
                 Kind::ScpDown => "kind = \"scp_down\"\n".into(),
                 Kind::ScpRestart => "kind = \"scp_restart\"\n".into(),
                 Kind::CabCorrupted => "kind = \"cab_corrupted\"\n".into(),
-                Kind::CabRenamed => "kind = \"cab_renamed\"\nto = \"usage-renamed.cab\"\n".into(),
+                Kind::CabRenamed(to) => format!("kind = \"cab_renamed\"\nto = \"{to}\"\n"),
                 Kind::LevelChange(to) => {
                     if !level_weeks.insert(*first) {
                         continue;
@@ -290,30 +297,24 @@ impl Draw {
                     );
                     continue;
                 }
-                upstream_fault => {
-                    upstream += 1;
-                    if upstream > 2 {
-                        continue;
+                upstream_fault => match upstream_fault {
+                    Kind::Status(status, count) => {
+                        format!("kind = \"upstream_status\"\nstatus = {status}\ncount = {count}\n")
                     }
-                    match upstream_fault {
-                        Kind::Status(status, count) => format!(
-                            "kind = \"upstream_status\"\nstatus = {status}\ncount = {count}\n"
-                        ),
-                        Kind::Throttle(after, count) => format!(
-                            "kind = \"upstream_throttle\"\nretry_after_s = {after}\ncount = {count}\n"
-                        ),
-                        Kind::Reset(count) => {
-                            format!("kind = \"upstream_reset\"\ncount = {count}\n")
-                        }
-                        Kind::LostAck(count) => {
-                            format!("kind = \"upload_lost_ack\"\ncount = {count}\n")
-                        }
-                        Kind::Latency(ms, count) => {
-                            format!("kind = \"upstream_latency\"\nms = {ms}\ncount = {count}\n")
-                        }
-                        _ => unreachable!("the other kinds are matched above"),
+                    Kind::Throttle(after, count) => format!(
+                        "kind = \"upstream_throttle\"\nretry_after_s = {after}\ncount = {count}\n"
+                    ),
+                    Kind::Reset(count) => {
+                        format!("kind = \"upstream_reset\"\ncount = {count}\n")
                     }
-                }
+                    Kind::LostAck(count) => {
+                        format!("kind = \"upload_lost_ack\"\ncount = {count}\n")
+                    }
+                    Kind::Latency(ms, count) => {
+                        format!("kind = \"upstream_latency\"\nms = {ms}\ncount = {count}\n")
+                    }
+                    _ => unreachable!("the other kinds are matched above"),
+                },
             };
             t += &format!("[[faults]]\n{body}{window}");
         }

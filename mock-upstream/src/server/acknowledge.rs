@@ -10,7 +10,7 @@ use crate::store::{NewUpload, Stored};
 
 /// Stores `upload` and answers with its receipt: a new one, or the original for a replay of the
 /// same body. An idempotency key already used for a different body is refused with a 409 whose
-/// message `conflict` writes from the existing receipt.
+/// message `conflict` writes from the existing receipt, which the answer carries too.
 pub(super) async fn acknowledge(
     state: &AppState,
     upload: NewUpload<'_>,
@@ -45,6 +45,7 @@ pub(super) async fn acknowledge(
             StatusCode::CONFLICT,
             "idempotency_conflict",
             conflict(&receipt),
-        )),
+        )
+        .with_receipt(receipt)),
     }
 }

@@ -34,6 +34,8 @@ struct ErrorDetail {
     code: String,
     /// What is wrong, naming the field, header or file.
     message: String,
+    /// On a 409 `idempotency_conflict`: the receipt the key was first stored under.
+    receipt: Option<Receipt>,
 }
 
 #[derive(ToSchema)]

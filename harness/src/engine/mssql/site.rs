@@ -163,12 +163,6 @@ impl SiteDatabase for MssqlSite {
         }
     }
 
-    async fn discard_outbox(&self) -> Result<(), EngineError> {
-        self.execute("DELETE FROM dbo.TEL_Outbox", &[], "discard outbox")
-            .await
-            .map(drop)
-    }
-
     async fn mark_dropped(&self, entries: &[EntryKey], cause: &str) -> Result<(), EngineError> {
         self.write_dropped(entries, cause).await
     }

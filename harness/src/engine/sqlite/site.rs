@@ -195,13 +195,6 @@ impl SiteDatabase for SqliteSite {
         }
     }
 
-    async fn discard_outbox(&self) -> Result<(), EngineError> {
-        self.with_conn("discard outbox", |conn| {
-            conn.execute("DELETE FROM TEL_Outbox", []).map(drop)
-        })
-        .await
-    }
-
     async fn mark_dropped(&self, entries: &[EntryKey], cause: &str) -> Result<(), EngineError> {
         let (entries, cause) = (entries.to_vec(), cause.to_string());
         self.with_conn("mark dropped", move |conn| {

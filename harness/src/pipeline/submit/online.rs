@@ -1,6 +1,6 @@
 //! The online service connection point's check: it sends every probe run not yet acknowledged —
-//! first the batch a restart left in the outbox, byte for byte, then the backlog in parts —
-//! and marks each batch delivered only after its receipt.
+//! first the batch left in the outbox (by a restart, or an upload that gave up), byte for byte,
+//! then the backlog in parts — and marks each batch delivered only after its receipt.
 
 use std::time::Instant;
 
@@ -45,7 +45,7 @@ async fn check(
 ) -> Result<Check, RunError> {
     let db = hierarchy.top().db.as_ref();
     let mut first_part = 1;
-    if let Some(staged) = staged_still_allowed(hierarchy, week).await? {
+    if let Some(staged) = outbox_at_level(hierarchy, week).await? {
         let Some(receipt) = send(upstream, hierarchy, week, &staged, true, submitted).await else {
             // The service is still out of reach: the backlog waits for the next check.
             return Ok(Check::Done);
@@ -92,10 +92,12 @@ async fn check(
     Ok(Check::Done)
 }
 
-/// The outbox's batch, if it may still go as it is. When the level was lowered since it was
-/// staged, the runs above the level are dropped (never sent) and the batch is discarded: the
-/// rest go with the backlog, rebuilt at the level in force.
-async fn staged_still_allowed(
+/// The outbox's batch, as it may go now. When the level was lowered since it was staged, the
+/// runs above the level are dropped and the batch is staged again without them, under the same
+/// key: the batch may have been stored already by an attempt whose answer was lost, and the key
+/// lets the service tell. It stores the changed batch if the first never arrived, or answers 409
+/// with the first one's receipt, and then that batch, all of it, is delivered.
+async fn outbox_at_level(
     hierarchy: &SeededHierarchy,
     week: u32,
 ) -> Result<Option<StagedBatch>, RunError> {
@@ -122,13 +124,28 @@ async fn staged_still_allowed(
     if above.is_empty() {
         return Ok(Some(staged));
     }
+    let catalog = hierarchy.catalog;
+    let (_, body) = payload::at_lower_level(&staged.body, |probe| {
+        catalog.by_name(probe).is_some_and(|p| p.level > level)
+    })
+    .map_err(|source| RunError::Payload { week, source })?;
+    let lowered = StagedBatch {
+        idempotency_key: staged.idempotency_key,
+        entries: staged
+            .entries
+            .into_iter()
+            .filter(|e| !above.contains(e))
+            .collect(),
+        body,
+    };
     db.mark_dropped(&above, "level_change").await?;
-    db.discard_outbox().await?;
-    Ok(None)
+    db.stage_outbox(&lowered).await?;
+    Ok(Some(lowered))
 }
 
-/// Uploads a staged batch; returns its receipt's id, or `None` when the upload gave up (the
-/// batch stays in the outbox). Marking it delivered is the caller's next step.
+/// Uploads a staged batch; returns its receipt's id — or that of the body stored before under
+/// its key, which the service names when it refuses a changed one — or `None` when the upload
+/// gave up (the batch stays in the outbox). Marking it delivered is the caller's next step.
 async fn send(
     upstream: &Upstream,
     hierarchy: &SeededHierarchy,
@@ -151,6 +168,7 @@ async fn send(
         .extend(transport_findings(week, &outcome.attempts));
     let (receipt, error) = match &outcome.result {
         Ok(receipt) => (Some(receipt.receipt.id.clone()), None),
+        Err(e) if let Some(first) = e.stored_before() => (Some(first.id), None),
         Err(e) => {
             submitted.findings.push(
                 Finding::new(FindingCode::UploadFailed, format!("week {week}: {e}")).week(week),
