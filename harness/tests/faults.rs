@@ -85,6 +85,57 @@ fn a_bad_window_is_refused_with_its_key_and_line() {
     assert!(err.contains("not both"), "{err}");
 }
 
+/// One fault with a bad window, a bad status and a zero count: all three named at once, each
+/// with its key and line.
+#[test]
+fn every_bad_value_of_a_fault_is_named_at_once() {
+    let text = with_faults(
+        "[[faults]]\nkind = \"upstream_status\"\nweeks = [2, 9]\nstatus = 700\ncount = 0\n",
+    );
+    let err = harness::scenario::Scenario::parse(&text, std::path::Path::new("w.toml"))
+        .unwrap_err()
+        .to_string();
+    for says in [
+        "w.toml:17: `faults.weeks`: weeks 2 to 9 are outside the run",
+        "w.toml:18: `faults.status`",
+        "w.toml:19: `faults.count`",
+    ] {
+        assert!(err.contains(says), "{says} not in: {err}");
+    }
+}
+
+/// A cabinet's new name reaches the terminal (the timeline) and the file system: control
+/// characters and names no file system takes are refused when the file is read.
+#[test]
+fn a_cabinet_renamed_to_a_name_no_disk_or_terminal_takes_is_refused() {
+    let offline = |to: &str| {
+        format!(
+            "name = \"n\"\nseed = 1\n[hierarchy]\nscp_mode = \"offline\"\ninstalled = \"2026-01-05\"\n\
+             [[hierarchy.primary]]\ncode = \"P01\"\nclients = 20\n[run]\nweeks = 2\n\
+             [[faults]]\nkind = \"cab_renamed\"\nweek = 1\nto = {to}\n"
+        )
+    };
+    let long = format!("\"{}.cab\"", "x".repeat(252));
+    for (to, says) in [
+        (r#""a\b.cab""#, "printable"),
+        (r#""\u001b[2J.cab""#, "printable"),
+        (r#""a\r.cab""#, "printable"),
+        (long.as_str(), "at most 255 bytes"),
+        (r#""../up.cab""#, "without a folder"),
+    ] {
+        let err = harness::scenario::Scenario::parse(&offline(to), std::path::Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml:14: `faults.to`"), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+    let fine = format!("\"{}.cab\"", "x".repeat(251));
+    for to in [r#""my usage.cab""#, r#""UsageData.CAB""#, fine.as_str()] {
+        harness::scenario::Scenario::parse(&offline(to), std::path::Path::new("c.toml"))
+            .unwrap_or_else(|e| panic!("{to}: {e}"));
+    }
+}
+
 /// Retry-After of an hour, three times: the SCP waits three hours on the simulated clock and
 /// never sleeps them; the report says so.
 #[tokio::test]

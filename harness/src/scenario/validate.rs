@@ -11,6 +11,8 @@ use super::*;
 
 /// The longest scenario name, in bytes.
 const MAX_NAME_BYTES: usize = 128;
+/// The longest file name most file systems take (ext4, NTFS in UTF-16 units, FAT's long names).
+const MAX_FILE_NAME_BYTES: usize = 255;
 
 pub(super) struct Validator<'a> {
     text: &'a str,
@@ -609,6 +611,8 @@ impl<'a> Validator<'a> {
         Ok(())
     }
 
+    /// One fault: its count, its window, its site, its fields, its mode and each value, every
+    /// refused one named (a fault with a bad window and a bad status tells both at once).
     fn fault(
         &self,
         f: &FaultSpec,
@@ -621,13 +625,28 @@ impl<'a> Validator<'a> {
         if let Some(count) = &f.count
             && *count.get_ref() == 0
         {
-            return self.error(
+            self.keep(self.error::<()>(
                 count.span(),
                 "faults.count",
                 "a fault strikes at least once",
-            );
+            ));
         }
-        let span = match (&f.week, &f.weeks) {
+        self.keep(self.fault_window(f, kind, weeks));
+        self.keep(self.fault_site(f, kind, codes, cas));
+        self.keep(self.fault_fields(f, kind));
+        self.keep(self.fault_mode(f, kind, mode));
+        self.fault_values(f);
+        Ok(())
+    }
+
+    /// `week`, or `weeks` as a window, within the run.
+    fn fault_window(
+        &self,
+        f: &FaultSpec,
+        kind: FaultKind,
+        weeks: u32,
+    ) -> Result<(), ScenarioError> {
+        let (span, key) = match (&f.week, &f.weeks) {
             (Some(_), Some(w)) => {
                 return self.error(w.span(), "faults.weeks", "give `week` or `weeks`, not both");
             }
@@ -638,19 +657,17 @@ impl<'a> Validator<'a> {
                     "say when: `week = N`, or `weeks = \"A..=B\"` / `weeks = [A, B]`",
                 );
             }
-            (Some(w), None) => w.span(),
-            (None, Some(w)) => w.span(),
+            (Some(w), None) => (w.span(), "faults.week"),
+            (None, Some(w)) => (w.span(), "faults.weeks"),
         };
         let window = f.window();
         if window.first == 0 || window.last > weeks {
-            return self.error(
-                span,
-                "faults.week",
-                format!(
-                    "weeks {} to {} are outside the run (1 to {weeks})",
-                    window.first, window.last
-                ),
-            );
+            let which = if window.first == window.last {
+                format!("week {} is", window.first)
+            } else {
+                format!("weeks {} to {} are", window.first, window.last)
+            };
+            return self.error(span, key, format!("{which} outside the run (1 to {weeks})"));
         }
         if kind == FaultKind::LevelChange && window.first != window.last {
             return self.error(
@@ -659,8 +676,16 @@ impl<'a> Validator<'a> {
                 "a level changes once: give `week`, not a window",
             );
         }
-        self.fault_site(f, kind, codes, cas)?;
-        self.fault_fields(f, kind)?;
+        Ok(())
+    }
+
+    /// The service connection point's mode the kind strikes.
+    fn fault_mode(
+        &self,
+        f: &FaultSpec,
+        kind: FaultKind,
+        mode: ScpMode,
+    ) -> Result<(), ScenarioError> {
         if matches!(
             kind,
             FaultKind::ScpDown | FaultKind::ScpRestart | FaultKind::UploadLostAck
@@ -684,43 +709,62 @@ impl<'a> Validator<'a> {
                 format!("`{}` needs `scp_mode = \"offline\"`", kind.name()),
             );
         }
-        if let Some(to) = &f.to
-            && (matches!(to.get_ref().as_str(), "" | "." | "..")
-                || to.get_ref().contains(['/', '\\', '\0']))
-        {
-            return self.error(
-                to.span(),
-                "faults.to",
-                "a file name, without a folder (not `.` or `..`)",
-            );
+        Ok(())
+    }
+
+    /// Each value a fault gives, in its own range: every refused one is kept.
+    fn fault_values(&self, f: &FaultSpec) {
+        if let Some(to) = &f.to {
+            let name = to.get_ref();
+            if matches!(name.as_str(), "" | "." | "..") || name.contains(['/', '\\', '\0']) {
+                self.keep(self.error::<()>(
+                    to.span(),
+                    "faults.to",
+                    "a file name, without a folder (not `.` or `..`)",
+                ));
+            } else if name.chars().any(crate::scenario::unprintable) {
+                self.keep(self.error::<()>(
+                    to.span(),
+                    "faults.to",
+                    "a file name of printable characters (no control or invisible ones)",
+                ));
+            } else if name.len() > MAX_FILE_NAME_BYTES {
+                self.keep(self.error::<()>(
+                    to.span(),
+                    "faults.to",
+                    format!(
+                        "a file name of at most {MAX_FILE_NAME_BYTES} bytes (this one is {})",
+                        name.len()
+                    ),
+                ));
+            }
         }
         if let Some(at) = &f.at
             && CrashPoint::parse(at.get_ref()).is_none()
         {
-            return self.error(
+            self.keep(self.error::<()>(
                 at.span(),
                 "faults.at",
                 format!(
                     "`{}` is not a crash point: after_delete, mid_rows or before_watermark",
                     at.get_ref()
                 ),
-            );
+            ));
         }
         if let Some(level) = &f.level
             && let Err(problem) = Level::parse(level.get_ref())
         {
-            return self.error(level.span(), "faults.level", problem);
+            self.keep(self.error::<()>(level.span(), "faults.level", problem));
         }
         if let Some(status) = &f.status
             && !(400..=599).contains(status.get_ref())
         {
-            return self.error(
+            self.keep(self.error::<()>(
                 status.span(),
                 "faults.status",
                 "an upstream fault status is 400 to 599",
-            );
+            ));
         }
-        Ok(())
     }
 
     /// A fault's `site`: required by the kinds that strike one site, refused by the others.

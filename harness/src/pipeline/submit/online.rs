@@ -221,7 +221,13 @@ fn transport_findings(week: u32, attempts: &[Attempt]) -> Vec<Finding> {
             .week(week),
         );
     }
-    let throttled: Vec<&Attempt> = attempts.iter().filter(|a| a.status == Some(429)).collect();
+    // A 429 that came after the client had given up on it was a timeout, not a throttle.
+    let throttled: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|a| {
+            a.status == Some(429) && !a.error.as_ref().is_some_and(|e| e.starts_with("timed out"))
+        })
+        .collect();
     if !throttled.is_empty() {
         let waits: Vec<String> = throttled
             .iter()
@@ -243,4 +249,51 @@ fn transport_findings(week: u32, attempts: &[Attempt]) -> Vec<Finding> {
         );
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(number: u32, status: Option<u16>, error: Option<&str>) -> Attempt {
+        Attempt {
+            number,
+            started_ms: 0.0,
+            latency_ms: 1.0,
+            status,
+            retry_after_s: None,
+            error: error.map(String::from),
+            wait_after_ms: 0.0,
+        }
+    }
+
+    /// A 429 the client saw only after its timeout was a timeout to it: not a throttle.
+    #[test]
+    fn a_late_429_is_a_timeout_not_a_throttle() {
+        let attempts = [
+            attempt(1, Some(429), Some("timed out after 5.0 s (simulated)")),
+            attempt(2, Some(429), Some("{\"error\":{}}")),
+            attempt(3, Some(201), None),
+        ];
+        let findings = transport_findings(1, &attempts);
+        let throttled: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.code == FindingCode::UploadThrottled)
+            .collect();
+        assert_eq!(throttled.len(), 1);
+        assert!(
+            throttled[0].message.contains("throttled 1 time(s)"),
+            "{}",
+            throttled[0].message
+        );
+        let retried = findings
+            .iter()
+            .find(|f| f.code == FindingCode::UploadRetried)
+            .unwrap();
+        assert!(
+            retried.message.contains("came too late"),
+            "{}",
+            retried.message
+        );
+    }
 }
