@@ -191,7 +191,7 @@ fn upload_story(upload: &UploadAttempt, offline: bool) -> String {
         // One `-connect` of the week's cabinet from the transfer folder.
         return match (&upload.receipt, &upload.error) {
             (Some(_), _) => "prepare, connect, import: the cabinet was stored".into(),
-            (None, Some(error)) => format!("prepare, connect: refused — {error}"),
+            (None, Some(error)) => format!("prepare, connect: refused — {}", portless(error)),
             (None, None) => "prepare, connect".into(),
         };
     }
@@ -224,11 +224,25 @@ fn upload_story(upload: &UploadAttempt, offline: bool) -> String {
     match (&upload.receipt, &upload.error) {
         (Some(_), _) => story.push_str(" — stored"),
         (None, Some(error)) => {
-            let _ = write!(story, " — gave up: {error}");
+            let _ = write!(story, " — gave up: {}", portless(error));
         }
         (None, None) => {}
     }
     story
+}
+
+/// An error without the local service's address (`http://127.0.0.1:PORT`), whose port changes
+/// every run: the same scenario tells the same story.
+fn portless(error: &str) -> String {
+    const LOCAL: &str = "http://127.0.0.1:";
+    let mut out = String::with_capacity(error.len());
+    let mut rest = error;
+    while let Some(at) = rest.find(LOCAL) {
+        out.push_str(&rest[..at]);
+        rest = rest[at + LOCAL.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
 }
 
 fn wait(ms: f64) -> String {
@@ -238,5 +252,20 @@ fn wait(ms: f64) -> String {
         format!("{:.1} s", ms / 1000.0)
     } else {
         format!("{ms:.0} ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_local_address_is_left_out() {
+        assert_eq!(
+            super::portless(
+                "attempt 8: error sending request for url (http://127.0.0.1:43557/v1/usage)"
+            ),
+            "attempt 8: error sending request for url (/v1/usage)"
+        );
+        assert_eq!(super::portless("http://127.0.0.1:"), "");
+        assert_eq!(super::portless("no address"), "no address");
     }
 }

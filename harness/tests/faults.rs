@@ -129,6 +129,33 @@ fn a_cabinet_renamed_to_a_name_no_disk_or_terminal_takes_is_refused() {
         assert!(err.contains("c.toml:14: `faults.to`"), "{to}: {err}");
         assert!(err.contains(says), "{to}: {err}");
     }
+    // Onto a neighbouring hierarchy's cabinet, in any case: it would replace that cabinet.
+    let shared = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/offline-multi-hierarchy.toml"),
+    )
+    .unwrap();
+    for to in ["fabrikam-usagedata.CAB", "Elsewhere.cab"] {
+        let text = shared.replace(
+            "[run]\nweeks = 2\n",
+            &format!(
+                "[run]\nweeks = 2\n[[faults]]\nkind = \"cab_renamed\"\nweek = 1\nto = \"{to}\"\n"
+            ),
+        );
+        let parsed = harness::scenario::Scenario::parse(&text, std::path::Path::new("m.toml"));
+        match to {
+            "Elsewhere.cab" => {
+                parsed.unwrap_or_else(|e| panic!("{to}: {e}"));
+            }
+            _ => {
+                let err = parsed.unwrap_err().to_string();
+                assert!(
+                    err.contains("`faults.to`") && err.contains("neighbouring hierarchy 1"),
+                    "{err}"
+                );
+            }
+        }
+    }
     let fine = format!("\"{}.cab\"", "x".repeat(251));
     for to in [r#""my usage.cab""#, r#""UsageData.CAB""#, fine.as_str()] {
         harness::scenario::Scenario::parse(&offline(to), std::path::Path::new("c.toml"))

@@ -157,6 +157,7 @@ impl<'a> Validator<'a> {
                 self.keep(self.fault(fault, weeks, codes, cas, s.hierarchy.scp_mode));
             }
             self.keep(self.one_level_change_a_week(&s.faults));
+            self.keep(self.no_rename_onto_a_neighbour(s));
             self.keep(self.one_crash_point_a_pass(&s.faults));
             self.keep(self.primaries_run_within_the_run(s, weeks));
         }
@@ -220,6 +221,30 @@ impl<'a> Validator<'a> {
         }
         // Two hierarchies with the same cabinet name are allowed on purpose: that is the
         // field issue the finding `cab_name_clash` reproduces.
+        Ok(())
+    }
+
+    /// A renamed cabinet may not take a neighbouring hierarchy's cabinet name (compared as the
+    /// removable drives that carry them do, ignoring case): the rename would silently replace
+    /// the other hierarchy's cabinet.
+    fn no_rename_onto_a_neighbour(&self, s: &Scenario) -> Result<(), ScenarioError> {
+        for to in s.faults.iter().filter_map(|f| f.to.as_ref()) {
+            if let Some(n) = s
+                .neighbors
+                .iter()
+                .position(|n| n.cab_name.get_ref().eq_ignore_ascii_case(to.get_ref()))
+            {
+                return self.error(
+                    to.span(),
+                    "faults.to",
+                    format!(
+                        "`{}` is the cabinet of neighbouring hierarchy {} in the shared transfer folder: the rename would replace it",
+                        to.get_ref(),
+                        n + 1
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 
