@@ -97,7 +97,7 @@ pub fn expected_delivery(scenario: &Scenario, catalog: &Catalog) -> Delivery {
     let weeks = *scenario.run.weeks.get_ref();
     let level_in = levels(scenario, weeks);
     let down = |kind: FaultKind, site: &str, week: u32| {
-        active(scenario, kind, week).any(|f| {
+        scenario.faults_at(week, kind).any(|f| {
             f.site
                 .as_ref()
                 .is_none_or(|s| s.get_ref().eq_ignore_ascii_case(site))
@@ -160,7 +160,10 @@ pub fn expected_delivery(scenario: &Scenario, catalog: &Catalog) -> Delivery {
                 blocked
             });
         }
-        let scp_down = active(scenario, FaultKind::ScpDown, week).next().is_some();
+        let scp_down = scenario
+            .faults_at(week, FaultKind::ScpDown)
+            .next()
+            .is_some();
         if top_down || scp_down {
             continue;
         }
@@ -172,7 +175,8 @@ pub fn expected_delivery(scenario: &Scenario, catalog: &Catalog) -> Delivery {
         };
         let ok = match h.scp_mode {
             ScpMode::Online => {
-                let restart = active(scenario, FaultKind::ScpRestart, week)
+                let restart = scenario
+                    .faults_at(week, FaultKind::ScpRestart)
                     .next()
                     .is_some();
                 let mut upstream = Budgets::of(scenario, week);
@@ -189,17 +193,6 @@ pub fn expected_delivery(scenario: &Scenario, catalog: &Catalog) -> Delivery {
     delivery
 }
 
-/// The faults of `kind` whose window holds cycle `week`, in the file's order.
-fn active(
-    scenario: &Scenario,
-    kind: FaultKind,
-    week: u32,
-) -> impl DoubleEndedIterator<Item = &FaultSpec> {
-    scenario.faults.iter().filter(move |f| {
-        *f.kind.get_ref() == kind && f.window().first <= week && week <= f.window().last
-    })
-}
-
 /// The level in force during each week (index 0 is week 1): the hierarchy's, changed by each
 /// `level_change` from the week after it.
 fn levels(scenario: &Scenario, weeks: u32) -> Vec<Level> {
@@ -207,11 +200,9 @@ fn levels(scenario: &Scenario, weeks: u32) -> Vec<Level> {
     let mut by_week = Vec::new();
     for week in 1..=weeks {
         by_week.push(level);
-        for f in &scenario.faults {
-            if *f.kind.get_ref() == FaultKind::LevelChange && f.window().first == week {
-                let to = f.level.as_ref().expect("validated");
-                level = Level::parse(to.get_ref()).expect("validated");
-            }
+        for f in scenario.faults_at(week, FaultKind::LevelChange) {
+            let to = f.level.as_ref().expect("validated");
+            level = Level::parse(to.get_ref()).expect("validated");
         }
     }
     by_week
@@ -309,13 +300,15 @@ impl Scp {
             }
             let mut batch = Batch::new(cycle.week, runs);
             let ok = upload(&mut batch, cycle, upstream);
-            if !ok || std::mem::take(&mut restart) {
+            if !ok {
                 self.unacknowledged = Some(batch);
-                if ok {
-                    continue;
-                }
+                return false;
             }
-            return ok;
+            if std::mem::take(&mut restart) {
+                self.unacknowledged = Some(batch);
+                continue;
+            }
+            return true;
         }
     }
 
@@ -386,7 +379,7 @@ enum Outcome {
 
 impl Budgets {
     fn of(scenario: &Scenario, week: u32) -> Self {
-        let active = |kind| active(scenario, kind, week);
+        let active = |kind| scenario.faults_at(week, kind);
         Budgets {
             resets: active(FaultKind::UpstreamReset).map(FaultSpec::count).sum(),
             lost_answers: active(FaultKind::UploadLostAck).map(FaultSpec::count).sum(),
@@ -463,7 +456,8 @@ fn first_due<T: Copy>(budgets: &mut [(T, u32)]) -> Option<T> {
 /// last rename, the renames striking in the file's order), and no status, throttle or reset
 /// strikes (a late answer is waited for; the lost answer strikes online uploads only).
 fn connect_gets_through(scenario: &Scenario, week: u32) -> bool {
-    let last_name = active(scenario, FaultKind::CabRenamed, week)
+    let last_name = scenario
+        .faults_at(week, FaultKind::CabRenamed)
         .next_back()
         .map(|f| {
             f.to.as_ref()
@@ -482,5 +476,5 @@ fn connect_gets_through(scenario: &Scenario, week: u32) -> bool {
             FaultKind::UpstreamReset,
         ]
         .into_iter()
-        .all(|kind| active(scenario, kind, week).next().is_none())
+        .all(|kind| scenario.faults_at(week, kind).next().is_none())
 }

@@ -109,21 +109,28 @@ impl Store {
                 }
                 let (log, logged) = UploadLog::open(&uploads)?;
                 stored.extend(logged.into_iter().map(|(r, at)| (r, Body::Log(at))));
-                // An upload is stored once under its key (a retry is answered from its receipt):
-                // one twice, in the log or beside it, is a copy made by hand, and would be
-                // listed and counted twice.
+                // An upload is stored once, under one id and one key (a retry is answered from
+                // its receipt): one twice — a record copied in the log, or a copy beside it
+                // under its own id or another — is a copy made by hand, and would be listed and
+                // counted twice.
+                let mut ids = std::collections::HashSet::new();
                 let mut keys = std::collections::HashSet::new();
-                if let Some((twice, _)) = stored
-                    .iter()
-                    .find(|(r, _)| !keys.insert((r.hierarchy_id.as_str(), r.idempotency_key.as_str())))
-                {
+                for (r, _) in &stored {
+                    let twice = if !ids.insert(r.id.as_str()) {
+                        format!("upload {}", r.id)
+                    } else if !keys.insert((r.hierarchy_id.as_str(), r.idempotency_key.as_str())) {
+                        format!(
+                            "the upload of hierarchy {} under key {}",
+                            r.hierarchy_id, r.idempotency_key
+                        )
+                    } else {
+                        continue;
+                    };
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!(
-                            "{} holds the upload of hierarchy {} under key {} twice, which the service never writes: refusing to start",
-                            uploads.display(),
-                            twice.hierarchy_id,
-                            twice.idempotency_key
+                            "{} holds {twice} twice, which the service never writes: refusing to start",
+                            uploads.display()
                         ),
                     )
                     .into());
@@ -377,6 +384,25 @@ mod tests {
         assert_eq!(left, [upload_log::LOG_FILE], "only the (empty) log");
     }
 
+    /// A store in `dir` holding one upload of `json`, closed again; its receipt.
+    async fn one_upload_stored(dir: &Path, json: &[u8]) -> Receipt {
+        let store = Store::open(dir).await.unwrap();
+        let stored = store
+            .put(NewUpload {
+                idempotency_key: "k0",
+                hierarchy_id: "h",
+                week: 1,
+                channel: "online",
+                json: json.to_vec(),
+            })
+            .await
+            .unwrap();
+        let Stored::Created(receipt) = stored else {
+            panic!("stored: {stored:?}")
+        };
+        receipt
+    }
+
     /// Found by a second attack: a legacy receipt that is a pipe hung the start, and one linked
     /// to `/dev/zero` read until memory ran out; an upload held both as legacy files and in the
     /// log (or twice in the log under two ids) was listed twice.
@@ -398,22 +424,8 @@ mod tests {
         assert!(error.to_string().contains("not a regular file"), "{error}");
         fs_err::remove_file(uploads.join("x.receipt.json")).unwrap();
 
-        let store = Store::open(dir.path()).await.unwrap();
         let json = b"{\"upload\":1}".to_vec();
-        let stored = store
-            .put(NewUpload {
-                idempotency_key: "k0",
-                hierarchy_id: "h",
-                week: 1,
-                channel: "online",
-                json: json.clone(),
-            })
-            .await
-            .unwrap();
-        drop(store);
-        let Stored::Created(receipt) = stored else {
-            panic!("stored: {stored:?}")
-        };
+        let receipt = one_upload_stored(dir.path(), &json).await;
         let mut copy = receipt.clone();
         copy.id = "legacy-copy".into();
         fs_err::write(
@@ -424,6 +436,24 @@ mod tests {
         fs_err::write(uploads.join("legacy-copy.json"), &json).unwrap();
         let error = Store::open(dir.path()).await.err().expect("held twice");
         assert!(error.to_string().contains("twice"), "{error}");
+    }
+
+    /// Found by an attack: a whole record appended twice to the log was loaded twice and
+    /// listed twice.
+    #[tokio::test]
+    async fn a_record_twice_in_the_log_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let receipt = one_upload_stored(dir.path(), b"{\"upload\":1}").await;
+        let log = dir.path().join("uploads").join(upload_log::LOG_FILE);
+        let once = fs_err::read(&log).unwrap();
+        fs_err::write(&log, [once.as_slice(), once.as_slice()].concat()).unwrap();
+        let error = Store::open(dir.path()).await.err().expect("refused");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("upload {} twice", receipt.id)),
+            "{error}"
+        );
     }
 
     /// Resets among concurrent uploads never leave an entry whose body is not its own.

@@ -628,18 +628,7 @@ fn form(files: Vec<(&str, Vec<u8>)>) -> reqwest::multipart::Form {
 #[tokio::test]
 async fn sct_connect_takes_many_cabs_atomically() {
     let s = service().await;
-    let other: Value = s
-        .http
-        .post(s.url("/admin/hierarchies"))
-        .bearer_auth("admin-secret")
-        .json(&json!({"hierarchy_id": OTHER_HIERARCHY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(other["token"].is_string());
+    register(&s, OTHER_HIERARCHY).await;
     let connect = |files| {
         s.http
             .post(s.url("/v1/sct/connect"))
@@ -984,33 +973,26 @@ async fn registration_takes_only_hashed_hierarchy_ids() {
         "not-a-digest",
         "l4+K5sWP281xaRXRloiykwSNsUtvHuHHgkZsLPuaLZA=\n",
     ] {
-        let r = s
-            .http
-            .post(s.url("/admin/hierarchies"))
-            .bearer_auth("admin-secret")
-            .json(&json!({ "hierarchy_id": id }))
-            .send()
-            .await
-            .unwrap();
-        let (code, message) = error_of(r, StatusCode::BAD_REQUEST).await;
+        let (code, message) = error_of(registration(&s, id).await, StatusCode::BAD_REQUEST).await;
         assert_eq!(code, "invalid_request", "{id:?}");
         assert!(message.contains("hierarchy_id"), "{message}");
     }
 }
 
-/// Registers `hierarchy` and returns its token.
-async fn register(s: &Service, hierarchy: &str) -> String {
-    let answer: Value = s
-        .http
+/// Asks the admin API to register `hierarchy`.
+async fn registration(s: &Service, hierarchy: &str) -> reqwest::Response {
+    s.http
         .post(s.url("/admin/hierarchies"))
         .bearer_auth("admin-secret")
-        .json(&json!({"hierarchy_id": hierarchy}))
+        .json(&json!({ "hierarchy_id": hierarchy }))
         .send()
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+}
+
+/// Registers `hierarchy` and returns its token.
+async fn register(s: &Service, hierarchy: &str) -> String {
+    let answer: Value = registration(s, hierarchy).await.json().await.unwrap();
     answer["token"].as_str().unwrap().to_string()
 }
 

@@ -569,7 +569,11 @@ impl Scenario {
     }
 
     /// Faults of one kind scheduled for `week`.
-    pub fn faults_at(&self, week: u32, kind: FaultKind) -> impl Iterator<Item = &FaultSpec> {
+    pub fn faults_at(
+        &self,
+        week: u32,
+        kind: FaultKind,
+    ) -> impl DoubleEndedIterator<Item = &FaultSpec> {
         self.faults
             .iter()
             .filter(move |f| f.strikes(week) && *f.kind.get_ref() == kind)

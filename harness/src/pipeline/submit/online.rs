@@ -110,32 +110,20 @@ async fn outbox_at_level(
         week,
         source: payload::PayloadBuildError::Level(level),
     })?;
-    let above: Vec<EntryKey> = staged
-        .entries
-        .iter()
-        .filter(|e| {
-            hierarchy
-                .catalog
-                .by_name(&e.probe)
-                .is_some_and(|p| p.level > level)
-        })
-        .cloned()
-        .collect();
-    if above.is_empty() {
+    let catalog = hierarchy.catalog;
+    let above_level = |probe: &str| catalog.by_name(probe).is_some_and(|p| p.level > level);
+    if !staged.entries.iter().any(|e| above_level(&e.probe)) {
         return Ok(Some(staged));
     }
-    let catalog = hierarchy.catalog;
-    let (_, body) = payload::at_lower_level(&staged.body, |probe| {
-        catalog.by_name(probe).is_some_and(|p| p.level > level)
-    })
-    .map_err(|source| RunError::Payload { week, source })?;
+    let (_, body) = payload::at_lower_level(&staged.body, above_level)
+        .map_err(|source| RunError::Payload { week, source })?;
+    let (above, entries): (Vec<EntryKey>, Vec<EntryKey>) = staged
+        .entries
+        .into_iter()
+        .partition(|e| above_level(&e.probe));
     let lowered = StagedBatch {
         idempotency_key: staged.idempotency_key,
-        entries: staged
-            .entries
-            .into_iter()
-            .filter(|e| !above.contains(e))
-            .collect(),
+        entries,
         body,
     };
     db.mark_dropped(&above, "level_change").await?;
