@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Seeding measured against a peer on the same machine, in the same minutes: the sqlite3 CLI's
-# `.import` of the very rows the harness seeded, into the same schema with the same journal
-# settings (WAL, synchronous=NORMAL).
+# `.import` of the very rows the harness seeded, into the same schema with the same page size and
+# journal settings as the harness's load (16 KiB pages, the rollback journal in memory,
+# synchronous=OFF; see create_database in harness/src/engine/sqlite/mod.rs).
 #
 #   ci/seeding-vs-sqlite3.sh [SCENARIO] [REPEATS] [HARNESS]
 #
@@ -55,8 +56,9 @@ import_ms() {
     local target="$work/peer.db"
     rm -f "$target" "$target-wal" "$target-shm"
     {
-        echo "PRAGMA journal_mode = WAL;"
-        echo "PRAGMA synchronous = NORMAL;"
+        echo "PRAGMA page_size = 16384;"
+        echo "PRAGMA journal_mode = MEMORY;"
+        echo "PRAGMA synchronous = OFF;"
         cat harness/sql/sqlite/schema.sql
         echo "$custom"
         for t in $tables; do echo ".import --csv $work/csv/$t.csv $t"; done

@@ -79,7 +79,7 @@ CREATE TABLE dbo.Update_ComplianceStatus (
     CI_ID           BIGINT        NOT NULL,
     Status          TINYINT       NOT NULL,
     LastErrorCode   BIGINT        NULL,
-    CONSTRAINT PK_Update_ComplianceStatus PRIMARY KEY (ItemKey, CI_ID)
+    CONSTRAINT PK_Update_ComplianceStatus PRIMARY KEY CLUSTERED (CI_ID, ItemKey)
 );
 
 CREATE TABLE dbo.CI_UpdateGroups (
@@ -129,7 +129,8 @@ CREATE TABLE dbo.TEL_TelemetryResults (
     CollectedOn     VARCHAR(10)   NOT NULL
 );
 
-CREATE INDEX TEL_TelemetryResults_Week ON dbo.TEL_TelemetryResults (Week);
+-- A week's rows, and one probe run's rows in order (see the embedded engine's schema).
+CREATE INDEX TEL_TelemetryResults_Run ON dbo.TEL_TelemetryResults (Week, SiteHash, ProbeName, RowNo);
 
 -- The probe catalog as installed: each probe's level, so that what a run reports about earlier
 -- runs keeps to the level in force.

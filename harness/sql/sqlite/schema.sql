@@ -79,7 +79,7 @@ CREATE TABLE Update_ComplianceStatus (
     CI_ID           INTEGER NOT NULL,
     Status          INTEGER NOT NULL,   -- 1 not required, 2 required, 3 installed
     LastErrorCode   INTEGER,            -- the last install error of a required update, if any
-    PRIMARY KEY (ItemKey, CI_ID)
+    PRIMARY KEY (CI_ID, ItemKey)        -- clustered by update, as the product's table is
 ) WITHOUT ROWID;
 
 CREATE TABLE CI_UpdateGroups (
@@ -129,7 +129,9 @@ CREATE TABLE TEL_TelemetryResults (
     ResultData      TEXT NOT NULL,      -- one result row as a JSON object
     CollectedOn     TEXT NOT NULL
 );
-CREATE INDEX TEL_TelemetryResults_Week ON TEL_TelemetryResults (Week);
+-- A week's rows, and one probe run's rows in order: the service connection point reads every
+-- pending run's rows one run at a time, which without it scans the week once per run.
+CREATE INDEX TEL_TelemetryResults_Run ON TEL_TelemetryResults (Week, SiteHash, ProbeName, RowNo);
 
 -- The probe catalog as installed: each probe's level, so that what a run reports about earlier
 -- runs keeps to the level in force.

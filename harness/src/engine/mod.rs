@@ -207,7 +207,10 @@ pub trait SiteDatabase: Send + Sync {
         probes: &Catalog,
     ) -> Result<(), EngineError>;
 
-    /// Bulk-loads generated rows until the channel closes; returns the rows loaded.
+    /// Bulk-loads generated rows until the channel closes; returns the rows loaded. Called once,
+    /// right after [`install`](Self::install): a driver may load with less durability than the
+    /// pipeline needs (a failed seed is made again from the seed) and must have restored it
+    /// when this returns.
     async fn load(&self, batches: mpsc::Receiver<Batch>) -> Result<u64, EngineError>;
 
     /// Changes the telemetry level; the next weekly run uses it.

@@ -1,4 +1,4 @@
-//! Clients (`System_DISC` and inventory) and their software update compliance.
+//! Clients (`System_DISC` and inventory).
 
 use fake::Fake;
 use fake::faker::name::en::{FirstName, LastName};
@@ -45,7 +45,7 @@ pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
     );
     let uefi = r.random_bool(0.8);
     let mut client = Client {
-        item_key: FIRST_ITEM_KEY + i64::from(index),
+        item_key: item_key(index),
         netbios_name: format!("{prefix}{suffix}"),
         email: format!("{user_name}@{domain}"),
         user_name,
@@ -150,37 +150,10 @@ pub fn clients(site: &SiteModel) -> impl Iterator<Item = Client> + '_ {
     (0..site.clients).map(move |i| client(site, &domain, i))
 }
 
-/// The compliance states of one client.
-pub(super) fn compliance(site: &SiteModel, client: &Client, index: u32) -> Vec<Compliance> {
-    if site.updates == 0 || site.updates_per_client == 0 {
-        return Vec::new();
-    }
-    let mut r = rng(site, "compliance", u64::from(index));
-    let start = r.random_range(0..site.updates);
-    (0..site.updates_per_client)
-        .map(|k| {
-            let status = weighted(&mut r, &[(3u8, 70), (2, 15), (1, 15)]);
-            let error_code =
-                (status == 2 && r.random_bool(0.3)).then(|| weighted(&mut r, UPDATE_ERRORS));
-            Compliance {
-                item_key: client.item_key,
-                update_ci_id: update_ci_id((start + k) % site.updates),
-                status,
-                error_code,
-            }
-        })
-        .collect()
+/// The `ItemKey` of client `index` (0-based), as the product numbers resources.
+pub(super) fn item_key(index: u32) -> i64 {
+    FIRST_ITEM_KEY + i64::from(index)
 }
-
-/// Windows Update error codes (as the unsigned 32-bit values the client reports) and weights.
-pub(super) const UPDATE_ERRORS: &[(i64, u32)] = &[
-    (0x8024_4022, 30), // WU_E_PT_HTTP_STATUS_SERVICE_UNAVAIL
-    (0x8024_402C, 20), // WU_E_PT_WINHTTP_NAME_NOT_RESOLVED
-    (0x8007_0005, 15), // E_ACCESSDENIED
-    (0x800F_081F, 10), // CBS_E_SOURCE_MISSING
-    (0x8024_0022, 15), // WU_E_ALL_UPDATES_FAILED
-    (0x8007_0643, 10), // ERROR_INSTALL_FAILURE
-];
 
 pub(super) fn update_ci_id(index: u32) -> i64 {
     16_800_000 + i64::from(index)

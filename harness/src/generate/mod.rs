@@ -15,9 +15,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::model::*;
 
 mod clients;
+mod compliance;
 mod inventory;
 
-use clients::compliance;
 pub use clients::{client, clients};
 use inventory::*;
 pub use inventory::{custom_table_names, network_names};
@@ -67,7 +67,7 @@ fn rng(site: &SiteModel, stream: &str, index: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(site.seed ^ derive_seed(index, stream))
 }
 
-fn weighted<T: Copy>(rng: &mut ChaCha8Rng, table: &[(T, u32)]) -> T {
+fn weighted<T: Copy>(rng: &mut impl rand::Rng, table: &[(T, u32)]) -> T {
     let total: u32 = table.iter().map(|(_, w)| w).sum();
     let mut pick = rng.random_range(0..total);
     for (value, weight) in table {
@@ -161,17 +161,10 @@ pub fn stream_site<E>(
     }
     let domain = mail_domain(site);
     let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let mut states = Vec::with_capacity(BATCH_ROWS);
     for i in 0..site.clients {
         let c = client(site, &domain, i);
         facts.observe_client(&c);
-        let client_states = compliance(site, &c, i);
-        facts.observe_compliance(&client_states);
-        states.extend(client_states);
         batch.push(c);
-        if states.len() >= BATCH_ROWS {
-            emit(Batch::Compliance(std::mem::take(&mut states)), &mut facts)?;
-        }
         if batch.len() == BATCH_ROWS {
             emit(Batch::Clients(std::mem::take(&mut batch)), &mut facts)?;
         }
@@ -179,8 +172,9 @@ pub fn stream_site<E>(
     if !batch.is_empty() {
         emit(Batch::Clients(batch), &mut facts)?;
     }
-    if !states.is_empty() {
-        emit(Batch::Compliance(states), &mut facts)?;
-    }
+    compliance::stream(site, |states| {
+        facts.observe_compliance(&states);
+        emit(Batch::Compliance(states), &mut facts)
+    })?;
     Ok(facts)
 }

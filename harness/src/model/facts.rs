@@ -91,13 +91,13 @@ impl SiteFacts {
         *self.table_rows.entry("System_DISC").or_default() += 1;
     }
 
-    /// One client's compliance states (every row of the table is one client's: counting the
-    /// table's rows once per client, not per row, keeps this off the seeding's critical path).
+    /// A batch of compliance states, of any clients and updates (the table's rows are counted
+    /// once a batch, not once a row: it keeps this off the seeding's critical path).
     pub fn observe_compliance(&mut self, states: &[Compliance]) {
         if states.is_empty() {
             return;
         }
-        // A client's states fall in a few (severity, status) pairs: counted here first, then
+        // A batch's states fall in a few (severity, status) pairs: counted here first, then
         // added to the site's map once a pair.
         let mut pairs: Vec<((u8, u8), u64)> = Vec::with_capacity(8);
         for state in states {

@@ -229,6 +229,7 @@ pub async fn run_scenario(
     findings.extend(verified.findings);
     stages.check_ms = ms(t);
     server.stop().await;
+    let (engine, engine_info) = seeded.close().await;
     stage.finish_and_clear();
 
     timings.stages = stages.with_total(ms(started));
@@ -243,7 +244,7 @@ pub async fn run_scenario(
         name: scenario.name.clone(),
         file: scenario.path.display().to_string(),
         seed: scenario.seed,
-        engine: seeded.engine.to_string(),
+        engine: engine.to_string(),
         out_dir: layout.dir().display().to_string(),
         uploads_accepted: verified.uploads_accepted,
         probes_checked: verified.probes_checked,
@@ -252,7 +253,7 @@ pub async fn run_scenario(
         mismatches: verified.mismatches,
         findings,
         retry_policy: (&options.retry).into(),
-        engine_info: Some(seeded.engine_info.clone()),
+        engine_info: Some(engine_info),
         checks,
         budgets: scenario
             .budget

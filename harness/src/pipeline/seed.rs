@@ -135,6 +135,29 @@ pub struct Seeded {
     pub engine_info: EngineInfo,
 }
 
+impl Seeded {
+    /// Closes every site's database, as many at once as the machine has cores, and waits for
+    /// them. Closing an embedded site's file checkpoints its write-ahead log and syncs the file,
+    /// seeded pages and all: tens of milliseconds a site, which one after another made the
+    /// 26 sites of the largest hierarchy wait a second. Returns the engine's name and version.
+    pub async fn close(self) -> (&'static str, EngineInfo) {
+        use futures_util::stream::{self, StreamExt};
+        let dbs: Vec<Arc<dyn SiteDatabase>> = self
+            .hierarchies
+            .into_iter()
+            .flat_map(|h| h.sites.into_iter().map(|s| s.db))
+            .collect();
+        stream::iter(dbs)
+            .for_each_concurrent(parallel_sites(), |db| async move {
+                // A task that panicked while dropping a connection leaves nothing to report:
+                // the file is closed either way.
+                let _ = tokio::task::spawn_blocking(move || drop(db)).await;
+            })
+            .await;
+        (self.engine, self.engine_info)
+    }
+}
+
 /// Seeds every hierarchy of `scenario` on `kind` and registers each with the upstream.
 pub async fn seed_scenario(
     scenario: &Scenario,
