@@ -306,15 +306,14 @@ mod tests {
         let code = seeded[0].model.code.clone();
         drop(seeded);
         let conn = Connection::open(SqliteEngine::path_of(dir.path(), &code)).unwrap();
-        let pragma = |name: &str| -> String {
-            conn.query_row(&format!("PRAGMA {name}"), [], |r| {
-                r.get::<_, rusqlite::types::Value>(0)
-            })
-            .map(|v| format!("{v:?}"))
-            .unwrap()
-        };
-        assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
-        assert_eq!(pragma("page_size"), "Integer(16384)");
+        let journal: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let page_size: i64 = conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .unwrap();
+        assert_eq!(page_size, 16384);
         let probe = crate::probes::by_name("TEL_UpdateComplianceBySeverity").unwrap();
         let mut plan = conn
             .prepare(&format!(
