@@ -115,11 +115,21 @@ impl SiteCounts {
     }
 }
 
-/// The counts of `site` above what is supported, as `key = value (supported: N)`.
+/// The counts of `site` above what is supported, as `key = value (supported: N)`. A count is
+/// judged by what the generator makes of it: `updates_per_client` above the catalog's `updates`
+/// gives each client the whole catalog, no more, so 2,000 a client of 20 updates is 20.
 pub fn beyond_support(site: &PrimarySpec) -> Vec<String> {
+    let effective = |b: &CountBound| {
+        let count = *b.of(site).get_ref();
+        if b.key == "updates_per_client" {
+            count.min(*site.updates.get_ref())
+        } else {
+            count
+        }
+    };
     COUNT_BOUNDS
         .iter()
-        .filter(|b| *b.of(site).get_ref() > b.supported)
+        .filter(|b| effective(b) > b.supported)
         .map(|b| {
             format!(
                 "{} = {} (supported up to {})",
@@ -129,4 +139,31 @@ pub fn beyond_support(site: &PrimarySpec) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    fn primary(counts: &str) -> PrimarySpec {
+        let text = format!(
+            "name = \"bounds\"\nseed = 1\n[hierarchy]\ninstalled = \"2026-01-05\"\n[[hierarchy.primary]]\ncode = \"P01\"\nclients = 10\n{counts}\n"
+        );
+        let scenario = Scenario::parse(&text, std::path::Path::new("bounds.toml")).unwrap();
+        scenario.hierarchy.primary[0].clone()
+    }
+
+    #[test]
+    fn updates_per_client_is_judged_by_what_the_catalog_gives() {
+        assert!(beyond_support(&primary("updates = 20\nupdates_per_client = 2000")).is_empty());
+        assert_eq!(
+            beyond_support(&primary("updates = 1000\nupdates_per_client = 2000")),
+            ["updates_per_client = 2000 (supported up to 500)"]
+        );
+        assert_eq!(
+            beyond_support(&primary("updates = 60000\nupdates_per_client = 20")),
+            ["updates = 60000 (supported up to 50000)"]
+        );
+    }
 }
