@@ -123,6 +123,15 @@ impl ScenarioLayout {
         &self.dir
     }
 
+    /// The scenario folder that holds `db`, a site database of its own hierarchy (as
+    /// [`RunLayout::find_site_db`] finds one): `<scenario>/sites/<CODE>.db`.
+    pub fn holding_site_db(db: &Path) -> Option<ScenarioLayout> {
+        let dir = db.parent()?.parent()?;
+        Some(ScenarioLayout {
+            dir: dir.to_path_buf(),
+        })
+    }
+
     /// The run's record (`harness check` reads it): written last, so a folder with a manifest
     /// holds a whole run.
     pub fn manifest(&self) -> PathBuf {

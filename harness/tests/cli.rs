@@ -378,20 +378,16 @@ fn view_prints_the_results_table() {
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0));
-    let view = harness()
-        .args([
-            "view",
-            "--site",
-            "p01",
-            "--week",
-            "1",
-            "--probe",
-            "TEL_Settings",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let view_of = |args: &[&str]| {
+        harness()
+            .arg("view")
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let view = view_of(&["--site", "p01", "--week", "1", "--probe", "TEL_Settings"]);
     let stdout = String::from_utf8_lossy(&view.stdout);
     assert_eq!(
         view.status.code(),
@@ -423,11 +419,20 @@ fn view_prints_the_results_table() {
         "{stdout}"
     );
     assert!(stdout.contains("(1 rows)"), "{stdout}");
-    let missing = harness()
-        .args(["view", "--site", "Q99", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&view.stderr).contains("did not finish"),
+        "a whole run gets no note"
+    );
+    // A run that stopped before its end has no manifest: the table comes with a note saying so.
+    std::fs::remove_file(out.join("smoke/manifest.json")).unwrap();
+    let unfinished = view_of(&["--site", "p01"]);
+    assert_eq!(unfinished.status.code(), Some(0));
+    let note = String::from_utf8_lossy(&unfinished.stderr);
+    assert!(
+        note.contains("has no manifest.json: its run did not finish") && note.contains("P01"),
+        "{note}"
+    );
+    let missing = view_of(&["--site", "Q99"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("Q99"));
 }
