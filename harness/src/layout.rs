@@ -80,36 +80,48 @@ impl RunLayout {
     }
 
     /// Finds a kept site database: in the named scenario, or the only scenario that has the site.
-    pub fn find_site_db(&self, scenario: Option<&str>, code: &str) -> Result<PathBuf, FindError> {
+    pub fn find_site_db(&self, scenario: Option<&str>, code: &str) -> Result<KeptSite, FindError> {
         let not_found = || FindError::NotFound {
             code: code.into(),
             out: self.root.display().to_string(),
         };
+        let kept = |scenario: ScenarioLayout| {
+            let db = scenario.hierarchy("").site_db(code);
+            db.exists().then_some(KeptSite { scenario, db })
+        };
         if let Some(name) = scenario {
-            let path = self.scenario(name).hierarchy("").site_db(code);
-            return if path.exists() {
-                Ok(path)
-            } else {
-                Err(not_found())
-            };
+            return kept(self.scenario(name)).ok_or_else(not_found);
         }
-        let mut found = Vec::new();
-        for entry in fs_err::read_dir(&self.root)?.flatten() {
-            let layout = ScenarioLayout { dir: entry.path() };
-            let path = layout.hierarchy("").site_db(code);
-            if path.exists() {
-                found.push((entry.file_name().to_string_lossy().into_owned(), path));
-            }
-        }
+        let mut found: Vec<KeptSite> = fs_err::read_dir(&self.root)?
+            .flatten()
+            .filter_map(|entry| kept(ScenarioLayout { dir: entry.path() }))
+            .collect();
         match found.len() {
             0 => Err(not_found()),
-            1 => Ok(found.remove(0).1),
+            1 => Ok(found.remove(0)),
             _ => Err(FindError::Ambiguous {
                 code: code.into(),
-                scenarios: found.into_iter().map(|(s, _)| s).collect(),
+                scenarios: found
+                    .iter()
+                    .map(|k| {
+                        k.scenario
+                            .dir
+                            .file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned()
+                    })
+                    .collect(),
             }),
         }
     }
+}
+
+/// A kept site database and the scenario folder that holds it.
+#[derive(Debug, Clone)]
+pub struct KeptSite {
+    pub scenario: ScenarioLayout,
+    pub db: PathBuf,
 }
 
 /// One scenario's folder.
@@ -121,15 +133,6 @@ pub struct ScenarioLayout {
 impl ScenarioLayout {
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// The scenario folder that holds `db`, a site database of its own hierarchy (as
-    /// [`RunLayout::find_site_db`] finds one): `<scenario>/sites/<CODE>.db`.
-    pub fn holding_site_db(db: &Path) -> Option<ScenarioLayout> {
-        let dir = db.parent()?.parent()?;
-        Some(ScenarioLayout {
-            dir: dir.to_path_buf(),
-        })
     }
 
     /// The run's record (`harness check` reads it): written last, so a folder with a manifest

@@ -112,7 +112,9 @@ fn open_site(source: &SiteSource) -> anyhow::Result<Arc<dyn SiteDatabase>> {
     let path = match (&source.site_db, &source.site) {
         (Some(path), _) => path.clone(),
         (None, Some(code)) => {
-            RunLayout::new(&source.out).find_site_db(source.scenario.as_deref(), code)?
+            RunLayout::new(&source.out)
+                .find_site_db(source.scenario.as_deref(), code)?
+                .db
         }
         (None, None) => anyhow::bail!(
             "say which site database: --site-db FILE, or --site CODE (with --out DIR)"

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use harness::layout::{RunLayout, ScenarioLayout};
+use harness::layout::RunLayout;
 
 use super::exit::{Exit, Outcome};
 
@@ -26,17 +26,15 @@ pub struct ViewArgs {
 }
 
 pub fn view(args: ViewArgs) -> Outcome {
-    let db = RunLayout::new(&args.out).find_site_db(args.scenario.as_deref(), &args.site)?;
-    let table = harness::view::render(&db, args.week, args.probe.as_deref())?;
+    let site = RunLayout::new(&args.out).find_site_db(args.scenario.as_deref(), &args.site)?;
+    let table = harness::view::render(&site.db, args.week, args.probe.as_deref())?;
     out!("{table}");
     // The manifest is written last: without it the run stopped before its end (killed, or
     // failed), and an empty or short table says nothing of that by itself.
-    if let Some(scenario) = ScenarioLayout::holding_site_db(&db)
-        && !scenario.manifest().is_file()
-    {
+    if !site.scenario.manifest().is_file() {
         eprintln!(
             "note: {} has no manifest.json: its run did not finish, so the table shows what {} held when the run stopped",
-            scenario.dir().display(),
+            site.scenario.dir().display(),
             args.site.to_ascii_uppercase()
         );
     }

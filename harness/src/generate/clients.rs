@@ -37,10 +37,7 @@ pub fn client(site: &SiteModel, domain: &str, index: u32) -> Client {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
             .map(|c| c.to_ascii_lowercase()),
     );
-    user_name.extend([
-        char::from(b'0' + (number / 10) as u8),
-        char::from(b'0' + (number % 10) as u8),
-    ]);
+    user_name.push_str(itoa::Buffer::new().format(number));
     let ip_address = format!(
         "10.{}.{}.{}",
         r.random_range(16..250),

@@ -219,19 +219,8 @@ impl HierarchyModel {
 /// The digest of `"{seed}/{label}"`, hashed in pieces: the generator derives two seeds a client,
 /// and formatting the text into a new `String` each time cost about as much as the hash.
 pub fn derive_seed(seed: u64, label: &str) -> u64 {
-    let mut digits = [0u8; 20];
-    let mut first = digits.len();
-    let mut rest = seed;
-    loop {
-        first -= 1;
-        digits[first] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
     let digest = Sha256::new()
-        .chain_update(&digits[first..])
+        .chain_update(itoa::Buffer::new().format(seed))
         .chain_update(b"/")
         .chain_update(label.as_bytes())
         .finalize();
