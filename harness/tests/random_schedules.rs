@@ -10,7 +10,8 @@
 //! - the checker agrees: no personal data, no duplicate, no loss, no mismatch; and it reports
 //!   `data_not_delivered` exactly when the model has runs that never arrived.
 //!
-//! 1,000 cases in the ordinary test run; `PROPTEST_CASES=N` for longer ones. A failing case is
+//! 1,000 cases in the ordinary test run, split between one runner per core (up to 4);
+//! `PROPTEST_CASES=N` for longer runs. A failing case is
 //! shrunk and printed as the scenario TOML that reproduces it (`harness run FILE`); proptest
 //! keeps its seed in `random_schedules.proptest-regressions`, replayed first on every run. A seed
 //! draws another scenario once the generator changes, so each failure found is also kept as the
@@ -82,12 +83,41 @@ fn kept_schedules_deliver_what_the_reference_model_predicts() {
     assert!(kept >= 2, "the kept scenarios are there");
 }
 
+/// The cases are split between one runner per core, each drawing its own seeds: a case is a whole
+/// pipeline run that keeps about one core busy, so one runner left the others idle for minutes.
+/// Every runner replays the kept seeds first and keeps the seed of any failure it finds.
 #[test]
 fn random_schedules_deliver_what_the_reference_model_predicts() {
-    let cases = std::env::var("PROPTEST_CASES")
+    let cases: u32 = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1000);
+    let runners = std::thread::available_parallelism()
+        .map_or(1, |n| n.get().min(4) as u32)
+        .min(cases.max(1));
+    let started = Instant::now();
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let shards: Vec<_> = (0..runners)
+            .map(|i| {
+                let share = cases * (i + 1) / runners - cases * i / runners;
+                scope.spawn(move || run_cases(share))
+            })
+            .collect();
+        shards
+            .into_iter()
+            .filter_map(|shard| shard.join().expect("a runner panicked").err())
+            .collect()
+    });
+    let took = started.elapsed();
+    eprintln!(
+        "random schedules: {cases} cases on {runners} runner(s) in {:.1} s, {:.0} ms per case",
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1e3 / f64::from(cases.max(1))
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn run_cases(cases: u32) -> Result<(), String> {
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
@@ -96,15 +126,7 @@ fn random_schedules_deliver_what_the_reference_model_predicts() {
         ..Config::default()
     });
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let started = Instant::now();
-    let result = runner.run(&case(), |case| runtime.block_on(check(&case)));
-    let took = started.elapsed();
-    eprintln!(
-        "random schedules: {cases} cases in {:.1} s, {:.0} ms per case",
-        took.as_secs_f64(),
-        took.as_secs_f64() * 1e3 / f64::from(cases)
-    );
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    runner
+        .run(&case(), |case| runtime.block_on(check(&case)))
+        .map_err(|e| e.to_string())
 }
