@@ -7,30 +7,42 @@
 #   ci/seeding-vs-sqlite3.sh [SCENARIO] [REPEATS] [HARNESS]
 #
 # SCENARIO (default scenarios/scale/standalone-max.toml) is run REPEATS times (default 5) by
-# HARNESS (default target/release/harness); each run's seeding time of its first site comes from
-# report.json. That site's seeded tables (every table but the TEL_ tables the weekly runs write)
+# HARNESS (default target/release/harness); each run's seeding time of its first site with
+# clients comes from report.json (a CAS has none; in a hierarchy, sites are seeded two at a time,
+# so a standalone scenario is the fair comparison). That site's seeded tables (every table but the TEL_ tables the weekly runs write)
 # are exported to CSV once, then imported REPEATS times by sqlite3 into a fresh database made
 # from harness/sql/sqlite/schema.sql. Prints both medians with their spread, and the ratio
 # harness / sqlite3 (below 1: the harness is faster). The alternation of the two keeps the
-# machine's noise out of the ratio as far as it can.
+# machine's noise out of the ratio as far as it can. Needs sqlite3 and python3. Paths given may
+# be relative to where it is run from; the defaults are the repository's.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scenario=${1:-scenarios/scale/standalone-max.toml}
+from_here() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+scenario=$(from_here "${1:-$(dirname "$0")/../scenarios/scale/standalone-max.toml}")
 repeats=${2:-5}
-harness=${3:-target/release/harness}
+harness=$(from_here "${3:-$(dirname "$0")/../target/release/harness}")
+cd "$(dirname "$0")/.."
 command -v sqlite3 >/dev/null || { echo "needs the sqlite3 CLI (apt-get install sqlite3)" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "needs python3 (it reads report.json)" >&2; exit 2; }
 [ -x "$harness" ] || { echo "needs $harness (cargo build --release -p harness)" >&2; exit 2; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-seeding_ms() { # report.json → "site rows ms" of the first site seeded
-    python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["scenarios"][0]["timings"]["seeding"][0]; print(s["site"], s["rows"], s["ms"])' "$1"
+seeding_ms() { # report.json → "site rows ms" of the first site seeded with clients
+    python3 -c '
+import json, sys
+seeded = [s for s in json.load(open(sys.argv[1]))["scenarios"][0]["timings"]["seeding"] if s["clients"] > 0]
+if not seeded:
+    print("the scenario seeds no site with clients: nothing to compare", file=sys.stderr)
+    sys.exit(2)
+s = seeded[0]
+print(s["site"], s["rows"], s["ms"])' "$1"
 }
 
 # One run first: the database whose rows the peer imports.
 "$harness" run "$scenario" --out "$work/run" --no-progress >/dev/null
-read -r site rows _ < <(seeding_ms "$work/run/report.json")
+first=$(seeding_ms "$work/run/report.json")
+read -r site rows _ <<<"$first"
 db=$(ls "$work"/run/*/sites/"$site".db)
 # The seeded tables: every table but those the weekly runs and the service connection point
 # write (the TEL_ tables other than the settings and the probe catalog, and UpdatePacks); the
@@ -74,7 +86,8 @@ harness_times=()
 peer_times=()
 for i in $(seq "$repeats"); do
     "$harness" run "$scenario" --out "$work/run-$i" --no-progress >/dev/null
-    read -r _ _ ms < <(seeding_ms "$work/run-$i/report.json")
+    this=$(seeding_ms "$work/run-$i/report.json")
+    read -r _ _ ms <<<"$this"
     rm -rf "$work/run-$i"
     harness_times+=("$ms")
     peer_times+=("$(import_ms)")

@@ -36,8 +36,9 @@ pub struct LoadComparison {
     pub reference_requests_per_s: f64,
     pub upstream_p99_ms: f64,
     pub reference_p99_ms: f64,
-    /// The upstream's rate as a share of the reference's (0.12 = 12 %).
-    pub ratio: f64,
+    /// The upstream's rate as a share of the reference's (0.12 = 12 %); null when a request of
+    /// either failed, since the rate of a round that partly failed compares nothing.
+    pub ratio: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,9 +60,9 @@ pub struct LoadReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("starting the in-process mock upstream: {0}")]
+    #[error("starting the in-process mock upstream")]
     Start(#[from] crate::mock::ServerError),
-    #[error("preparing the load: {0}")]
+    #[error("preparing the load")]
     Upstream(#[from] usage_protocol::client::UpstreamError),
     #[error("--concurrency and --requests must be at least 1")]
     Zero,
@@ -193,7 +194,8 @@ pub async fn compare(
         reference_requests_per_s: r_rate,
         upstream_p99_ms: median(&upstream, |r| r.p99_ms),
         reference_p99_ms: median(&other, |r| r.p99_ms),
-        ratio: if r_rate > 0.0 { u_rate / r_rate } else { 0.0 },
+        ratio: (r_rate > 0.0 && upstream.iter().chain(&other).all(|r| r.failed == 0))
+            .then(|| u_rate / r_rate),
         upstream,
         reference: other,
     })
@@ -261,7 +263,7 @@ impl Target {
         .timeout(Duration::from_secs(5))
         .send()
         .await
-        .map_err(|e| format!("{e}"))?;
+        .map_err(|e| with_causes(&e))?;
         if answer.status().is_success() {
             Ok(())
         } else {
@@ -345,6 +347,19 @@ impl Target {
     }
 }
 
+/// An error and its causes, as one line: reqwest's own message ("error sending request") leaves
+/// out why (refused, timed out), which its causes say.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,18 +393,9 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let reference = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let reference = serve(app).await;
         let dir = tempfile::tempdir().unwrap();
-        let options = LoadOptions {
-            url: None,
-            admin_token: String::new(),
-            data_dir: dir.path().to_path_buf(),
-            concurrency: 4,
-            requests: 20,
-            payload_kb: 2,
-        };
+        let options = options_in(&dir, 4, 20);
         let c = compare(&options, &reference, 2).await.unwrap();
         assert_eq!(
             seen.load(Ordering::SeqCst),
@@ -404,12 +410,17 @@ mod tests {
                 .all(|r| r.succeeded == 20)
         );
         assert!(c.reference[0].target.starts_with(&reference));
-        assert!((c.ratio - c.upstream_uploads_per_s / c.reference_requests_per_s).abs() < 1e-9);
-        // A reference that is not there, or not a URL, is said before any round.
-        for bad in ["http://127.0.0.1:1", "not a url", "ftp://127.0.0.1/"] {
+        let ratio = c.ratio.expect("no request failed");
+        assert!((ratio - c.upstream_uploads_per_s / c.reference_requests_per_s).abs() < 1e-9);
+        // A reference that is not there, or not a URL, is said before any round, with why.
+        for (bad, why) in [
+            ("http://127.0.0.1:1", "refused"),
+            ("not a url", "not a URL"),
+            ("ftp://127.0.0.1/", "not http"),
+        ] {
             let error = compare(&options, bad, 2).await.unwrap_err();
             assert!(
-                matches!(error, LoadError::Reference { .. }),
+                matches!(error, LoadError::Reference { .. }) && error.to_string().contains(why),
                 "{bad}: {error}"
             );
         }
@@ -417,6 +428,52 @@ mod tests {
             compare(&options, &reference, 0).await.unwrap_err(),
             LoadError::NoRounds
         ));
+    }
+
+    /// A reference that answers the first try and then fails part of a round gets no ratio: the
+    /// rate of its answers compares nothing.
+    #[tokio::test]
+    async fn a_round_with_failed_requests_gives_no_ratio() {
+        let answered = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new().route(
+            "/v1/usage",
+            axum::routing::post(move || {
+                let n = answered.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 6 {
+                        axum::http::StatusCode::OK
+                    } else {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    }
+                }
+            }),
+        );
+        let reference = serve(app).await;
+        let dir = tempfile::tempdir().unwrap();
+        let options = options_in(&dir, 2, 10);
+        let c = compare(&options, &reference, 1).await.unwrap();
+        assert_eq!((c.reference[0].succeeded, c.reference[0].failed), (5, 5));
+        assert_eq!(c.ratio, None);
+    }
+
+    /// A reference server on a free local port; its URL.
+    async fn serve(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    /// A load of 2 KiB uploads against the in-process mock, its data in `dir`.
+    fn options_in(dir: &tempfile::TempDir, concurrency: usize, requests: usize) -> LoadOptions {
+        LoadOptions {
+            url: None,
+            admin_token: String::new(),
+            data_dir: dir.path().to_path_buf(),
+            concurrency,
+            requests,
+            payload_kb: 2,
+        }
     }
 
     #[test]

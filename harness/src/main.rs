@@ -6,6 +6,8 @@ mod cli;
 use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
+    // First, before anything opens a database: SQLite takes these settings only then.
+    harness::engine::sqlite::configure_process();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, never into a file or a CI log.

@@ -39,7 +39,9 @@ pub fn bench(args: BenchArgs) -> Outcome {
     sizes.sort_unstable();
     sizes.dedup();
     if sizes.len() < 2 || sizes[0] == 0 {
-        anyhow::bail!("--clients needs at least two sizes above 0, e.g. 10000,50000,175000");
+        anyhow::bail!(
+            "--clients needs at least two different sizes above 0 (a line is fitted through them), e.g. 10000,50000,175000"
+        );
     }
     let scenario = Scenario::load(&args.scenario)?;
     // Each size must be one the scenario could be written with.

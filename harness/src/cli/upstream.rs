@@ -73,14 +73,28 @@ pub fn load(args: LoadArgs) -> Outcome {
                 print_summary(u);
                 print_summary(r);
             }
+            let rounds = match c.upstream.len() {
+                1 => "the median of 1 round".to_string(),
+                n => format!("medians of {n} rounds"),
+            };
+            let failed = |reports: &[LoadReport]| reports.iter().map(|r| r.failed).sum::<usize>();
+            let ratio = match c.ratio {
+                Some(ratio) => format!(
+                    "the upstream's rate is {:.1} % of the reference's",
+                    ratio * 100.0
+                ),
+                None => format!(
+                    "no ratio: {} of the upstream's and {} of the reference's requests failed",
+                    failed(&c.upstream),
+                    failed(&c.reference)
+                ),
+            };
             outln!(
-                "medians of {} rounds: upstream {:.0} uploads/s (p99 {:.2} ms), reference {:.0} requests/s (p99 {:.2} ms); the upstream's rate is {:.1} % of the reference's",
-                c.upstream.len(),
+                "{rounds}: upstream {:.0} uploads/s (p99 {:.2} ms), reference {:.0} requests/s (p99 {:.2} ms); {ratio}",
                 c.upstream_uploads_per_s,
                 c.upstream_p99_ms,
                 c.reference_requests_per_s,
                 c.reference_p99_ms,
-                c.ratio * 100.0
             );
         }
         let failed = c.upstream.iter().chain(&c.reference).any(|r| r.failed > 0);
@@ -96,9 +110,9 @@ pub fn load(args: LoadArgs) -> Outcome {
             "{}",
             serde_json::to_string_pretty(&r).expect("reports serialise")
         );
-        return Ok(Exit::Success);
+    } else {
+        print_summary(&r);
     }
-    print_summary(&r);
     Ok(if r.failed > 0 {
         Exit::ChecksFailed
     } else {

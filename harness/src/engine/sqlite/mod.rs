@@ -90,6 +90,22 @@ impl SqliteEngine {
     }
 }
 
+/// SQLite's process-wide settings, for a binary to apply first, before anything opens a
+/// connection (SQLite refuses them once it has started; `sqlite3_config` must not run while
+/// another thread uses SQLite). Memory statistics go off: with them on, every allocation and
+/// free inside SQLite takes one process-wide mutex to count bytes, which the sites seeded and
+/// collected on both cores contend for, and nothing here reads the counts (one 40,000-client
+/// Full primary, end to end: 4.71 G instructions with them, 4.63 G without, by callgrind).
+/// False when SQLite had already started: its defaults stay, which costs time, never results.
+pub fn configure_process() -> bool {
+    // SAFETY: the one int argument SQLITE_CONFIG_MEMSTATUS takes; called once SQLite has started,
+    // it answers SQLITE_MISUSE and changes nothing.
+    let code = unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int)
+    };
+    code == rusqlite::ffi::SQLITE_OK
+}
+
 /// An error about one file, naming it and keeping its cause.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
