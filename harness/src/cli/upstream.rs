@@ -61,8 +61,11 @@ pub fn load(args: LoadArgs) -> Outcome {
         requests: args.requests,
         payload_kb: args.payload_kb,
     };
-    if let Some(reference) = &args.compare_url {
+    // Failed uploads (and, with --compare-url, failed requests to the reference) fail the command.
+    let failed = if let Some(reference) = &args.compare_url {
         let c = runtime()?.block_on(harness::load::compare(&options, reference, args.rounds))?;
+        let failed = |reports: &[LoadReport]| reports.iter().map(|r| r.failed).sum::<usize>();
+        let (upstream_failed, reference_failed) = (failed(&c.upstream), failed(&c.reference));
         if args.json {
             outln!(
                 "{}",
@@ -77,16 +80,13 @@ pub fn load(args: LoadArgs) -> Outcome {
                 1 => "the median of 1 round".to_string(),
                 n => format!("medians of {n} rounds"),
             };
-            let failed = |reports: &[LoadReport]| reports.iter().map(|r| r.failed).sum::<usize>();
             let ratio = match c.ratio {
                 Some(ratio) => format!(
                     "the upstream's rate is {:.1} % of the reference's",
                     ratio * 100.0
                 ),
                 None => format!(
-                    "no ratio: {} of the upstream's and {} of the reference's requests failed",
-                    failed(&c.upstream),
-                    failed(&c.reference)
+                    "no ratio: {upstream_failed} of the upstream's and {reference_failed} of the reference's requests failed"
                 ),
             };
             outln!(
@@ -97,23 +97,20 @@ pub fn load(args: LoadArgs) -> Outcome {
                 c.reference_p99_ms,
             );
         }
-        let failed = c.upstream.iter().chain(&c.reference).any(|r| r.failed > 0);
-        return Ok(if failed {
-            Exit::ChecksFailed
-        } else {
-            Exit::Success
-        });
-    }
-    let r = runtime()?.block_on(harness::load::run(&options))?;
-    if args.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&r).expect("reports serialise")
-        );
+        upstream_failed + reference_failed
     } else {
-        print_summary(&r);
-    }
-    Ok(if r.failed > 0 {
+        let r = runtime()?.block_on(harness::load::run(&options))?;
+        if args.json {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&r).expect("reports serialise")
+            );
+        } else {
+            print_summary(&r);
+        }
+        r.failed
+    };
+    Ok(if failed > 0 {
         Exit::ChecksFailed
     } else {
         Exit::Success
